@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the whole suite).
+# Both create .venv and install what they need; slow builds are cached under ~/.cache/variet.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+VARIET := $(VENV)/bin/variet
+
+.PHONY: demo test lint dev clean deps llama-server
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=strict
+	touch $@
+
+# A strict editable install links each file: refresh it so new modules are seen.
+dev: $(VENV)/.deps
+	$(PY) -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict
+
+llama-server: dev
+	$(VARIET) engine install-llama-server
+
+deps: dev llama-server
+	scripts/test-deps
+
+demo: llama-server
+	$(VARIET) demo
+
+test: deps lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

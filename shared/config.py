@@ -1,0 +1,376 @@
+"""Variet's configuration: the tier catalogue (`tiers.toml`) and user settings (`variet.toml`).
+
+Both files are TOML validated by frozen pydantic models that reject unknown keys. A bad file raises
+`ConfigError` naming the file and the dotted key. Any setting in `variet.toml` can be overridden by an
+environment variable `VARIET_<SECTION>_<KEY>` (for example `VARIET_ENGINE_URL`). Secrets never live in
+TOML: they come from environment variables or from files readable only by their owner (mode 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from variet.shared.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "TIER_NAMES",
+    "EngineSettings",
+    "GoogleAccount",
+    "GoogleSettings",
+    "McpSettings",
+    "RouterSettings",
+    "SearchSettings",
+    "Settings",
+    "Tier",
+    "TierCatalogue",
+    "config_path",
+    "load_settings",
+    "load_tiers",
+    "read_secret_file",
+]
+
+TIER_NAMES = ("fast", "balanced", "deep-coder", "deep-logic", "ultra")
+"""The five tiers, cheapest first (deep-coder and deep-logic cost about the same)."""
+
+DEFAULT_CONFIG_PATH = Path("~/.config/variet/variet.toml")
+DEFAULT_ENGINE_LISTEN = "127.0.0.1:8000"
+DEFAULT_ENGINE_URL = "http://127.0.0.1:8000"
+DEFAULT_SEARCH_URL = "http://127.0.0.1:8888"
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tier(BaseModel):
+    """One model tier: what llama-server loads for it and what the router knows about it."""
+
+    model_config = _STRICT
+
+    model: str
+    """GGUF file, absolute or relative to the catalogue's `models_dir`."""
+    aliases: tuple[str, ...] = ()
+    """Real model names clients may send instead of the tier name."""
+    context: int = Field(ge=256)
+    """Context size in tokens (llama-server `--ctx-size`)."""
+    gpus: tuple[int, ...] = ()
+    """GPU indices the tier runs on; empty means CPU only."""
+    split: Literal["layer", "row", "none"] = "layer"
+    """How a multi-GPU tier is split (llama-server `--split-mode`)."""
+    tensor_split: tuple[float, ...] = ()
+    """Share of the model per GPU in `gpus` order (llama-server `--tensor-split`)."""
+    args: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Extra llama-server arguments, long names without dashes (`n-cpu-moe = 30`)."""
+    tokens_per_second: float = Field(gt=0)
+    """Expected decode speed."""
+    load_seconds: float = Field(ge=0)
+    """Expected time to load the tier from disk."""
+    strengths: tuple[str, ...] = ()
+    """What the tier is good at, in the router's vocabulary (`chat`, `code`, `math`, ...)."""
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _split_matches_gpus(self) -> Tier:
+        if self.tensor_split and len(self.tensor_split) != len(self.gpus):
+            raise ValueError(f"tensor_split has {len(self.tensor_split)} values for {len(self.gpus)} gpus")
+        return self
+
+
+class TierCatalogue(BaseModel):
+    """The contents of `tiers.toml`."""
+
+    model_config = _STRICT
+
+    models_dir: str = "."
+    """Folder that relative `model` paths are resolved against (relative to the file itself)."""
+    tiers: dict[str, Tier]
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("tiers")
+    @classmethod
+    def _at_least_one(cls, tiers: dict[str, Tier]) -> dict[str, Tier]:
+        if not tiers:
+            raise ValueError("define at least one [tiers.NAME] table")
+        return tiers
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> TierCatalogue:
+        seen: dict[str, str] = {}
+        for name, tier in self.tiers.items():
+            for alias in (name, *tier.aliases):
+                if alias in seen and seen[alias] != name:
+                    raise ValueError(f"name {alias!r} is used by tiers {seen[alias]!r} and {name!r}")
+                seen[alias] = name
+        if "auto" in seen:
+            raise ValueError("'auto' is reserved for the router; rename that tier or alias")
+        return self
+
+    def model_path(self, tier: str) -> Path:
+        """Absolute path of a tier's GGUF file."""
+        path = Path(self.tiers[tier].model).expanduser()
+        if path.is_absolute():
+            return path
+        base = Path(self.models_dir).expanduser()
+        if not base.is_absolute() and self.source is not None:
+            base = self.source.parent / base
+        return (base / path).resolve()
+
+    def resolve(self, name: str) -> str | None:
+        """The tier a model name (tier name or alias) refers to, or None."""
+        if name in self.tiers:
+            return name
+        for tier_name, tier in self.tiers.items():
+            if name in tier.aliases:
+                return tier_name
+        return None
+
+
+class EngineSettings(BaseModel):
+    """`[engine]`: where the engine listens and how it runs llama-server."""
+
+    model_config = _STRICT
+
+    url: str = DEFAULT_ENGINE_URL
+    """Where clients (MCP servers, doctor) reach the engine."""
+    listen: str = DEFAULT_ENGINE_LISTEN
+    """HOST:PORT the engine binds. A non-loopback host requires an API key."""
+    api_key_file: str | None = None
+    """File (mode 0600) holding the API key; `VARIET_ENGINE_API_KEY` takes precedence."""
+    tiers_file: str = "tiers.toml"
+    """Tier catalogue, relative to this settings file."""
+    llama_server: str | None = None
+    """Path to llama-server; default: the build cached by `variet engine install-llama-server`."""
+    backend_port: int = Field(default=0, ge=0, le=65535)
+    """Loopback port for llama-server; 0 picks a free one."""
+    models_max: int = Field(default=1, ge=1)
+    """Tiers loaded at once (llama-server `--models-max`)."""
+    max_wait_seconds: float = Field(default=30.0, gt=0)
+    """Fairness bound: once a request for another tier has waited this long, the loaded tier stops taking
+    new requests and the engine swaps as soon as its in-flight requests finish."""
+    load_timeout_seconds: float = Field(default=600.0, gt=0)
+    """Give up on a tier load after this long."""
+    backend_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Extra global llama-server arguments for the preset's `[*]` section."""
+
+
+class McpSettings(BaseModel):
+    """`[mcp]`: settings every MCP server shares."""
+
+    model_config = _STRICT
+
+    token_file: str | None = None
+    """File (mode 0600) with the bearer token for HTTP transport; `VARIET_MCP_TOKEN` takes precedence."""
+    allowed_origins: tuple[str, ...] = ()
+    """Extra browser origins allowed over HTTP (loopback origins are always allowed)."""
+    load_wait_seconds: float = Field(default=120.0, gt=0, le=280)
+    """How long a tool waits for a tier swap before answering "still loading" (hosts cut calls at 300 s)."""
+
+
+class RouterSettings(BaseModel):
+    """`[router]`: the tier policy's knobs."""
+
+    model_config = _STRICT
+
+    stay_margin: float = Field(default=0.25, ge=0)
+    """Keep the loaded tier when it is adequate and a better one would save less than this share of time."""
+    pinned_tier: str | None = None
+    """Always use this tier (overrides the policy)."""
+    expected_output_tokens: int = Field(default=400, gt=0)
+    """Answer length assumed when estimating generation time."""
+
+
+class SearchSettings(BaseModel):
+    """`[search]`: the SearXNG instance and result handling."""
+
+    model_config = _STRICT
+
+    url: str = DEFAULT_SEARCH_URL
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    cache_ttl_seconds: float = Field(default=300.0, ge=0)
+    cache_size: int = Field(default=256, ge=0)
+    max_results: int = Field(default=10, ge=1, le=100)
+    allow_private_fetch: bool = False
+    """Let `fetch_page` reach loopback, private and link-local addresses (off: SSRF protection)."""
+    fetch_max_bytes: int = Field(default=2_000_000, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    fetch_timeout_seconds: float = Field(default=20.0, gt=0)
+
+
+class GoogleAccount(BaseModel):
+    """`[google.accounts.NAME]`: a named Google account with its own token file."""
+
+    model_config = _STRICT
+
+    token_file: str
+
+
+class GoogleSettings(BaseModel):
+    """`[google]`: OAuth client, token and API endpoints for Calendar and Gmail."""
+
+    model_config = _STRICT
+
+    client_file: str = "~/.config/variet/google-client.json"
+    token_file: str = "~/.config/variet/google-token.json"
+    api_endpoint: str = "https://www.googleapis.com/"
+    token_uri: str = "https://oauth2.googleapis.com/token"
+    timezone: str = "UTC"
+    calendar_write: bool = False
+    """Allow creating, changing and deleting events (adds the `calendar.events` scope)."""
+    gmail_compose: bool = False
+    """Allow creating drafts (adds the `gmail.compose` scope)."""
+    gmail_send: bool = False
+    """Allow sending drafts after confirmation (needs `gmail_compose`)."""
+    gmail_modify: bool = False
+    """Allow changing labels: archive, mark read (adds the `gmail.modify` scope)."""
+    accounts: dict[str, GoogleAccount] = Field(default_factory=dict)
+
+
+class Settings(BaseModel):
+    """The contents of `variet.toml`."""
+
+    model_config = _STRICT
+
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    google: GoogleSettings = Field(default_factory=GoogleSettings)
+    source: Path | None = Field(default=None, exclude=True)
+
+    def relative_path(self, value: str) -> Path:
+        """A path from this file, resolved against the file's folder when relative."""
+        path = Path(value).expanduser()
+        if not path.is_absolute() and self.source is not None:
+            path = self.source.parent / path
+        return path
+
+    def engine_api_key(self) -> str | None:
+        """The engine API key from `VARIET_ENGINE_API_KEY` or the 0600 `api_key_file`."""
+        key = os.environ.get("VARIET_ENGINE_API_KEY")
+        if key:
+            return key
+        if self.engine.api_key_file:
+            return read_secret_file(self.relative_path(self.engine.api_key_file))
+        return None
+
+    def tiers(self) -> TierCatalogue:
+        """Load the tier catalogue this settings file points at (the packaged one if it is absent)."""
+        path = self.relative_path(self.engine.tiers_file)
+        if not path.exists() and self.source is None:
+            path = _packaged_tiers()
+        return load_tiers(path)
+
+
+def _packaged_tiers() -> Path:
+    return Path(__file__).resolve().parent.parent / "config" / "tiers.toml"
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The settings file in effect: `--config`, else `VARIET_CONFIG`, else `~/.config/variet/variet.toml`."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("VARIET_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    return DEFAULT_CONFIG_PATH.expanduser()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _explain(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        lines.append(f"  {prefix}{key}: {err['msg']}")
+    return ConfigError(f"{path}: invalid settings:\n" + "\n".join(lines))
+
+
+def load_tiers(path: str | os.PathLike[str]) -> TierCatalogue:
+    """Read and validate a tier catalogue; errors name the file, the tier and the key."""
+    file = Path(path).expanduser().resolve()
+    data = _read_toml(file)
+    try:
+        catalogue = TierCatalogue.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(file, exc) from None
+    return catalogue.model_copy(update={"source": file})
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """`VARIET_<SECTION>_<KEY>=value` pairs as nested TOML-like values (typed by pydantic later)."""
+    sections = {name: model for name, model in Settings.model_fields.items() if name != "source"}
+    out: dict[str, dict[str, Any]] = {}
+    for var, value in environ.items():
+        if not var.startswith("VARIET_"):
+            continue
+        rest = var[len("VARIET_") :].lower()
+        section, _, key = rest.partition("_")
+        if section not in sections or not key:
+            continue
+        model = sections[section].annotation
+        fields = getattr(model, "model_fields", {})
+        if key not in fields or key == "accounts":
+            continue
+        out.setdefault(section, {})[key] = _coerce_env(value, fields[key].annotation)
+    return out
+
+
+def _coerce_env(value: str, annotation: Any) -> Any:
+    text = str(annotation)
+    if "tuple" in text or "dict" in text:
+        try:
+            return tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            return value
+    return value
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Load `variet.toml` (see `config_path`) with environment overrides applied.
+
+    A missing default file is fine (all defaults); a missing file that was named explicitly is an error.
+    """
+    environ = os.environ if environ is None else environ
+    named = path or environ.get("VARIET_CONFIG")
+    file = Path(named).expanduser() if named else DEFAULT_CONFIG_PATH.expanduser()
+    source: Path | None = None
+    data: dict[str, Any] = {}
+    if named or file.exists():
+        data = _read_toml(file)
+        source = file.resolve()
+    for section, values in _env_overrides(environ).items():
+        data.setdefault(section, {}).update(values)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(file, exc) from None
+    return settings.model_copy(update={"source": source})
+
+
+def read_secret_file(path: str | os.PathLike[str]) -> str:
+    """Read a secret from a file that only its owner may read or write (mode 0600 or stricter)."""
+    file = Path(path).expanduser()
+    try:
+        mode = stat.S_IMODE(file.stat().st_mode)
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: secret file not found") from None
+    if mode & 0o077:
+        raise ConfigError(f"{file}: mode is {mode:o}; secrets must be private: run `chmod 600 {file}`")
+    secret = file.read_text(encoding="utf-8").strip()
+    if not secret:
+        raise ConfigError(f"{file}: secret file is empty")
+    return secret

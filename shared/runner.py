@@ -1,0 +1,146 @@
+"""The one way every Variet MCP server starts.
+
+`variet-<name>` speaks stdio by default, or streamable HTTP with `--transport http --host H --port N`.
+Over HTTP a bearer token is required whenever the bind address is not loopback (token from
+`VARIET_MCP_TOKEN` or the 0600 file `[mcp] token_file`), and the SDK's Host/Origin checks stay on
+against DNS rebinding. Logs go to stderr: stdout belongs to the stdio protocol.
+
+A server package provides `build(settings) -> MCPServer` and calls `run_server("name", build)` from its
+`__main__.main`. Keep module-level imports light: start-up time is measured against a bare `MCPServer`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from variet.shared.config import Settings, load_settings, read_secret_file
+from variet.shared.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["BearerAuth", "ServeOptions", "http_app", "is_loopback", "mcp_token", "parse_args", "run_server"]
+
+log = logging.getLogger("variet")
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def mcp_token(settings: Settings) -> str | None:
+    """The bearer token for HTTP transport, from `VARIET_MCP_TOKEN` or the 0600 `[mcp] token_file`."""
+    token = os.environ.get("VARIET_MCP_TOKEN")
+    if token:
+        return token
+    if settings.mcp.token_file:
+        return read_secret_file(settings.relative_path(settings.mcp.token_file))
+    return None
+
+
+class ServeOptions(argparse.Namespace):
+    config: str | None
+    transport: str
+    host: str
+    port: int
+    log_level: str
+
+
+def parse_args(name: str, argv: Sequence[str] | None = None) -> ServeOptions:
+    parser = argparse.ArgumentParser(
+        prog=f"variet-{name}",
+        description=f"Variet {name} MCP server (stdio by default; streamable HTTP with --transport http).",
+    )
+    parser.add_argument("--config", help="variet.toml to read (default: $VARIET_CONFIG or ~/.config/variet)")
+    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address for --transport http")
+    parser.add_argument("--port", type=int, default=0, help="port for --transport http (required there)")
+    parser.add_argument("--log-level", default=os.environ.get("VARIET_LOG_LEVEL", "WARNING"))
+    return parser.parse_args(argv, namespace=ServeOptions())
+
+
+class BearerAuth:
+    """ASGI middleware: every request needs `Authorization: Bearer <token>` (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                from starlette.responses import JSONResponse
+
+                body = {"error": "unauthorized", "error_description": "send Authorization: Bearer <token>"}
+                await JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})(
+                    scope, receive, send
+                )
+                return
+        await self._app(scope, receive, send)
+
+
+def http_app(server: MCPServer[Any], settings: Settings, *, host: str, port: int, token: str | None) -> ASGIApp:
+    """The streamable HTTP app with DNS-rebinding protection and, when a token is given, bearer auth."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = [f"{h}:{p}" for h in ("127.0.0.1", "localhost", "[::1]") for p in (port, "*")]
+    if not is_loopback(host):
+        hosts += [f"{host}:{port}", host]
+    origins = [f"http://{h}" for h in hosts] + list(settings.mcp.allowed_origins)
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+    app: ASGIApp = server.streamable_http_app(transport_security=security, host=host)
+    return BearerAuth(app, token) if token else app
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+
+
+def run_server(name: str, build: Callable[[Settings], MCPServer[Any]], argv: Sequence[str] | None = None) -> None:
+    """Parse the command line, load settings, build the server and serve until stopped."""
+    opts = parse_args(name, argv)
+    _configure_logging(opts.log_level)
+    try:
+        settings = load_settings(opts.config)
+        if opts.transport == "stdio":
+            build(settings).run("stdio")
+            return
+        if not opts.port:
+            raise ConfigError("--transport http needs --port N (and usually --host 127.0.0.1)")
+        token = mcp_token(settings)
+        if token is None and not is_loopback(opts.host):
+            raise ConfigError(
+                f"refusing to serve on {opts.host} without a token: set VARIET_MCP_TOKEN or "
+                "[mcp] token_file (a 0600 file), or bind to 127.0.0.1"
+            )
+        app = http_app(build(settings), settings, host=opts.host, port=opts.port, token=token)
+    except ConfigError as exc:
+        print(f"variet-{name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    import uvicorn
+
+    log.warning("variet-%s listening on http://%s:%d/mcp", name, opts.host, opts.port)
+    uvicorn.run(app, host=opts.host, port=opts.port, log_level=opts.log_level.lower())
