@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from variet.shared.errors import ConfigError
 
 __all__ = [
@@ -208,6 +207,7 @@ class GoogleAccount(BaseModel):
     model_config = _STRICT
 
     token_file: str
+    """Where `variet auth google --account NAME` saves this account's sign-in (mode 0600)."""
 
 
 class GoogleSettings(BaseModel):
@@ -216,18 +216,33 @@ class GoogleSettings(BaseModel):
     model_config = _STRICT
 
     client_file: str = "~/.config/variet/google-client.json"
+    """OAuth client JSON ("Desktop app") downloaded from the Google Cloud console."""
     token_file: str = "~/.config/variet/google-token.json"
+    """Authorized-user JSON (`Credentials.to_json()`) written by `variet auth google`, mode 0600."""
+    account: str | None = None
+    """Use the token of `[google.accounts.NAME]` instead of `token_file` (one server process per account)."""
     api_endpoint: str = "https://www.googleapis.com/"
+    """Root URL under which `/calendar/v3/...` and `/gmail/v1/...` live (tests and proxies point it elsewhere)."""
     token_uri: str = "https://oauth2.googleapis.com/token"
-    timezone: str = "UTC"
+    """OAuth token endpoint used for the sign-in code exchange and for refreshing tokens."""
+    timezone: str | None = None
+    """IANA zone for calendar times (`Europe/Berlin`); default: the primary calendar's zone."""
     calendar_write: bool = False
     """Allow creating, changing and deleting events (adds the `calendar.events` scope)."""
     gmail_compose: bool = False
     """Allow creating drafts (adds the `gmail.compose` scope)."""
     gmail_send: bool = False
-    """Allow sending drafts after confirmation (needs `gmail_compose`)."""
+    """Allow sending drafts after the user confirms (implies `gmail_compose`)."""
     gmail_modify: bool = False
     """Allow changing labels: archive, mark read (adds the `gmail.modify` scope)."""
+    body_max_chars: int = Field(default=20_000, ge=500)
+    """Mail bodies longer than this are clipped (with a note saying so)."""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    """Socket timeout for each Google API request."""
+    max_retries: int = Field(default=3, ge=0, le=10)
+    """Retries after a rate limit (429) or server error (5xx) before giving up."""
+    retry_base_seconds: float = Field(default=1.0, ge=0)
+    """First backoff delay; it doubles per retry, capped at 30 s (a `Retry-After` header wins if shorter)."""
     accounts: dict[str, GoogleAccount] = Field(default_factory=dict)
 
 
@@ -268,7 +283,9 @@ class Settings(BaseModel):
 
 
 def _packaged_tiers() -> Path:
-    return Path(__file__).resolve().parent.parent / "config" / "tiers.toml"
+    from importlib.resources import files
+
+    return Path(str(files("variet.config") / "tiers.toml"))
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -1,0 +1,3 @@
+from variet.cli import main
+
+raise SystemExit(main())

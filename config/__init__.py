@@ -1,0 +1,1 @@
+"""Packaged configuration: the tier catalogue, the example settings and host templates."""

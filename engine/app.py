@@ -1,0 +1,419 @@
+"""The engine's HTTP app: OpenAI and Anthropic APIs relayed to llama-server, plus control and metrics.
+
+Every completion passes through the `TierScheduler`, which holds it until its tier is loaded and keeps
+the tier loaded until the response (stream included) is finished. Errors raised here are OpenAI-shaped
+and carry `"src": "variet-engine"`, so users can tell them from llama-server's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from variet.engine.backend import LlamaServer
+from variet.engine.events import EventBus
+from variet.engine.scheduler import BackendDown, TierLoadError, TierScheduler
+from variet.shared.config import Settings, TierCatalogue
+
+__all__ = ["Engine", "create_app", "error_response"]
+
+log = logging.getLogger(__name__)
+
+_TIER_HEADER = "x-variet-tier"
+_STREAM_TAIL = 16384
+_EMA = 0.3
+
+
+def error_response(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
+    """An error body both OpenAI and Anthropic clients understand, marked as ours."""
+    body = {"type": "error", "error": {"message": message, "type": kind, "code": code, "src": "variet-engine"}}
+    return JSONResponse(body, status_code=status)
+
+
+@dataclass
+class _TierStats:
+    requests: int = 0
+    errors: int = 0
+    tokens_per_second: float | None = None
+    tokens: int = 0
+
+
+@dataclass
+class Engine:
+    """Everything the app needs at run time: settings, tiers, the backend, the scheduler, counters."""
+
+    settings: Settings
+    catalogue: TierCatalogue
+    binary: Path
+    api_key: str | None = None
+    events: EventBus = field(default_factory=EventBus)
+    backend: LlamaServer = field(init=False)
+    scheduler: TierScheduler = field(init=False)
+    stats: dict[str, _TierStats] = field(init=False)
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        tiers = list(self.catalogue.tiers)
+        self.stats = {tier: _TierStats() for tier in tiers}
+        self.backend = LlamaServer(
+            self.binary,
+            self.catalogue,
+            self.settings.engine,
+            self.events,
+            on_down=lambda: self.scheduler.backend_down(),
+            on_up=lambda: self.scheduler.backend_up(),
+        )
+        self.scheduler = TierScheduler(tiers, self.backend, self.events, max_wait=self.settings.engine.max_wait_seconds)
+
+    async def start(self) -> None:
+        self.scheduler.start()
+        await self.backend.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        await self.backend.stop()
+
+    def valid_names(self) -> list[str]:
+        names = list(self.catalogue.tiers)
+        for tier in self.catalogue.tiers.values():
+            names += tier.aliases
+        return names
+
+    def record_speed(self, tier: str, timings: dict[str, Any]) -> None:
+        speed = timings.get("predicted_per_second")
+        count = timings.get("predicted_n")
+        if not isinstance(speed, int | float) or not isinstance(count, int) or count < 2:
+            return
+        stats = self.stats[tier]
+        stats.tokens += count
+        previous = stats.tokens_per_second
+        stats.tokens_per_second = speed if previous is None else (1 - _EMA) * previous + _EMA * speed
+
+    def status(self) -> dict[str, Any]:
+        scheduler = self.scheduler
+        tiers: dict[str, Any] = {}
+        for name, tier in self.catalogue.tiers.items():
+            swap = scheduler.stats.last_swap.get(name)
+            tiers[name] = {
+                "loaded": scheduler.loaded == name,
+                "queued": scheduler.queued(name),
+                "in_flight": scheduler.in_flight(name),
+                "expected_tokens_per_second": tier.tokens_per_second,
+                "measured_tokens_per_second": _round(self.stats[name].tokens_per_second),
+                "expected_load_seconds": tier.load_seconds,
+                "last_swap": None if swap is None else {
+                    "at": swap.started, "seconds": round(swap.seconds, 3), "ok": swap.ok, "error": swap.error,
+                },
+                "requests": self.stats[name].requests,
+                "model_file_present": self.catalogue.model_path(name).is_file(),
+            }
+        swapping = None
+        if scheduler.swapping_to is not None and scheduler.swap_started is not None:
+            swapping = {
+                "tier": scheduler.swapping_to,
+                "elapsed_seconds": round(time.monotonic() - scheduler.swap_started, 3),
+                "expected_seconds": self.catalogue.tiers[scheduler.swapping_to].load_seconds,
+            }
+        return {
+            "loaded": scheduler.loaded,
+            "state": scheduler.state,
+            "swapping": swapping,
+            "queued": sum(scheduler.queued(name) for name in tiers),
+            "in_flight": sum(scheduler.in_flight(name) for name in tiers),
+            "swaps": scheduler.stats.swaps,
+            "failed_swaps": scheduler.stats.failed_swaps,
+            "backend": {
+                "url": self.backend.url,
+                "up": self.backend.up,
+                "restarts": self.backend.restarts,
+                "pid": self.backend.pid,
+            },
+            "tiers": tiers,
+            "uptime_seconds": round(time.time() - self.started, 1),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _find_timings(tail: bytes) -> dict[str, Any] | None:
+    """The `timings` object of the last SSE data line that carries one."""
+    at = tail.rfind(b'"timings"')
+    if at < 0:
+        return None
+    start = tail.rfind(b"data:", 0, at)
+    end = tail.find(b"\n", at)
+    if start < 0:
+        return None
+    line = tail[start + 5 : end if end >= 0 else len(tail)]
+    with contextlib.suppress(ValueError):
+        timings = json.loads(line).get("timings")
+        if isinstance(timings, dict):
+            return timings
+    return None
+
+
+class _ApiKey:
+    """Require the engine's API key (Bearer or x-api-key) on everything but /health."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self._app = app
+        self._key = key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            headers = dict(scope["headers"])
+            given = headers.get(b"x-api-key") or headers.get(b"authorization", b"").removeprefix(b"Bearer ")
+            if not hmac.compare_digest(given, self._key):
+                kind = "missing" if not given else "wrong"
+                response = error_response(
+                    401, f"{kind} API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+                    "authentication_error", "invalid_api_key",
+                )
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+Router = Callable[[dict[str, Any], "Engine"], tuple[str, dict[str, Any]]]
+"""Picks a tier for `model: "auto"`: returns the tier and a JSON-able explanation."""
+
+
+def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
+    """The engine's ASGI app; its lifespan starts and stops llama-server."""
+
+    async def relay(request: Request) -> Response:
+        raw = await request.body()
+        try:
+            payload = json.loads(raw)
+        except ValueError as exc:
+            return error_response(400, f"malformed JSON body: {exc}", "invalid_request_error", "invalid_json")
+        if not isinstance(payload, dict):
+            return error_response(400, "the body must be a JSON object", "invalid_request_error", "invalid_json")
+        name = payload.get("model")
+        valid = ", ".join([*engine.valid_names(), *(["auto"] if router else [])])
+        if not isinstance(name, str) or not name:
+            return error_response(400, f"`model` is required: one of {valid}", "invalid_request_error", "model_missing")
+        headers = {}
+        if name == "auto" and router is not None:
+            tier, why = router(payload, engine)
+            headers["x-variet-route"] = json.dumps(why, separators=(",", ":"))[:1000]
+        else:
+            resolved = engine.catalogue.resolve(name)
+            if resolved is None:
+                return error_response(
+                    404, f"unknown model {name!r}: use one of {valid}", "invalid_request_error", "model_not_found"
+                )
+            tier = resolved
+        headers[_TIER_HEADER] = tier
+        payload["model"] = tier
+        engine.stats[tier].requests += 1
+        try:
+            await engine.scheduler.acquire(tier)
+        except TierLoadError as exc:
+            engine.stats[tier].errors += 1
+            return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed")
+        except BackendDown as exc:
+            engine.stats[tier].errors += 1
+            return _backend_down(engine, str(exc))
+        return await _forward(engine, request, payload, tier, headers)
+
+    async def list_models(request: Request) -> Response:
+        data = [
+            {
+                "id": name,
+                "object": "model",
+                "owned_by": "variet",
+                "created": int(engine.started),
+                "aliases": list(tier.aliases),
+                "loaded": engine.scheduler.loaded == name,
+                "description": tier.description,
+            }
+            for name, tier in engine.catalogue.tiers.items()
+        ]
+        if router is not None:
+            data.append({"id": "auto", "object": "model", "owned_by": "variet", "created": int(engine.started),
+                         "description": "Variet picks the tier for each request (swap-aware router)."})
+        return JSONResponse({"object": "list", "data": data})
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(engine.status())
+
+    async def load(request: Request) -> Response:
+        tier = request.path_params["tier"]
+        if tier not in engine.catalogue.tiers:
+            return error_response(
+                404, f"unknown tier {tier!r}: use one of {', '.join(engine.catalogue.tiers)}",
+                "invalid_request_error", "tier_not_found",
+            )
+        if engine.scheduler.down:
+            return _backend_down(engine, "llama-server is down; the engine is restarting it")
+        started = engine.scheduler.request_load(tier)
+        state = "loaded" if engine.scheduler.loaded == tier and not engine.scheduler.pending_load(tier) else "loading"
+        return JSONResponse({"tier": tier, "state": state, "started": started}, status_code=202)
+
+    async def unload(request: Request) -> Response:
+        engine.scheduler.request_unload()
+        return JSONResponse({"state": "unloading", "tier": engine.scheduler.loaded}, status_code=202)
+
+    async def events(request: Request) -> Response:
+        queue = engine.events.subscribe()
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                hello = {"event": "subscribed", "status": engine.status()}
+                yield f"event: subscribed\ndata: {json.dumps(hello)}\n\n".encode()
+                while True:
+                    record = await queue.get()
+                    yield f"event: {record['event']}\ndata: {json.dumps(record)}\n\n".encode()
+            finally:
+                engine.events.unsubscribe(queue)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+    async def health(request: Request) -> Response:
+        if engine.backend.up:
+            return JSONResponse({"status": "ok", "loaded": engine.scheduler.loaded})
+        return JSONResponse({"status": "backend_down", "backend": engine.backend.url}, status_code=503)
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(_metrics(engine), media_type="text/plain; version=0.0.4")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    routes = [
+        Route("/v1/chat/completions", relay, methods=["POST"]),
+        Route("/v1/completions", relay, methods=["POST"]),
+        Route("/v1/messages", relay, methods=["POST"]),
+        Route("/v1/messages/count_tokens", relay, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/variet/status", status, methods=["GET"]),
+        Route("/variet/tiers/{tier}/load", load, methods=["POST"]),
+        Route("/variet/unload", unload, methods=["POST"]),
+        Route("/variet/events", events, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return _ApiKey(app, engine.api_key) if engine.api_key else app
+
+
+def _backend_down(engine: Engine, detail: str) -> JSONResponse:
+    return error_response(
+        503,
+        f"the model backend is unavailable ({detail}). llama-server at {engine.backend.url} is restarting "
+        f"automatically; if this persists, check its log: {engine.backend.log_file}",
+        "backend_unavailable", "backend_down",
+    )
+
+
+async def _forward(engine: Engine, request: Request, payload: dict[str, Any], tier: str,
+                   headers: dict[str, str]) -> Response:
+    """Send the request upstream while holding the tier's slot; release it when the response ends."""
+    client = engine.backend.client
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    upstream_request = client.build_request(
+        "POST", path, content=json.dumps(payload).encode(), headers={"content-type": "application/json"}
+    )
+    try:
+        upstream = await client.send(upstream_request, stream=True)
+    except httpx2.TransportError as exc:
+        engine.scheduler.release(tier)
+        engine.stats[tier].errors += 1
+        return _backend_down(engine, f"connection failed: {exc}")
+    content_type = upstream.headers.get("content-type", "application/json")
+    if not payload.get("stream") or upstream.status_code != 200:
+        try:
+            body = await upstream.aread()
+        except httpx2.TransportError as exc:
+            engine.stats[tier].errors += 1
+            return _backend_down(engine, f"connection lost: {exc}")
+        finally:
+            await upstream.aclose()
+            engine.scheduler.release(tier)
+        if upstream.status_code == 200:
+            with contextlib.suppress(ValueError, AttributeError):
+                timings = json.loads(body).get("timings")
+                if isinstance(timings, dict):
+                    engine.record_speed(tier, timings)
+        else:
+            engine.stats[tier].errors += 1
+        return Response(body, status_code=upstream.status_code, media_type=content_type, headers=headers)
+
+    async def stream() -> AsyncIterator[bytes]:
+        tail = b""
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+                tail = (tail + chunk)[-_STREAM_TAIL:]
+        except httpx2.TransportError:
+            engine.stats[tier].errors += 1
+            error = {"error": {"message": "the model backend died mid-stream; retry the request",
+                               "type": "backend_unavailable", "src": "variet-engine"}}
+            yield f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+        finally:
+            await upstream.aclose()
+            engine.scheduler.release(tier)
+            timings = _find_timings(tail)
+            if timings:
+                engine.record_speed(tier, timings)
+
+    return StreamingResponse(stream(), status_code=200, media_type=content_type, headers=headers)
+
+
+def _metrics(engine: Engine) -> str:
+    scheduler = engine.scheduler
+    lines = [
+        "# HELP variet_swaps_total Completed tier swaps.",
+        "# TYPE variet_swaps_total counter",
+        f"variet_swaps_total {scheduler.stats.swaps}",
+        "# HELP variet_swap_failures_total Failed tier swaps.",
+        "# TYPE variet_swap_failures_total counter",
+        f"variet_swap_failures_total {scheduler.stats.failed_swaps}",
+        "# HELP variet_backend_up Whether llama-server is running.",
+        "# TYPE variet_backend_up gauge",
+        f"variet_backend_up {int(engine.backend.up)}",
+        "# HELP variet_backend_restarts_total llama-server restarts after a crash.",
+        "# TYPE variet_backend_restarts_total counter",
+        f"variet_backend_restarts_total {engine.backend.restarts}",
+    ]
+    per_tier: list[tuple[str, str, str, Callable[[str], float | None]]] = [
+        ("variet_tier_loaded", "gauge", "1 for the loaded tier.", lambda t: float(scheduler.loaded == t)),
+        ("variet_queue_depth", "gauge", "Requests waiting for a tier.", lambda t: scheduler.queued(t)),
+        ("variet_in_flight", "gauge", "Requests running on a tier.", lambda t: scheduler.in_flight(t)),
+        ("variet_requests_total", "counter", "Requests per tier.", lambda t: engine.stats[t].requests),
+        ("variet_request_errors_total", "counter", "Failed requests per tier.", lambda t: engine.stats[t].errors),
+        ("variet_generated_tokens_total", "counter", "Tokens generated per tier.", lambda t: engine.stats[t].tokens),
+        ("variet_decode_tokens_per_second", "gauge", "Measured decode speed per tier.",
+         lambda t: engine.stats[t].tokens_per_second),
+        ("variet_last_swap_seconds", "gauge", "Duration of the last swap to a tier.",
+         lambda t: swap.seconds if (swap := scheduler.stats.last_swap.get(t)) else None),
+    ]
+    for metric, kind, help_text, value in per_tier:
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
+        for tier in engine.catalogue.tiers:
+            number = value(tier)
+            if number is not None:
+                lines.append(f'{metric}{{tier="{tier}"}} {float(number):g}')
+    return "\n".join(lines) + "\n"
+

@@ -1,0 +1,245 @@
+"""llama-server in router mode as a supervised child process.
+
+`LlamaServer` starts llama-server on a loopback port with the rendered preset, `--models-max` and
+`--no-models-autoload` (the engine decides when tiers load), restarts it with backoff when it dies, and
+stops it (with every model instance it spawned) on shutdown. It also implements the scheduler's
+`TierBackend`: `load` and `unload` use llama-server's `/models/load` and `/models/unload` and poll
+`/models` until the tier's status settles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from variet.engine.events import EventBus
+from variet.engine.preset import render_preset
+from variet.engine.scheduler import BackendDown, TierLoadError
+from variet.shared.config import EngineSettings, TierCatalogue
+
+__all__ = ["LlamaServer", "free_port"]
+
+log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.05
+_START_TIMEOUT = 60.0
+_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+_LOG_TAIL_BYTES = 4000
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LlamaServer:
+    """One supervised llama-server router process and the HTTP client that talks to it."""
+
+    def __init__(
+        self,
+        binary: Path,
+        catalogue: TierCatalogue,
+        settings: EngineSettings,
+        events: EventBus,
+        *,
+        on_down: Callable[[], None],
+        on_up: Callable[[], None],
+    ) -> None:
+        self._binary = binary
+        self._catalogue = catalogue
+        self._settings = settings
+        self._events = events
+        self._on_down = on_down
+        self._on_up = on_up
+        self.port = settings.backend_port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._dir = Path(tempfile.mkdtemp(prefix="variet-engine-"))
+        self.log_file = self._dir / "llama-server.log"
+        self._proc: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.up = False
+        self.restarts = 0
+        self.pid: int | None = None
+        self.client = httpx2.AsyncClient(
+            base_url=self.url,
+            timeout=httpx2.Timeout(10.0, read=None),
+            limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
+        )
+
+    # -- process -------------------------------------------------------------------------------
+
+    def command(self) -> list[str]:
+        preset = self._dir / "models-preset.ini"
+        preset.write_text(render_preset(self._catalogue, self._settings))
+        return [
+            str(self._binary),
+            "--models-preset", str(preset),
+            "--models-max", str(self._settings.models_max),
+            "--no-models-autoload",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+        ]
+
+    async def start(self) -> None:
+        """Start llama-server and wait until it answers /health; then supervise it."""
+        await self._spawn()
+        self._supervisor = asyncio.create_task(self._supervise(), name="variet-llama-supervisor")
+
+    async def _spawn(self) -> None:
+        with self.log_file.open("ab") as out:
+            # A session of its own: stopping the group also stops the model instances it spawns.
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.command(), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )
+        self.pid = self._proc.pid
+        log.info("llama-server pid %d on %s (log: %s)", self._proc.pid, self.url, self.log_file)
+        await self._wait_healthy(self._proc)
+        self.up = True
+        self._on_up()
+        await self._events.publish("backend_up", url=self.url, pid=self._proc.pid)
+
+    async def _wait_healthy(self, proc: asyncio.subprocess.Process) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _START_TIMEOUT
+        while loop.time() < deadline:
+            if proc.returncode is not None:
+                raise BackendDown(f"llama-server exited with code {proc.returncode} at start-up: {self.log_tail()}")
+            with contextlib.suppress(httpx2.TransportError):
+                response = await self.client.get("/health", timeout=2.0)
+                if response.status_code == 200:
+                    return
+            await asyncio.sleep(_POLL_SECONDS)
+        raise BackendDown(f"llama-server did not become healthy within {_START_TIMEOUT:.0f} s: {self.log_tail()}")
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            assert self._proc is not None
+            code = await self._proc.wait()
+            if self._stopping:
+                return
+            self.up = False
+            self._kill_group()
+            self._on_down()
+            log.warning("llama-server exited with code %s; restarting", code)
+            await self._events.publish("backend_down", exit_code=code)
+            while not self._stopping:
+                delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+                attempt += 1
+                await asyncio.sleep(delay)
+                try:
+                    await self._spawn()
+                except BackendDown as exc:
+                    log.error("restart failed: %s", exc)
+                    self._kill_group()
+                    continue
+                self.restarts += 1
+                attempt = 0
+                break
+
+    def _kill_group(self) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+
+    async def stop(self) -> None:
+        """Stop llama-server and its model instances; close the client."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                self._kill_group()
+                await proc.wait()
+        self._kill_group()
+        self.up = False
+        await self.client.aclose()
+
+    def log_tail(self) -> str:
+        try:
+            data = self.log_file.read_bytes()[-_LOG_TAIL_BYTES:]
+        except OSError:
+            return "(no log)"
+        lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
+        return " | ".join(lines[-5:])
+
+    # -- TierBackend -----------------------------------------------------------------------------
+
+    async def _post(self, path: str, tier: str) -> httpx2.Response:
+        try:
+            return await self.client.post(path, json={"model": tier})
+        except httpx2.TransportError as exc:
+            raise BackendDown(f"llama-server at {self.url} is not answering: {exc}") from exc
+
+    async def _status(self, tier: str) -> dict[str, Any]:
+        try:
+            response = await self.client.get("/models")
+        except httpx2.TransportError as exc:
+            raise BackendDown(f"llama-server at {self.url} is not answering: {exc}") from exc
+        for model in response.json().get("data", []):
+            if model.get("id") == tier:
+                status: dict[str, Any] = model.get("status", {})
+                return status
+        raise TierLoadError(f"llama-server does not know tier {tier!r}; check the preset (`variet engine preset`)")
+
+    async def _until(self, tier: str, done: Callable[[dict[str, Any]], Awaitable[bool] | bool]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.load_timeout_seconds
+        while loop.time() < deadline:
+            if not self.up:
+                raise BackendDown("llama-server went down during the swap")
+            result = done(await self._status(tier))
+            if result if isinstance(result, bool) else await result:
+                return
+            await asyncio.sleep(_POLL_SECONDS)
+        raise TierLoadError(f"tier {tier!r} did not finish within {self._settings.load_timeout_seconds:.0f} s")
+
+    async def load(self, tier: str) -> None:
+        path = self._catalogue.model_path(tier)
+        if not path.is_file():
+            raise TierLoadError(
+                f"model file for tier {tier!r} is missing: {path} (set `model` for [tiers.{tier}] in "
+                f"{self._catalogue.source or 'tiers.toml'} or put the GGUF file there)"
+            )
+        response = await self._post("/models/load", tier)
+        if response.status_code >= 400:
+            raise TierLoadError(f"llama-server refused to load {tier!r}: {response.text[:300]}")
+
+        def loaded(status: dict[str, Any]) -> bool:
+            if status.get("value") == "loaded":
+                return True
+            if status.get("failed"):
+                raise TierLoadError(
+                    f"llama-server failed to load tier {tier!r} (exit code {status.get('exit_code')}): "
+                    f"{self.log_tail()}"
+                )
+            return False
+
+        await self._until(tier, loaded)
+
+    async def unload(self, tier: str) -> None:
+        response = await self._post("/models/unload", tier)
+        if response.status_code >= 400 and "not" not in response.text:
+            log.warning("unload of %s answered %s: %s", tier, response.status_code, response.text[:200])
+        await self._until(tier, lambda status: status.get("value") in ("unloaded", None))

@@ -1,0 +1,366 @@
+"""The tier scheduler: which requests run now, and when to swap tiers.
+
+One tier is loaded at a time. Requests for the loaded tier run at once; requests for any other tier wait
+in a per-tier queue. The policy, `decide`, is a pure function of the queues:
+
+* A loaded tier is never evicted while a request on it is in flight.
+* When the loaded tier is idle and another tier has waiters, the engine swaps to the tier whose oldest
+  waiter has waited longest, then admits that tier's whole queue at once (a batch).
+* Fairness bound: while another tier waits, the loaded tier keeps taking new requests only until that
+  waiter has waited `max_wait` seconds. After that new requests for the loaded tier queue too, in-flight
+  ones finish, and the swap happens. So a waiting request is delayed by at most `max_wait` plus the
+  longest in-flight request plus the swap itself, per tier ahead of it.
+
+An explicit load (`request_load`) is a waiter without a request: it is queued like one, so it never
+interrupts a busy tier, and it completes when its tier is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from variet.engine.events import EventBus
+from variet.shared.errors import VarietError
+
+__all__ = [
+    "BackendDown",
+    "Decision",
+    "SchedulerState",
+    "SwapRecord",
+    "TierBackend",
+    "TierLoadError",
+    "TierScheduler",
+    "decide",
+]
+
+log = logging.getLogger(__name__)
+
+SchedulerState = Literal["idle", "ready", "draining", "swapping", "down"]
+
+
+class TierLoadError(VarietError):
+    """A tier could not be loaded; the message says why and what to fix."""
+
+
+class BackendDown(VarietError):
+    """llama-server is not running (crashed or restarting)."""
+
+
+class TierBackend(Protocol):
+    """What the scheduler needs from llama-server. Both calls block until done and are never concurrent."""
+
+    async def load(self, tier: str) -> None:
+        """Load `tier`; returns once it serves requests. Raises `TierLoadError` or `BackendDown`."""
+
+    async def unload(self, tier: str) -> None:
+        """Unload `tier`; returns once its memory is free. Raises `BackendDown`."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the scheduler should do now."""
+
+    admit_loaded: bool
+    """New requests for the loaded tier may start."""
+    swap_to: str | None
+    """Load this tier now (the loaded one is idle)."""
+    wake_at: float | None
+    """When the decision may change by the clock alone (a waiter becomes overdue)."""
+
+
+def decide(
+    loaded: str | None,
+    in_flight: Mapping[str, int],
+    oldest_wait: Mapping[str, float],
+    now: float,
+    max_wait: float,
+) -> Decision:
+    """The pure scheduling policy; `oldest_wait` maps each tier with waiters to its oldest waiter's arrival."""
+    others = {tier: since for tier, since in oldest_wait.items() if tier != loaded}
+    if not others:
+        return Decision(admit_loaded=True, swap_to=None, wake_at=None)
+    first = min(others, key=lambda tier: (others[tier], tier))
+    deadline = others[first] + max_wait
+    overdue = now >= deadline
+    busy = loaded is not None and in_flight.get(loaded, 0) > 0
+    # Waiters for the loaded tier exist only after a drain began; they wait for the rotation.
+    swap_to = None if busy else first
+    return Decision(admit_loaded=not overdue, swap_to=swap_to, wake_at=None if overdue else deadline)
+
+
+@dataclass
+class _Waiter:
+    tier: str
+    since: float
+    future: asyncio.Future[None]
+    explicit: bool = False
+
+
+@dataclass
+class SwapRecord:
+    """The last swap to a tier."""
+
+    tier: str
+    started: float
+    """Wall-clock time (epoch seconds) the swap began."""
+    seconds: float
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class _Stats:
+    swaps: int = 0
+    failed_swaps: int = 0
+    last_swap: dict[str, SwapRecord] = field(default_factory=dict)
+
+
+class TierScheduler:
+    """Admits requests tier by tier and drives swaps through a `TierBackend`.
+
+    Use `async with scheduler.slot(tier):` around the whole upstream request, stream included.
+    """
+
+    def __init__(
+        self,
+        tiers: list[str],
+        backend: TierBackend,
+        events: EventBus,
+        *,
+        max_wait: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._tiers = tiers
+        self._backend = backend
+        self._events = events
+        self._max_wait = max_wait
+        self._clock = clock
+        self.loaded: str | None = None
+        self.swapping_to: str | None = None
+        self.swap_started: float | None = None
+        self.down = False
+        self._in_flight: dict[str, int] = dict.fromkeys(tiers, 0)
+        self._queues: dict[str, deque[_Waiter]] = {tier: deque() for tier in tiers}
+        self._unload_requested = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.stats = _Stats()
+
+    # -- views ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> SchedulerState:
+        if self.down:
+            return "down"
+        if self.swapping_to is not None:
+            return "swapping"
+        if self.loaded is None:
+            return "idle"
+        return "ready" if self._decision().admit_loaded else "draining"
+
+    def queued(self, tier: str) -> int:
+        return sum(1 for waiter in self._queues[tier] if not waiter.explicit)
+
+    def in_flight(self, tier: str) -> int:
+        return self._in_flight[tier]
+
+    def pending_load(self, tier: str) -> bool:
+        return any(waiter.explicit for waiter in self._queues[tier]) or self.swapping_to == tier
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="variet-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._fail_all(BackendDown("the engine is shutting down"))
+
+    def backend_down(self) -> None:
+        """llama-server died: nothing is loaded any more and every waiter fails."""
+        self.down = True
+        self.loaded = None
+        self._fail_all(BackendDown("llama-server is down; the engine is restarting it"))
+        self._wake.set()
+
+    def backend_up(self) -> None:
+        self.down = False
+        self.loaded = None
+        self._wake.set()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    async def acquire(self, tier: str) -> None:
+        """Wait until a request for `tier` may run; raises `TierLoadError` or `BackendDown`."""
+        if self.down:
+            raise BackendDown("llama-server is down; the engine is restarting it")
+        ready = tier == self.loaded and self.swapping_to is None and not self._queues[tier]
+        if ready and self._decision().admit_loaded:
+            self._in_flight[tier] += 1
+            return
+        waiter = self._enqueue(tier, explicit=False)
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled() and waiter.future.exception() is None:
+                self.release(tier)  # admitted just as the client went away
+            else:
+                self._discard(waiter)
+            raise
+
+    def release(self, tier: str) -> None:
+        self._in_flight[tier] -= 1
+        if self._in_flight[tier] == 0:
+            self._wake.set()
+
+    def slot(self, tier: str) -> _Slot:
+        return _Slot(self, tier)
+
+    def request_load(self, tier: str) -> bool:
+        """Queue an explicit load of `tier`; returns False when it is already loaded or pending (idempotent)."""
+        self._unload_requested = False
+        if (tier == self.loaded and self.swapping_to is None) or self.pending_load(tier):
+            return False
+        self._enqueue(tier, explicit=True)
+        return True
+
+    async def wait_loaded(self, tier: str) -> None:
+        """Wait for an explicit load of `tier` queued by `request_load` (or return if it is loaded)."""
+        for waiter in list(self._queues[tier]):
+            if waiter.explicit:
+                await asyncio.shield(waiter.future)
+                return
+
+    def request_unload(self) -> None:
+        """Unload the loaded tier once it is idle and nothing else is waiting."""
+        self._unload_requested = True
+        self._wake.set()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _enqueue(self, tier: str, *, explicit: bool) -> _Waiter:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(tier=tier, since=self._clock(), future=future, explicit=explicit)
+        self._queues[tier].append(waiter)
+        self._wake.set()
+        return waiter
+
+    def _discard(self, waiter: _Waiter) -> None:
+        try:
+            self._queues[waiter.tier].remove(waiter)
+        except ValueError:
+            pass
+        self._wake.set()
+
+    def _fail_all(self, exc: Exception) -> None:
+        for queue in self._queues.values():
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.future.done():
+                    waiter.future.set_exception(exc)
+                    waiter.future.exception()  # mark retrieved: explicit loads may have no reader
+
+    def _decision(self) -> Decision:
+        oldest = {tier: queue[0].since for tier, queue in self._queues.items() if queue}
+        return decide(self.loaded, self._in_flight, oldest, self._clock(), self._max_wait)
+
+    def _admit(self, tier: str) -> None:
+        queue = self._queues[tier]
+        while queue:
+            waiter = queue.popleft()
+            if waiter.future.done():
+                continue
+            if not waiter.explicit:
+                self._in_flight[tier] += 1
+            waiter.future.set_result(None)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            if self.down:
+                await self._wake.wait()
+                continue
+            decision = self._decision()
+            if self.loaded is not None and decision.admit_loaded:
+                self._admit(self.loaded)
+            if decision.swap_to is not None:
+                await self._swap(decision.swap_to)
+                continue
+            if self._unload_requested and self.loaded is not None and self._idle():
+                await self._unload()
+                continue
+            timeout = None if decision.wake_at is None else max(0.0, decision.wake_at - self._clock())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    def _idle(self) -> bool:
+        return not any(self._in_flight.values()) and not any(self._queues.values())
+
+    async def _unload(self) -> None:
+        tier = self.loaded
+        assert tier is not None
+        self._unload_requested = False
+        try:
+            await self._backend.unload(tier)
+        except BackendDown:
+            return
+        self.loaded = None
+        await self._events.publish("unloaded", tier=tier)
+
+    async def _swap(self, tier: str) -> None:
+        previous = self.loaded
+        self.swapping_to = tier
+        self.swap_started = self._clock()
+        started_wall = time.time()
+        await self._events.publish("swap_started", tier=tier, previous=previous)
+        try:
+            if previous is not None:
+                self.loaded = None
+                await self._backend.unload(previous)
+            await self._backend.load(tier)
+        except (TierLoadError, BackendDown) as exc:
+            seconds = self._clock() - self.swap_started
+            self.stats.failed_swaps += 1
+            self.stats.last_swap[tier] = SwapRecord(tier, started_wall, seconds, ok=False, error=str(exc))
+            self.swapping_to = None
+            queue = self._queues[tier]
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.future.done():
+                    waiter.future.set_exception(exc)
+                    waiter.future.exception()
+            await self._events.publish("swap_failed", tier=tier, error=str(exc))
+            return
+        seconds = self._clock() - self.swap_started
+        self.loaded = tier
+        self.swapping_to = None
+        self.stats.swaps += 1
+        self.stats.last_swap[tier] = SwapRecord(tier, started_wall, seconds, ok=True)
+        log.info("swapped %s -> %s in %.2f s", previous, tier, seconds)
+        await self._events.publish("swap_done", tier=tier, previous=previous, seconds=round(seconds, 3))
+        self._admit(tier)
+
+
+class _Slot:
+    def __init__(self, scheduler: TierScheduler, tier: str) -> None:
+        self._scheduler = scheduler
+        self._tier = tier
+
+    async def __aenter__(self) -> None:
+        await self._scheduler.acquire(self._tier)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._scheduler.release(self._tier)

@@ -1,0 +1,63 @@
+"""`variet engine serve`: check the settings, find llama-server, and run the engine with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from variet.engine.llama_build import cached_llama_server
+from variet.shared.config import Settings
+from variet.shared.errors import ConfigError
+from variet.shared.runner import is_loopback
+
+__all__ = ["check_bind", "find_llama_server", "parse_listen", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 in brackets) to its parts; a clear error otherwise."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"listen address {listen!r} must be HOST:PORT, for example 127.0.0.1:8000")
+    return host.strip("[]"), int(port)
+
+
+def find_llama_server(settings: Settings) -> Path:
+    """`[engine] llama_server` if set, else the cached build; a clear error when neither exists."""
+    if settings.engine.llama_server:
+        path = settings.relative_path(settings.engine.llama_server)
+        if not path.is_file():
+            raise ConfigError(f"[engine] llama_server points at {path}, which does not exist")
+        return path
+    cached = cached_llama_server()
+    if cached is None:
+        raise ConfigError("llama-server is not built yet: run `variet engine install-llama-server` (takes minutes)")
+    return cached
+
+
+def check_bind(host: str, api_key: str | None) -> None:
+    """Refuse a non-loopback bind without an API key: the engine would be open to the LAN."""
+    if not is_loopback(host) and not api_key:
+        raise ConfigError(
+            f"refusing to listen on {host} without an API key: set VARIET_ENGINE_API_KEY or "
+            "[engine] api_key_file (a 0600 file), or listen on 127.0.0.1"
+        )
+
+
+def serve(settings: Settings, *, listen: str | None = None) -> int:
+    import uvicorn
+    from variet.engine.app import Engine, create_app
+
+    host, port = parse_listen(listen or settings.engine.listen)
+    api_key = settings.engine_api_key()
+    check_bind(host, api_key)
+    catalogue = settings.tiers()
+    engine = Engine(settings, catalogue, find_llama_server(settings), api_key=api_key)
+    log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
+    uvicorn.run(create_app(engine, router=_auto_router()), host=host, port=port, log_level="warning")
+    return 0
+
+
+def _auto_router() -> None:
+    return None

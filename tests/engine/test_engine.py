@@ -1,0 +1,234 @@
+"""The engine against a real llama-server with tiny tiers: swaps, streaming, batching, crashes, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from variet.engine.backend import free_port
+
+from tests.parts.engine import RunningEngine, llama_server_binary, run_engine, write_config
+
+pytestmark = [pytest.mark.anyio, pytest.mark.llama]
+
+# Long enough (about 1 MB of SSE) that it cannot sit whole in socket buffers: while the test does not
+# read, the stream stays in flight.
+_LONG = 6000
+
+
+def chat(model: str, *, stream: bool = False, max_tokens: int = 8, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": max_tokens,
+            "stream": stream, **extra}
+
+
+async def sse_data(response: httpx2.Response) -> AsyncIterator[str]:
+    async for line in response.aiter_lines():
+        if line.startswith("data:"):
+            yield line[5:].strip()
+
+
+async def test_a_swap_through_the_engine_is_reported_by_status_and_events(engine: RunningEngine) -> None:
+    async with httpx2.AsyncClient(base_url=engine.url, timeout=30) as client:
+        first = await client.post("/v1/chat/completions", json=chat("fast"))
+        assert first.status_code == 200, first.text
+        swaps_before = engine.status()["swaps"]
+        seen: list[dict[str, Any]] = []
+        with anyio.fail_after(30):
+            async with client.stream("GET", "/variet/events") as events:
+                lines = sse_data(events)
+                hello = json.loads(await anext(lines))
+                assert hello["event"] == "subscribed"
+                reply = await client.post("/v1/chat/completions", json=chat("balanced"))
+                assert reply.status_code == 200
+                assert reply.json()["model"] == "balanced"
+                assert reply.headers["x-variet-tier"] == "balanced"
+                async for data in lines:
+                    seen.append(json.loads(data))
+                    if seen[-1]["event"] == "swap_done":
+                        break
+    assert [e["event"] for e in seen] == ["swap_started", "swap_done"]
+    assert seen[0]["tier"] == "balanced" and seen[0]["previous"] == "fast"
+    status = engine.status()
+    assert status["loaded"] == "balanced"
+    assert status["swaps"] == swaps_before + 1  # type: ignore[operator]
+    tiers: Any = status["tiers"]
+    assert tiers["balanced"]["last_swap"]["ok"] is True
+    assert tiers["balanced"]["measured_tokens_per_second"] > 0
+    metrics = httpx2.get(f"{engine.url}/metrics").text
+    assert 'variet_tier_loaded{tier="balanced"} 1' in metrics
+
+
+async def test_a_long_stream_finishes_intact_before_the_next_tier_is_loaded(engine: RunningEngine) -> None:
+    async with httpx2.AsyncClient(base_url=engine.url, timeout=60) as client:
+        assert (await client.post("/v1/chat/completions", json=chat("fast"))).status_code == 200
+        finished: dict[str, float] = {}
+        other: dict[str, Any] = {}
+
+        async def ask_other_tier() -> None:
+            reply = await client.post("/v1/chat/completions", json=chat("ultra"))
+            finished["ultra"] = anyio.current_time()
+            other["reply"] = reply
+
+        with anyio.fail_after(60):
+            async with client.stream("POST", "/v1/chat/completions",
+                                     json=chat("fast", stream=True, max_tokens=_LONG, ignore_eos=True)) as stream:
+                assert stream.status_code == 200
+                chunks = sse_data(stream)
+                first = json.loads(await anext(chunks))
+                assert first["model"] == "fast"
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(ask_other_tier)
+                    load = await client.post("/variet/tiers/ultra/load")
+                    assert load.status_code == 202 and load.json()["state"] == "loading"
+                    status = await anyio.to_thread.run_sync(
+                        engine.wait_for, "ultra to queue behind the stream",
+                        lambda s: s["tiers"]["ultra"]["queued"] == 1,
+                    )
+                    assert status["loaded"] == "fast"
+                    assert status["tiers"]["fast"]["in_flight"] == 1  # type: ignore[index]
+                    rest = [data async for data in chunks]
+                    finished["stream"] = anyio.current_time()
+        assert rest[-1] == "[DONE]"
+        content = [json.loads(d) for d in rest[:-1]]
+        assert all(c["model"] == "fast" for c in content)
+        assert len(content) > 1000
+        assert other["reply"].status_code == 200
+        assert other["reply"].json()["model"] == "ultra"
+        assert finished["stream"] <= finished["ultra"]
+        assert engine.status()["loaded"] == "ultra"
+
+
+async def test_thirty_concurrent_requests_over_three_tiers_all_complete_with_batched_swaps(
+    engine: RunningEngine,
+) -> None:
+    tiers = ["fast", "deep-coder", "balanced"]
+    swaps_before: Any = engine.status()["swaps"]
+    models: dict[int, tuple[str, int, str]] = {}
+
+    async def one(i: int, client: httpx2.AsyncClient) -> None:
+        tier = tiers[i % 3]
+        reply = await client.post("/v1/chat/completions", json=chat(tier, stream=i % 2 == 0, max_tokens=16))
+        model = reply.headers.get("x-variet-tier", "")
+        if i % 2 == 0:
+            datas = [line[5:].strip() for line in reply.text.splitlines() if line.startswith("data:")]
+            assert datas[-1] == "[DONE]"
+            model = json.loads(datas[0])["model"]
+        else:
+            model = reply.json()["model"]
+        models[i] = (tier, reply.status_code, model)
+
+    limits = httpx2.Limits(max_connections=40)
+    async with httpx2.AsyncClient(base_url=engine.url, timeout=120, limits=limits) as client:
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                for i in range(30):
+                    tg.start_soon(one, i, client)
+    assert len(models) == 30
+    assert all(status == 200 and model == tier for tier, status, model in models.values()), models
+    swaps = engine.status()["swaps"] - swaps_before  # type: ignore[operator]
+    # One batch per tier: at most one swap into each of the three tiers.
+    assert 1 <= swaps <= 3
+
+
+async def test_a_killed_llama_server_gives_a_clear_503_then_the_engine_restarts_it(own_engine: RunningEngine) -> None:
+    async with httpx2.AsyncClient(base_url=own_engine.url, timeout=30) as client:
+        assert (await client.post("/v1/chat/completions", json=chat("fast"))).status_code == 200
+        backend: Any = own_engine.status()["backend"]
+        os.kill(backend["pid"], signal.SIGKILL)
+        reply = await client.post("/v1/chat/completions", json=chat("fast"))
+        assert reply.status_code == 503
+        error = reply.json()["error"]
+        assert error["src"] == "variet-engine" and error["code"] == "backend_down"
+        assert "llama-server" in error["message"]
+        await anyio.to_thread.run_sync(
+            own_engine.wait_for, "llama-server to be restarted",
+            lambda s: s["backend"]["up"] and s["backend"]["restarts"] == 1,
+        )
+        again = await client.post("/v1/chat/completions", json=chat("fast"))
+        assert again.status_code == 200, again.text
+        assert again.json()["model"] == "fast"
+    new_pid = own_engine.status()["backend"]["pid"]  # type: ignore[index]
+    assert new_pid != backend["pid"]
+
+
+def test_stopping_the_engine_leaves_no_llama_server_behind(tiny_dir: Path) -> None:
+    with run_engine(write_config(tiny_dir)) as running:
+        httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30)
+        pid: Any = running.status()["backend"]["pid"]
+    children = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout.split()
+    assert children == []
+
+
+def test_unknown_tiers_and_malformed_bodies_get_clear_engine_errors(engine: RunningEngine) -> None:
+    unknown = httpx2.post(f"{engine.url}/v1/chat/completions", json=chat("gpt-5"))
+    assert unknown.status_code == 404
+    error = unknown.json()["error"]
+    assert error["src"] == "variet-engine" and error["code"] == "model_not_found"
+    assert "fast" in error["message"] and "deep-logic" in error["message"]
+
+    malformed = httpx2.post(f"{engine.url}/v1/chat/completions", content=b"{not json",
+                            headers={"content-type": "application/json"})
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["code"] == "invalid_json"
+
+    missing = httpx2.post(f"{engine.url}/v1/messages", json={"messages": []})
+    assert missing.status_code == 400 and "`model` is required" in missing.json()["error"]["message"]
+
+    bad_load = httpx2.post(f"{engine.url}/variet/tiers/mega/load")
+    assert bad_load.status_code == 404 and "ultra" in bad_load.json()["error"]["message"]
+
+
+def test_an_alias_is_served_by_its_tier(engine: RunningEngine) -> None:
+    reply = httpx2.post(f"{engine.url}/v1/chat/completions", json=chat("tiny-fast"), timeout=30)
+    assert reply.status_code == 200 and reply.json()["model"] == "fast"
+
+
+def test_the_anthropic_messages_api_is_relayed(engine: RunningEngine) -> None:
+    body = {"model": "fast", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    reply = httpx2.post(f"{engine.url}/v1/messages", json=body, timeout=30)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["type"] == "message"
+    assert reply.json()["content"][0]["type"] == "text"
+
+
+def test_a_missing_model_file_names_the_file_and_the_tier(tiny_dir: Path, tmp_path: Path) -> None:
+    tiers = (tiny_dir / "tiers.toml").read_text().replace('"deep-coder.gguf"', '"gone.gguf"')
+    (tmp_path / "tiers.toml").write_text(tiers.replace('models_dir = "."', f'models_dir = "{tiny_dir}"'))
+    with run_engine(write_config(tmp_path)) as running:
+        reply = httpx2.post(f"{running.url}/v1/chat/completions", json=chat("deep-coder"), timeout=30)
+        assert reply.status_code == 500
+        message = reply.json()["error"]["message"]
+        assert "gone.gguf" in message and "deep-coder" in message
+        assert running.status()["tiers"]["deep-coder"]["model_file_present"] is False  # type: ignore[index]
+        assert httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30).status_code == 200
+
+
+def test_an_api_key_is_required_when_configured(tiny_dir: Path) -> None:
+    with run_engine(write_config(tiny_dir), env={"VARIET_ENGINE_API_KEY": "k-test"}) as running:
+        assert httpx2.get(f"{running.url}/v1/models").status_code == 401
+        wrong = httpx2.get(f"{running.url}/v1/models", headers={"x-api-key": "nope"})
+        assert wrong.status_code == 401 and wrong.json()["error"]["src"] == "variet-engine"
+        ok = httpx2.get(f"{running.url}/v1/models", headers={"authorization": "Bearer k-test"})
+        assert ok.status_code == 200 and {m["id"] for m in ok.json()["data"]} >= {"fast", "ultra"}
+        assert httpx2.get(f"{running.url}/health").status_code == 200
+
+
+def test_listening_beyond_loopback_without_an_api_key_is_refused(tiny_dir: Path) -> None:
+    env = {**os.environ, "VARIET_ENGINE_LLAMA_SERVER": str(llama_server_binary())}
+    env.pop("VARIET_ENGINE_API_KEY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "variet.cli", "engine", "serve", "--config", str(write_config(tiny_dir)),
+         "--listen", f"0.0.0.0:{free_port()}"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert done.returncode == 2
+    assert "without an API key" in done.stderr and "VARIET_ENGINE_API_KEY" in done.stderr

@@ -1,0 +1,112 @@
+"""The scheduling policy as a pure function, and the scheduler's guarantees with a scripted backend."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from variet.engine.events import EventBus
+from variet.engine.scheduler import TierLoadError, TierScheduler, decide
+
+
+def test_an_idle_loaded_tier_is_swapped_for_the_tier_that_waited_longest() -> None:
+    decision = decide("fast", {"fast": 0}, {"ultra": 5.0, "balanced": 2.0}, now=6.0, max_wait=30)
+    assert decision.swap_to == "balanced"
+
+
+def test_a_busy_tier_is_never_evicted() -> None:
+    decision = decide("fast", {"fast": 2}, {"ultra": 0.0}, now=100.0, max_wait=30)
+    assert decision.swap_to is None
+
+
+def test_the_loaded_tier_keeps_taking_requests_until_a_waiter_is_overdue() -> None:
+    before = decide("fast", {"fast": 1}, {"ultra": 10.0}, now=20.0, max_wait=30)
+    assert before.admit_loaded and before.wake_at == 40.0
+    after = decide("fast", {"fast": 1}, {"ultra": 10.0}, now=40.0, max_wait=30)
+    assert not after.admit_loaded and after.swap_to is None
+
+
+def test_nothing_loaded_and_a_waiter_means_load_it() -> None:
+    assert decide(None, {}, {"deep-logic": 1.0}, now=1.0, max_wait=30).swap_to == "deep-logic"
+
+
+class ScriptedBackend:
+    """Loads finish when the test says so; records the order of calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.fail: set[str] = set()
+
+    async def load(self, tier: str) -> None:
+        self.calls.append(f"load {tier}")
+        if tier in self.fail:
+            raise TierLoadError(f"model file for tier {tier!r} is missing")
+
+    async def unload(self, tier: str) -> None:
+        self.calls.append(f"unload {tier}")
+
+
+@pytest.mark.anyio
+async def test_a_request_waits_for_the_busy_tier_then_runs_after_one_swap() -> None:
+    backend = ScriptedBackend()
+    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
+    scheduler.start()
+    try:
+        with anyio.fail_after(5):
+            await scheduler.acquire("fast")
+            order: list[str] = []
+
+            async def other() -> None:
+                await scheduler.acquire("ultra")
+                order.append("ultra runs")
+                scheduler.release("ultra")
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(other)
+                await anyio.wait_all_tasks_blocked()
+                assert scheduler.queued("ultra") == 1 and scheduler.loaded == "fast"
+                order.append("fast done")
+                scheduler.release("fast")
+        assert order == ["fast done", "ultra runs"]
+        assert backend.calls == ["load fast", "unload fast", "load ultra"]
+        assert scheduler.stats.swaps == 2
+    finally:
+        await scheduler.stop()
+
+
+@pytest.mark.anyio
+async def test_a_failed_load_fails_only_that_tiers_waiters() -> None:
+    backend = ScriptedBackend()
+    backend.fail.add("ultra")
+    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
+    scheduler.start()
+    try:
+        with anyio.fail_after(5):
+            with pytest.raises(TierLoadError, match="missing"):
+                await scheduler.acquire("ultra")
+            await scheduler.acquire("fast")
+            scheduler.release("fast")
+        assert scheduler.stats.failed_swaps == 1
+        assert scheduler.stats.last_swap["ultra"].error is not None
+    finally:
+        await scheduler.stop()
+
+
+@pytest.mark.anyio
+async def test_an_explicit_load_is_idempotent_and_waits_for_the_busy_tier() -> None:
+    backend = ScriptedBackend()
+    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
+    scheduler.start()
+    try:
+        with anyio.fail_after(5):
+            await scheduler.acquire("fast")
+            assert scheduler.request_load("ultra") is True
+            assert scheduler.request_load("ultra") is False
+            await anyio.wait_all_tasks_blocked()
+            assert scheduler.loaded == "fast" and scheduler.pending_load("ultra")
+            scheduler.release("fast")
+            await scheduler.wait_loaded("ultra")
+            await anyio.wait_all_tasks_blocked()
+        assert scheduler.loaded == "ultra"
+        assert scheduler.request_load("ultra") is False
+    finally:
+        await scheduler.stop()

@@ -1,0 +1,107 @@
+"""Launch the real engine (`variet engine serve`) on tiny tiers and a real llama-server, on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+from variet.engine.backend import free_port
+from variet.engine.llama_build import cached_llama_server
+
+_START_TIMEOUT = 60.0
+_POLL = 0.05
+
+
+def llama_server_binary() -> Path:
+    """The llama-server the tests drive: `$VARIET_LLAMA_SERVER`, else the cached build. Fails, never skips."""
+    explicit = os.environ.get("VARIET_LLAMA_SERVER")
+    if explicit:
+        return Path(explicit)
+    binary = cached_llama_server()
+    if binary is None:
+        pytest.fail("llama-server is not built: run `variet engine install-llama-server` (or `make test`)")
+    return binary
+
+
+def write_config(directory: Path, *, extra_engine: str = "", tiers_file: str = "tiers.toml") -> Path:
+    """A variet.toml for tiny tiers in `directory` with test-friendly engine settings."""
+    config = directory / f"variet-{free_port()}.toml"
+    config.write_text(
+        "[engine]\n"
+        f'tiers_file = "{tiers_file}"\n'
+        "backend_args = { threads = 1 }\n"
+        f"{extra_engine}\n"
+    )
+    return config
+
+
+@dataclass
+class RunningEngine:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def status(self) -> dict[str, object]:
+        data: dict[str, object] = httpx2.get(f"{self.url}/variet/status", timeout=10).json()
+        return data
+
+    def wait_for(self, predicate: str, check: object, timeout: float = 30.0) -> dict[str, object]:
+        """Poll /variet/status until `check(status)` is true; fail with the last status otherwise."""
+        deadline = time.monotonic() + timeout
+        status: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            status = self.status()
+            if check(status):  # type: ignore[operator]
+                return status
+            time.sleep(_POLL)
+        pytest.fail(f"timed out waiting for {predicate}; last status: {status}")
+
+
+@contextmanager
+def run_engine(config: Path, *, listen_host: str = "127.0.0.1", env: dict[str, str] | None = None,
+               wait: bool = True) -> Iterator[RunningEngine]:
+    """Start the engine as a subprocess and stop it (and its llama-server) afterwards."""
+    port = free_port()
+    log = config.with_suffix(f".{port}.log")
+    environ = {**os.environ, "VARIET_ENGINE_LLAMA_SERVER": str(llama_server_binary()), **(env or {})}
+    environ.pop("VARIET_CONFIG", None)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "variet.cli", "-v", "engine", "serve", "--config", str(config),
+             "--listen", f"{listen_host}:{port}"],
+            stdout=out, stderr=subprocess.STDOUT, env=environ,
+        )
+    engine = RunningEngine(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    try:
+        if wait:
+            _wait_healthy(engine)
+        yield engine
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(engine: RunningEngine) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if engine.process.poll() is not None:
+            pytest.fail(f"the engine exited with {engine.process.returncode}:\n{engine.log.read_text()[-3000:]}")
+        try:
+            if httpx2.get(f"{engine.url}/health", timeout=2).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(_POLL)
+    pytest.fail(f"the engine did not become healthy:\n{engine.log.read_text()[-3000:]}")

@@ -1,0 +1,67 @@
+"""Settings and tier files: defaults, environment overrides, and errors that name the file and key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from variet.shared.config import load_settings, load_tiers, read_secret_file
+from variet.shared.errors import ConfigError
+
+REAL_TIERS = Path(__file__).parents[2] / "config" / "tiers.toml"
+EXAMPLE = Path(__file__).parents[2] / "config" / "variet.example.toml"
+
+
+def test_the_shipped_tier_catalogue_has_the_five_tiers_cheapest_first() -> None:
+    catalogue = load_tiers(REAL_TIERS)
+    assert list(catalogue.tiers) == ["fast", "balanced", "deep-coder", "deep-logic", "ultra"]
+    assert catalogue.resolve("qwen-27b") == "deep-logic"
+    assert catalogue.tiers["ultra"].gpus == (1,)
+
+
+def test_the_example_settings_file_is_valid_and_matches_the_defaults() -> None:
+    settings = load_settings(EXAMPLE, environ={})
+    assert settings.engine.listen == "127.0.0.1:8000"
+    assert settings.google.calendar_write is False
+
+
+def test_a_bad_tier_key_is_reported_with_file_tier_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "tiers.toml"
+    bad.write_text('[tiers.fast]\nmodel = "m.gguf"\ncontext = 4096\ntokens_per_second = -3\nload_seconds = 1\n')
+    with pytest.raises(ConfigError) as caught:
+        load_tiers(bad)
+    message = str(caught.value)
+    assert str(bad) in message and "tiers.fast.tokens_per_second" in message
+
+
+def test_an_unknown_key_is_rejected(tmp_path: Path) -> None:
+    bad = tmp_path / "variet.toml"
+    bad.write_text("[engine]\nlisten_on = '0.0.0.0:1'\n")
+    with pytest.raises(ConfigError, match=r"engine\.listen_on"):
+        load_settings(bad, environ={})
+
+
+def test_environment_variables_override_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "variet.toml"
+    file.write_text("[engine]\nurl = 'http://127.0.0.1:9000'\n[search]\nurl = 'http://127.0.0.1:1'\n")
+    environ = {"VARIET_ENGINE_URL": "http://127.0.0.1:9999", "VARIET_SEARCH_CACHE_SIZE": "3"}
+    settings = load_settings(file, environ=environ)
+    assert settings.engine.url == "http://127.0.0.1:9999"
+    assert settings.search.url == "http://127.0.0.1:1"
+    assert settings.search.cache_size == 3
+
+
+def test_variet_config_names_the_file_and_a_missing_named_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(environ={"VARIET_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_secret_files_must_be_private(tmp_path: Path) -> None:
+    secret = tmp_path / "key"
+    secret.write_text("s3cret\n")
+    os.chmod(secret, 0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        read_secret_file(secret)
+    os.chmod(secret, 0o600)
+    assert read_secret_file(secret) == "s3cret"

@@ -1,0 +1,31 @@
+"""The distribution ships every package folder on disk, under the variet namespace only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+SOURCE_FOLDERS = ("cli", "config", "engine", "router", "servers", "shared")
+
+
+def test_the_wheel_ships_every_package_folder_under_variet(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+         "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("variet-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {str(Path(name).parent) for name in names if name.endswith("__init__.py")}
+    on_disk = {
+        str(Path("variet") / init.parent.relative_to(ROOT))
+        for folder in SOURCE_FOLDERS
+        for init in (ROOT / folder).rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert on_disk <= shipped, f"missing from the wheel: {sorted(on_disk - shipped)}"
+    assert all(name.startswith(("variet/", "variet-")) for name in names)
+    assert "variet/config/tiers.toml" in names
