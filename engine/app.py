@@ -242,6 +242,15 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
                 "aliases": list(tier.aliases),
                 "loaded": engine.scheduler.loaded == name,
                 "description": tier.description,
+                "tier": {
+                    "model_file": Path(tier.model).name,
+                    "context": tier.context,
+                    "gpus": list(tier.gpus),
+                    "split": tier.split if len(tier.gpus) > 1 else None,
+                    "strengths": list(tier.strengths),
+                    "expected_tokens_per_second": tier.tokens_per_second,
+                    "expected_load_seconds": tier.load_seconds,
+                },
             }
             for name, tier in engine.catalogue.tiers.items()
         ]

@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+
+from tests.parts.engine import RunningEngine, run_engine, write_config
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five tiny GGUF tiers with their tiers.toml, generated once per run."""
+    from variet.engine.tiny_models import write_tiny_tiers
+
+    directory = tmp_path_factory.mktemp("tiny-tiers")
+    write_tiny_tiers(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_dir: Path) -> Iterator[RunningEngine]:
+    """One real engine (real llama-server, tiny tiers) shared by tests that do not break it."""
+    with run_engine(write_config(tiny_dir, extra_engine="max_wait_seconds = 30")) as running:
+        yield running
+
+
+@pytest.fixture
+def own_engine(tiny_dir: Path) -> Iterator[RunningEngine]:
+    """A fresh engine for a test that kills or reconfigures things."""
+    with run_engine(write_config(tiny_dir)) as running:
+        yield running

@@ -1,0 +1,1 @@
+"""Inference control over MCP: tiers, swaps and completions on the Variet engine."""

@@ -1,0 +1,308 @@
+"""`variet-inference`: see and steer the engine's tiers, and run completions, from any MCP host.
+
+Tools are thin: they call `EngineClient` and translate its errors into `ToolError`s that tell the model
+what to do next. A tier swap can take a minute on Machine A, so `load_tier` waits a bounded time
+(`[mcp] load_wait_seconds`, well under the 300 s hosts allow) with progress, then says "still loading".
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+from variet.shared.config import Settings
+from variet.shared.engine_client import Completion, EngineClient
+from variet.shared.errors import EngineError
+
+__all__ = ["build", "create_server"]
+
+_T = TypeVar("_T")
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+SWAP = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+GENERATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+
+
+class TierInfo(BaseModel):
+    name: str
+    model_file: str
+    aliases: list[str]
+    loaded: bool
+    expected_tokens_per_second: float
+    measured_tokens_per_second: float | None
+    expected_load_seconds: float
+    placement: str
+    strengths: list[str]
+    description: str
+
+
+class TierList(BaseModel):
+    loaded: str | None
+    tiers: list[TierInfo]
+
+
+class TierQueue(BaseModel):
+    tier: str
+    queued: int
+    in_flight: int
+    last_swap_seconds: float | None
+    last_swap_ok: bool | None
+    measured_tokens_per_second: float | None
+
+
+class EngineStatus(BaseModel):
+    summary: str
+    loaded: str | None
+    state: str
+    swapping_to: str | None
+    backend_up: bool
+    swaps: int
+    queued: int
+    in_flight: int
+    tiers: list[TierQueue]
+
+
+class LoadResult(BaseModel):
+    tier: str
+    state: Literal["loaded", "loading", "failed"]
+    waited_seconds: float
+    message: str
+
+
+class UnloadResult(BaseModel):
+    message: str
+    was_loaded: str | None
+
+
+class CompletionResult(BaseModel):
+    text: str
+    tier: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    time_to_first_token_seconds: float | None
+    tokens_per_second: float | None
+    total_seconds: float
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass
+class _State:
+    engine: EngineClient
+    settings: Settings
+
+
+def _placement(info: dict[str, Any]) -> str:
+    gpus = info.get("gpus") or []
+    if not gpus:
+        return "CPU"
+    if len(gpus) == 1:
+        return f"GPU {gpus[0]} only"
+    return f"GPUs {', '.join(map(str, gpus))} ({info.get('split') or 'layer'} split)"
+
+
+async def _engine_call(call: Awaitable[_T]) -> _T:
+    """Run an engine call, turning its failures into model-actionable ToolErrors."""
+    try:
+        return await call
+    except EngineError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _progress(ctx: Context[Any, Any]) -> Callable[[float, float | None, str], Awaitable[None]]:
+    async def report(done: float, total: float | None, message: str) -> None:
+        await ctx.report_progress(done, total, message)
+
+    return report
+
+
+def _result(completion: Completion) -> CompletionResult:
+    return CompletionResult(
+        text=completion.text,
+        tier=completion.tier,
+        finish_reason=completion.finish_reason,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        time_to_first_token_seconds=completion.time_to_first_token,
+        tokens_per_second=completion.tokens_per_second,
+        total_seconds=completion.seconds,
+    )
+
+
+def create_server(settings: Settings, *, engine: EngineClient | None = None) -> MCPServer[Any]:
+    """The inference MCP server; `engine` is injectable for tests (default: from settings)."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
+        yield
+        if engine is None:
+            await state.engine.aclose()
+
+    state = _State(engine=engine or EngineClient.from_settings(settings), settings=settings)
+    server: MCPServer[Any] = MCPServer(
+        "variet-inference",
+        instructions=(
+            "Controls the Variet engine's model tiers (fast, balanced, deep-coder, deep-logic, ultra; one loaded at a "
+            "time). Swapping takes seconds to a minute: prefer the loaded tier unless the task needs another. "
+            "Use list_tiers and engine_status to look, load_tier to swap, chat/complete to generate."
+        ),
+        lifespan=lifespan,
+    )
+
+    async def tier_names() -> list[str]:
+        return [m["id"] for m in await _engine_call(state.engine.models()) if m["id"] != "auto"]
+
+    async def check_tier(tier: str) -> str:
+        names = await tier_names()
+        if tier not in names:
+            raise ToolError(f"unknown tier {tier!r}: use one of {', '.join(names)}")
+        return tier
+
+    async def pick_tier(tier: str | None, ctx: Context[Any, Any]) -> str:
+        """The tier to run on: the given one (loaded first, bounded wait) or the loaded one."""
+        if tier is None:
+            loaded = (await _engine_call(state.engine.status()))["loaded"]
+            if loaded is None:
+                raise ToolError(f"no tier is loaded: pass `tier` (one of {', '.join(await tier_names())})")
+            return str(loaded)
+        await check_tier(tier)
+        wait = await _engine_call(
+            state.engine.ensure_loaded(tier, wait=settings.mcp.load_wait_seconds, progress=_progress(ctx))
+        )
+        if wait.state == "failed":
+            raise ToolError(f"loading tier {tier!r} failed: {wait.error}")
+        if not wait.loaded:
+            raise ToolError(
+                f"tier {tier!r} is still loading after {wait.waited_seconds:.0f} s; call this tool again "
+                "(or engine_status to watch the swap)"
+            )
+        return tier
+
+    @server.tool(annotations=READ_ONLY)
+    async def list_tiers() -> TierList:
+        """List the five model tiers: model, expected and measured speed, GPU placement, strengths, which is loaded."""
+        models = await _engine_call(state.engine.models())
+        status = await _engine_call(state.engine.status())
+        tiers = []
+        for model in models:
+            if model["id"] == "auto":
+                continue
+            info = model.get("tier", {})
+            live = status["tiers"].get(model["id"], {})
+            tiers.append(TierInfo(
+                name=model["id"],
+                model_file=info.get("model_file", ""),
+                aliases=model.get("aliases", []),
+                loaded=status["loaded"] == model["id"],
+                expected_tokens_per_second=info.get("expected_tokens_per_second", 0.0),
+                measured_tokens_per_second=live.get("measured_tokens_per_second"),
+                expected_load_seconds=info.get("expected_load_seconds", 0.0),
+                placement=_placement(info),
+                strengths=info.get("strengths", []),
+                description=model.get("description", ""),
+            ))
+        return TierList(loaded=status["loaded"], tiers=tiers)
+
+    @server.tool(annotations=READ_ONLY)
+    async def engine_status() -> EngineStatus:
+        """Show the engine at a glance: loaded tier, swap in progress, queues per tier, last swaps, backend health."""
+        status = await _engine_call(state.engine.status())
+        rows = []
+        for name, info in status["tiers"].items():
+            swap = info.get("last_swap") or {}
+            rows.append(TierQueue(
+                tier=name, queued=info["queued"], in_flight=info["in_flight"],
+                last_swap_seconds=swap.get("seconds"), last_swap_ok=swap.get("ok"),
+                measured_tokens_per_second=info.get("measured_tokens_per_second"),
+            ))
+        swapping = (status.get("swapping") or {}).get("tier")
+        backend_up = bool(status["backend"]["up"])
+        parts = [f"loaded: {status['loaded'] or 'none'}", f"state: {status['state']}"]
+        if swapping:
+            parts.append(f"swapping to {swapping} ({status['swapping']['elapsed_seconds']:.1f} s so far)")
+        parts.append(f"{status['in_flight']} running, {status['queued']} queued, {status['swaps']} swaps")
+        if not backend_up:
+            parts.append("llama-server is DOWN (restarting)")
+        return EngineStatus(
+            summary="; ".join(parts), loaded=status["loaded"], state=status["state"], swapping_to=swapping,
+            backend_up=backend_up, swaps=status["swaps"], queued=status["queued"], in_flight=status["in_flight"],
+            tiers=rows,
+        )
+
+    @server.tool(annotations=SWAP)
+    async def load_tier(
+        tier: Annotated[str, Field(description="Tier to load: fast, balanced, deep-coder, deep-logic or ultra.")],
+        ctx: Context[Any, Any],
+    ) -> LoadResult:
+        """Swap the engine to a tier, waiting a bounded time with progress. Idempotent: call again while it loads.
+
+        A swap never interrupts requests running on the current tier; it starts once they finish.
+        """
+        await check_tier(tier)
+        wait = await _engine_call(
+            state.engine.ensure_loaded(tier, wait=settings.mcp.load_wait_seconds, progress=_progress(ctx))
+        )
+        if wait.state == "failed":
+            raise ToolError(f"loading tier {tier!r} failed: {wait.error}")
+        if wait.loaded:
+            message = f"{tier} is loaded and ready ({wait.waited_seconds:.1f} s)."
+            return LoadResult(tier=tier, state="loaded", waited_seconds=round(wait.waited_seconds, 2), message=message)
+        message = (f"{tier} is still loading after {wait.waited_seconds:.1f} s (engine state: {wait.state}). "
+                   "Call load_tier again or engine_status to see when it is ready.")
+        return LoadResult(tier=tier, state="loading", waited_seconds=round(wait.waited_seconds, 2), message=message)
+
+    @server.tool(annotations=SWAP)
+    async def unload() -> UnloadResult:
+        """Unload the loaded tier to free the GPUs (after requests running on it finish)."""
+        answer = await _engine_call(state.engine.unload())
+        was = answer.get("tier")
+        message = f"unloading {was} once it is idle" if was else "nothing was loaded"
+        return UnloadResult(message=message, was_loaded=was)
+
+    @server.tool(annotations=GENERATE)
+    async def chat(
+        messages: Annotated[list[Message], Field(min_length=1, description="The conversation: at least one message, "
+                                                 "each {role: system|user|assistant, content}.")],
+        ctx: Context[Any, Any],
+        tier: Annotated[str | None, Field(description="Tier to run on; default: the loaded tier.")] = None,
+        max_tokens: Annotated[int, Field(ge=1, le=32768, description="Length cap, 1-32768 (default 512).")] = 512,
+        temperature: Annotated[float, Field(ge=0, le=2, description="Sampling temperature, 0-2 (default 0.7).")] = 0.7,
+    ) -> CompletionResult:
+        """Run a chat completion on a tier; returns the text with tier, token counts, time to first token and tok/s."""
+        chosen = await pick_tier(tier, ctx)
+        completion = await _engine_call(state.engine.chat(
+            [m.model_dump() for m in messages], tier=chosen, max_tokens=max_tokens, temperature=temperature,
+            progress=_progress(ctx),
+        ))
+        return _result(completion)
+
+    @server.tool(annotations=GENERATE)
+    async def complete(
+        prompt: Annotated[str, Field(min_length=1, description="Raw text to continue (no chat template).")],
+        ctx: Context[Any, Any],
+        tier: Annotated[str | None, Field(description="Tier to run on; default: the loaded tier.")] = None,
+        max_tokens: Annotated[int, Field(ge=1, le=32768, description="Length cap, 1-32768 (default 256).")] = 256,
+        temperature: Annotated[float, Field(ge=0, le=2, description="Sampling temperature, 0-2 (default 0.7).")] = 0.7,
+    ) -> CompletionResult:
+        """Continue a raw prompt on a tier; returns the text with tier, token counts, time to first token and tok/s."""
+        chosen = await pick_tier(tier, ctx)
+        completion = await _engine_call(state.engine.complete(
+            prompt, tier=chosen, max_tokens=max_tokens, temperature=temperature, progress=_progress(ctx),
+        ))
+        return _result(completion)
+
+    return server
+
+
+def build(settings: Settings) -> MCPServer[Any]:
+    return create_server(settings)

@@ -1,0 +1,226 @@
+"""An async client for the engine's HTTP API, used by the MCP servers, `variet doctor` and the demo.
+
+HTTP failures are translated here, once, into `variet.shared.errors`: `EngineUnreachable` (nothing at the
+URL), `EngineAuthError` (401) and `EngineError` (any other error answer, with the engine's message).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+from variet.shared.config import Settings
+from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
+
+__all__ = ["Completion", "EngineClient", "SwapWait"]
+
+_STATUS_POLL_SECONDS = 0.1
+_PROGRESS_EVERY_SECONDS = 1.0
+_PROGRESS_EVERY_TOKENS = 64
+
+ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
+"""`progress(done, total, message)`, as MCP progress notifications take it."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished completion with the numbers a user cares about."""
+
+    text: str
+    tier: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    time_to_first_token: float | None
+    tokens_per_second: float | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SwapWait:
+    """The outcome of waiting for a tier to load."""
+
+    tier: str
+    loaded: bool
+    waited_seconds: float
+    state: str
+    error: str | None = None
+
+
+class EngineClient:
+    """Talks to one engine. Pass `transport=` in tests to reach an in-process app."""
+
+    def __init__(self, url: str, api_key: str | None = None, *, transport: httpx2.AsyncBaseTransport | None = None,
+                 timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx2.AsyncClient(
+            base_url=self.url, headers=headers, transport=transport, timeout=httpx2.Timeout(timeout, read=None)
+        )
+        self._has_key = api_key is not None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> EngineClient:
+        return cls(settings.engine.url, settings.engine_api_key(), **kwargs)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> EngineClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _unreachable(self, exc: Exception) -> EngineUnreachable:
+        return EngineUnreachable(
+            f"no Variet engine answers at {self.url} ({type(exc).__name__}). Start it on the inference machine "
+            "with `variet engine serve`, or point [engine] url / VARIET_ENGINE_URL at it."
+        )
+
+    def _check(self, response: httpx2.Response) -> None:
+        if response.status_code < 400:
+            return
+        try:
+            error = response.json().get("error", {})
+            message = error.get("message") if isinstance(error, dict) else str(error)
+        except ValueError:
+            message = response.text[:300]
+        if response.status_code == 401:
+            hint = "rejected" if self._has_key else "missing"
+            raise EngineAuthError(
+                f"the engine at {self.url} says the API key is {hint}: set VARIET_ENGINE_API_KEY (or "
+                "[engine] api_key_file) to the engine's key",
+                status=401,
+            )
+        raise EngineError(message or f"HTTP {response.status_code}", status=response.status_code)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx2.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        self._check(response)
+        return response.json()
+
+    # -- control -----------------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("GET", "/variet/status")
+        return data
+
+    async def models(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = (await self._request("GET", "/v1/models"))["data"]
+        return data
+
+    async def load(self, tier: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("POST", f"/variet/tiers/{tier}/load")
+        return data
+
+    async def unload(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("POST", "/variet/unload")
+        return data
+
+    async def ensure_loaded(self, tier: str, *, wait: float, progress: ProgressFn | None = None) -> SwapWait:
+        """Start a swap to `tier` (idempotent) and wait up to `wait` seconds for it, reporting progress."""
+        started = time.monotonic()
+        previous = (await self.status())["tiers"][tier]["last_swap"]
+        await self.load(tier)
+        last_report = -_PROGRESS_EVERY_SECONDS
+        while True:
+            status = await self.status()
+            elapsed = time.monotonic() - started
+            info = status["tiers"][tier]
+            if status["loaded"] == tier and status["swapping"] is None:
+                return SwapWait(tier, True, elapsed, "loaded")
+            swap = info.get("last_swap")
+            if swap and swap != previous and not swap["ok"]:
+                return SwapWait(tier, False, elapsed, "failed", swap["error"])
+            if elapsed >= wait:
+                return SwapWait(tier, False, elapsed, status["state"])
+            if progress is not None and elapsed - last_report >= _PROGRESS_EVERY_SECONDS:
+                last_report = elapsed
+                expected = float(info["expected_load_seconds"]) or None
+                ahead = status["tiers"].get(status["loaded"] or "", {}).get("in_flight", 0)
+                note = f"; waiting for {ahead} request(s) on {status['loaded']}" if ahead else ""
+                message = f"loading {tier}: {elapsed:.1f} s (expected ~{expected or 0:.0f} s){note}"
+                await progress(elapsed, expected, message)
+            await _pause()
+
+    # -- completions -------------------------------------------------------------------------------
+
+    async def chat(self, messages: list[dict[str, Any]], *, tier: str, max_tokens: int, temperature: float,
+                   progress: ProgressFn | None = None, **extra: Any) -> Completion:
+        body = {"model": tier, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
+                "stream": True, **extra}
+        return await self._stream("/v1/chat/completions", body, max_tokens, progress, chat=True)
+
+    async def complete(self, prompt: str, *, tier: str, max_tokens: int, temperature: float,
+                       progress: ProgressFn | None = None, **extra: Any) -> Completion:
+        body = {"model": tier, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
+                "stream": True, **extra}
+        return await self._stream("/v1/completions", body, max_tokens, progress, chat=False)
+
+    async def _stream(self, path: str, body: dict[str, Any], max_tokens: int, progress: ProgressFn | None,
+                      *, chat: bool) -> Completion:
+        started = time.monotonic()
+        first: float | None = None
+        parts: list[str] = []
+        tokens = 0
+        finish: str | None = None
+        tier = str(body["model"])
+        timings: dict[str, Any] = {}
+        usage: dict[str, Any] = {}
+        try:
+            async with self._http.stream("POST", path, json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._check(response)
+                tier = response.headers.get("x-variet-tier", tier)
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = json.loads(data)
+                    if "error" in chunk:
+                        raise EngineError(str(chunk["error"].get("message", chunk["error"])))
+                    timings = chunk.get("timings") or timings
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices", []):
+                        piece = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+                        if piece:
+                            if first is None:
+                                first = time.monotonic() - started
+                            parts.append(piece)
+                            tokens += 1
+                            if progress is not None and tokens % _PROGRESS_EVERY_TOKENS == 0:
+                                await progress(tokens, max_tokens, f"{tokens} tokens generated on {tier}")
+                        finish = choice.get("finish_reason") or finish
+        except httpx2.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        seconds = time.monotonic() - started
+        speed = timings.get("predicted_per_second")
+        return Completion(
+            text="".join(parts),
+            tier=tier,
+            finish_reason=finish,
+            prompt_tokens=usage.get("prompt_tokens", timings.get("prompt_n")),
+            completion_tokens=usage.get("completion_tokens", timings.get("predicted_n", tokens)),
+            time_to_first_token=None if first is None else round(first, 4),
+            tokens_per_second=None if speed is None else round(float(speed), 1),
+            seconds=round(seconds, 4),
+        )
+
+
+async def _pause() -> None:
+    import anyio
+
+    await anyio.sleep(_STATUS_POLL_SECONDS)
