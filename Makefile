@@ -32,7 +32,7 @@ test: deps lint
 
 lint: dev
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy
+	MYPY=$(VENV)/bin/mypy scripts/typecheck
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -3,13 +3,15 @@
 `write_tiny_tiers(DIR)` writes one small llama-architecture GGUF per tier, a `tiers.toml` pointing at them
 and a `variet.toml`, so `variet engine serve --config DIR/variet.toml` runs real llama-server loads, swaps
 and streams on any CPU. The weights are seeded noise shaped to emit printable text: the vocabulary is
-byte-level (256 byte tokens, no merges, ChatML markers), the model ends an answer right after a `.` and
-otherwise runs until `max_tokens` or the `n-predict` default written to `variet.toml`.
+byte-level (one token per byte, ChatML markers), the model ends an answer right after a `.` (about 100
+tokens in with llama-server's default sampler) and otherwise runs until `max_tokens` or the `n-predict`
+default written to `variet.toml`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -22,7 +24,15 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["TINY_CONTEXT", "TINY_MODELS", "TinyModel", "TinyTiers", "write_tiny_model", "write_tiny_tiers"]
+__all__ = [
+    "CHAT_TEMPLATE",
+    "TINY_CONTEXT",
+    "TINY_MODELS",
+    "TinyModel",
+    "TinyTiers",
+    "write_tiny_model",
+    "write_tiny_tiers",
+]
 
 TINY_CONTEXT = 32768
 """Declared and configured context: real hosts send ~16k-token prompts."""
@@ -138,7 +148,13 @@ def write_tiny_tiers(directory: Path, *, progress: Callable[[str], None] | None 
 
 def write_tiny_model(path: Path, spec: TinyModel) -> bool:
     """Write one tiny GGUF model; returns False when an identical file was already there."""
-    return _replace_if_changed(Path(path), lambda tmp: _write_gguf(tmp, spec))
+    writer_log = logging.getLogger("gguf.gguf_writer")
+    level = writer_log.level
+    writer_log.setLevel(logging.WARNING)  # its INFO lines name our temporary files
+    try:
+        return _replace_if_changed(Path(path), partial(_write_gguf, spec=spec))
+    finally:
+        writer_log.setLevel(level)
 
 
 def _quiet(_message: str) -> None:

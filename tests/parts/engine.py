@@ -14,21 +14,16 @@ from pathlib import Path
 import httpx2
 import pytest
 from variet.engine.backend import free_port
-from variet.engine.llama_build import cached_llama_server
+
+from tests.parts.llama import find_llama_server
 
 _START_TIMEOUT = 60.0
 _POLL = 0.05
 
 
 def llama_server_binary() -> Path:
-    """The llama-server the tests drive: `$VARIET_LLAMA_SERVER`, else the cached build. Fails, never skips."""
-    explicit = os.environ.get("VARIET_LLAMA_SERVER")
-    if explicit:
-        return Path(explicit)
-    binary = cached_llama_server()
-    if binary is None:
-        pytest.fail("llama-server is not built: run `variet engine install-llama-server` (or `make test`)")
-    return binary
+    """The llama-server the tests drive (see `find_llama_server`): fails, never skips, when it is missing."""
+    return find_llama_server()
 
 
 def write_config(directory: Path, *, extra_engine: str = "", tiers_file: str = "tiers.toml") -> Path:
