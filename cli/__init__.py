@@ -17,7 +17,7 @@ from variet.shared.errors import VarietError
 __all__ = ["main"]
 
 # Modules under variet.cli that contribute subcommands, in --help order.
-_COMMANDS = ("engine",)
+_COMMANDS = ("engine", "auth")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 _TIER_HEADER = "x-variet-tier"
 _STREAM_TAIL = 16384
 _EMA = 0.3
+_SEND_ATTEMPTS = 2
 
 
 def error_response(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
@@ -344,12 +345,22 @@ async def _forward(engine: Engine, request: Request, payload: dict[str, Any], ti
     upstream_request = client.build_request(
         "POST", path, content=json.dumps(payload).encode(), headers={"content-type": "application/json"}
     )
-    try:
-        upstream = await client.send(upstream_request, stream=True)
-    except httpx2.TransportError as exc:
+    for attempt in range(_SEND_ATTEMPTS):
+        try:
+            upstream = await client.send(upstream_request, stream=True)
+            break
+        except httpx2.RemoteProtocolError as exc:
+            # llama-server's router sometimes closes a connection without answering while it swaps
+            # instances; nothing was generated yet, so one retry is safe.
+            if attempt + 1 < _SEND_ATTEMPTS:
+                log.info("llama-server dropped a %s request before answering; retrying", tier)
+                continue
+            error: Exception = exc
+        except httpx2.TransportError as exc:
+            error = exc
         engine.scheduler.release(tier)
         engine.stats[tier].errors += 1
-        return _backend_down(engine, f"connection failed: {exc}")
+        return _backend_down(engine, f"connection failed: {error}")
     content_type = upstream.headers.get("content-type", "application/json")
     if not payload.get("stream") or upstream.status_code != 200:
         try:

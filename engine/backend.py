@@ -4,7 +4,7 @@
 `--no-models-autoload` (the engine decides when tiers load), restarts it with backoff when it dies, and
 stops it (with every model instance it spawned) on shutdown. It also implements the scheduler's
 `TierBackend`: `load` and `unload` use llama-server's `/models/load` and `/models/unload` and poll
-`/models` until the tier's status settles.
+`/models` (every 10 ms, loopback) until the tier's status settles.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ __all__ = ["LlamaServer", "free_port"]
 
 log = logging.getLogger(__name__)
 
-_POLL_SECONDS = 0.05
+_POLL_SECONDS = 0.01
+_BUSY_RETRY_SECONDS = 10.0
 _START_TIMEOUT = 60.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _LOG_TAIL_BYTES = 4000
@@ -222,9 +223,17 @@ class LlamaServer:
                 f"model file for tier {tier!r} is missing: {path} (set `model` for [tiers.{tier}] in "
                 f"{self._catalogue.source or 'tiers.toml'} or put the GGUF file there)"
             )
-        response = await self._post("/models/load", tier)
-        if response.status_code >= 400:
-            raise TierLoadError(f"llama-server refused to load {tier!r}: {response.text[:300]}")
+        # With --models-max 1 llama-server evicts the idle tier itself. It answers "model limit reached"
+        # while the old tier still finishes a request the engine already counted as done: retry briefly.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _BUSY_RETRY_SECONDS
+        while True:
+            response = await self._post("/models/load", tier)
+            if response.status_code < 400:
+                break
+            if "limit" not in response.text or loop.time() > deadline:
+                raise TierLoadError(f"llama-server refused to load {tier!r}: {response.text[:300]}")
+            await asyncio.sleep(_POLL_SECONDS)
 
         def loaded(status: dict[str, Any]) -> bool:
             if status.get("value") == "loaded":

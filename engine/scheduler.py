@@ -56,7 +56,10 @@ class TierBackend(Protocol):
     """What the scheduler needs from llama-server. Both calls block until done and are never concurrent."""
 
     async def load(self, tier: str) -> None:
-        """Load `tier`; returns once it serves requests. Raises `TierLoadError` or `BackendDown`."""
+        """Load `tier`, evicting the loaded (idle) tier as needed; returns once it serves requests.
+
+        Called only while no request runs on any tier. Raises `TierLoadError` or `BackendDown`.
+        """
 
     async def unload(self, tier: str) -> None:
         """Unload `tier`; returns once its memory is free. Raises `BackendDown`."""
@@ -327,9 +330,7 @@ class TierScheduler:
         started_wall = time.time()
         await self._events.publish("swap_started", tier=tier, previous=previous)
         try:
-            if previous is not None:
-                self.loaded = None
-                await self._backend.unload(previous)
+            self.loaded = None
             await self._backend.load(tier)
         except (TierLoadError, BackendDown) as exc:
             seconds = self._clock() - self.swap_started

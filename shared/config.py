@@ -190,15 +190,37 @@ class SearchSettings(BaseModel):
     model_config = _STRICT
 
     url: str = DEFAULT_SEARCH_URL
+    """Base URL of the SearXNG instance (its `settings.yml` must list `json` under `search.formats`)."""
     timeout_seconds: float = Field(default=15.0, gt=0)
+    """How long a search may take before `web_search` gives up."""
     cache_ttl_seconds: float = Field(default=300.0, ge=0)
+    """How long identical searches are answered from memory; 0 turns the cache off."""
     cache_size: int = Field(default=256, ge=0)
+    """Result pages kept in the cache (least recently used go first); 0 turns it off."""
     max_results: int = Field(default=10, ge=1, le=100)
+    """Results `web_search` returns when the caller does not say."""
     allow_private_fetch: bool = False
     """Let `fetch_page` reach loopback, private and link-local addresses (off: SSRF protection)."""
+    fetch_allowed_networks: tuple[str, ...] = ()
+    """Addresses or CIDR networks `fetch_page` may reach although private (a LAN wiki: `["192.168.1.20"]`)."""
     fetch_max_bytes: int = Field(default=2_000_000, gt=0)
+    """`fetch_page` stops downloading after this many bytes (decompressed) and says the page was cut."""
     fetch_max_redirects: int = Field(default=5, ge=0)
+    """Redirects `fetch_page` follows, each one checked against the SSRF rules."""
     fetch_timeout_seconds: float = Field(default=20.0, gt=0)
+    """Deadline for one whole `fetch_page` call, redirects included."""
+
+    @field_validator("fetch_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or CIDR network") from None
+        return values
 
 
 class GoogleAccount(BaseModel):
@@ -240,9 +262,9 @@ class GoogleSettings(BaseModel):
     timeout_seconds: float = Field(default=30.0, gt=0)
     """Socket timeout for each Google API request."""
     max_retries: int = Field(default=3, ge=0, le=10)
-    """Retries after a rate limit (429) or server error (5xx) before giving up."""
+    """Retries after a rate limit (429), or a server error (5xx) on a read, before giving up."""
     retry_base_seconds: float = Field(default=1.0, ge=0)
-    """First backoff delay; it doubles per retry, capped at 30 s (a `Retry-After` header wins if shorter)."""
+    """First backoff delay, doubling per retry; a `Retry-After` from Google replaces it (over 30 s: fail)."""
     accounts: dict[str, GoogleAccount] = Field(default_factory=dict)
 
 

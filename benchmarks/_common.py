@@ -1,0 +1,111 @@
+"""Shared pieces for the benchmark scripts: tiny tiers, a real engine subprocess, statistics, tables."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+from variet.engine.backend import free_port
+from variet.engine.llama_build import install_llama_server
+from variet.engine.tiny_models import write_tiny_tiers
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    return str(value)
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident set size (VmHWM) of a live process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Engine:
+    url: str
+    process: subprocess.Popen[bytes]
+    tiny: Path
+
+    def status(self) -> dict[str, object]:
+        data: dict[str, object] = httpx2.get(f"{self.url}/variet/status", timeout=10).json()
+        return data
+
+
+def tiny_tiers() -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="variet-bench-"))
+    write_tiny_tiers(directory)
+    (directory / "bench.toml").write_text('[engine]\ntiers_file = "tiers.toml"\nbackend_args = { threads = 1 }\n')
+    return directory
+
+
+@contextmanager
+def engine(directory: Path, *, extra: str = "") -> Iterator[Engine]:
+    """The real engine on tiny tiers, as a subprocess on a free loopback port."""
+    binary = install_llama_server(say=lambda m: print(m, file=sys.stderr))
+    config = directory / f"bench-{free_port()}.toml"
+    config.write_text((directory / "bench.toml").read_text() + extra)
+    port = free_port()
+    env = {**os.environ, "VARIET_ENGINE_LLAMA_SERVER": str(binary)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "variet.cli", "engine", "serve", "--config", str(config),
+         "--listen", f"127.0.0.1:{port}"],
+        env=env, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx2.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise SystemExit("the engine failed to start")
+            time.sleep(0.05)
+        yield Engine(url, proc, directory)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
