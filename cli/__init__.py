@@ -17,7 +17,7 @@ from variet.shared.errors import VarietError
 __all__ = ["main"]
 
 # Modules under variet.cli that contribute subcommands, in --help order.
-_COMMANDS = ("engine", "auth")
+_COMMANDS = ("demo", "engine", "doctor", "auth")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for chatty in ("httpx2", "httpcore2", "mcp"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         code: int = args.handler(args)
     except VarietError as exc:

@@ -211,7 +211,10 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
             return error_response(400, f"`model` is required: one of {valid}", "invalid_request_error", "model_missing")
         headers = {}
         if name == "auto" and router is not None:
-            tier, why = router(payload, engine)
+            try:
+                tier, why = router(payload, engine)
+            except ValueError as exc:
+                return error_response(400, f"cannot route this request: {exc}", "invalid_request_error", "route_failed")
             headers["x-variet-route"] = json.dumps(why, separators=(",", ":"))[:1000]
         else:
             resolved = engine.catalogue.resolve(name)

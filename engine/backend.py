@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.01
 _BUSY_RETRY_SECONDS = 10.0
+_KEEPALIVE_SECONDS = 3.0
 _START_TIMEOUT = 60.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _LOG_TAIL_BYTES = 4000
@@ -77,7 +78,11 @@ class LlamaServer:
         self.client = httpx2.AsyncClient(
             base_url=self.url,
             timeout=httpx2.Timeout(10.0, read=None),
-            limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
+            # llama-server (cpp-httplib) closes connections idle for 5 s; expiring ours sooner avoids
+            # sending a request down a connection the server is closing.
+            limits=httpx2.Limits(
+                max_connections=None, max_keepalive_connections=64, keepalive_expiry=_KEEPALIVE_SECONDS
+            ),
         )
 
     # -- process -------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def check_bind(host: str, api_key: str | None) -> None:
 def serve(settings: Settings, *, listen: str | None = None) -> int:
     import uvicorn
     from variet.engine.app import Engine, create_app
+    from variet.engine.auto import AutoRouter
 
     host, port = parse_listen(listen or settings.engine.listen)
     api_key = settings.engine_api_key()
@@ -55,9 +56,5 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     catalogue = settings.tiers()
     engine = Engine(settings, catalogue, find_llama_server(settings), api_key=api_key)
     log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
-    uvicorn.run(create_app(engine, router=_auto_router()), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(engine, router=AutoRouter(settings.router)), host=host, port=port, log_level="warning")
     return 0
-
-
-def _auto_router() -> None:
-    return None

@@ -181,7 +181,8 @@ class RouterSettings(BaseModel):
     pinned_tier: str | None = None
     """Always use this tier (overrides the policy)."""
     expected_output_tokens: int = Field(default=400, gt=0)
-    """Answer length assumed when estimating generation time."""
+    """Length of a typical medium answer; the router scales it by domain and difficulty to estimate
+    generation time."""
 
 
 class SearchSettings(BaseModel):

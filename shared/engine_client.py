@@ -160,7 +160,7 @@ class EngineClient:
                 expected = float(info["expected_load_seconds"]) or None
                 ahead = status["tiers"].get(status["loaded"] or "", {}).get("in_flight", 0)
                 note = f"; waiting for {ahead} request(s) on {status['loaded']}" if ahead else ""
-                message = f"loading {tier}: {elapsed:.1f} s (expected ~{expected or 0:.0f} s){note}"
+                message = f"loading {tier}: {elapsed:.1f} s (expected ~{expected or 0:.3g} s){note}"
                 await progress(elapsed, expected, message)
             await _pause()
 

@@ -232,3 +232,31 @@ def test_listening_beyond_loopback_without_an_api_key_is_refused(tiny_dir: Path)
     )
     assert done.returncode == 2
     assert "without an API key" in done.stderr and "VARIET_ENGINE_API_KEY" in done.stderr
+
+
+STACK_TRACE = """My service crashes on start-up, why?
+
+Traceback (most recent call last):
+  File "/srv/app/main.py", line 41, in <module>
+    app = create_app(load_config(path))
+  File "/srv/app/config.py", line 17, in load_config
+    return Config(**json.load(fh))
+TypeError: Config.__init__() got an unexpected keyword argument 'timeout_ms'
+"""
+
+
+def test_auto_routes_each_request_and_says_which_tier_it_chose(engine: RunningEngine) -> None:
+    listed = {m["id"] for m in httpx2.get(f"{engine.url}/v1/models").json()["data"]}
+    assert "auto" in listed
+    body = {"model": "auto", "messages": [{"role": "user", "content": STACK_TRACE}], "max_tokens": 8}
+    reply = httpx2.post(f"{engine.url}/v1/chat/completions", json=body, timeout=60)
+    assert reply.status_code == 200, reply.text
+    tier = reply.headers["x-variet-tier"]
+    assert tier in ("deep-coder", "balanced", "ultra")
+    assert reply.json()["model"] == tier
+    assert json.loads(reply.headers["x-variet-route"])["reasons"]
+
+    quick = {"model": "auto", "max_tokens": 8, "messages": [{"role": "user", "content": "quick: say hi"}]}
+    answer = httpx2.post(f"{engine.url}/v1/messages", json=quick, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-variet-tier"] == answer.json()["model"]

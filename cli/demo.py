@@ -1,0 +1,160 @@
+"""`variet demo`: the whole suite on the embedded default, on one machine, with nothing configured.
+
+Builds (or reuses) llama-server, writes five tiny tiers, starts the engine on a free loopback port,
+starts `variet-router` and `variet-inference` over stdio through a real MCP client, routes and runs a
+handful of varied tasks, and prints what happened. Every process it starts is stopped at the end, on
+errors and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+__all__ = ["TASKS", "add_parser"]
+
+TASKS = (
+    "quick: what's the capital of Portugal?",
+    "Write a four-line poem about the first frost of autumn.",
+    "Why does this crash?\nTraceback (most recent call last):\n  File \"app.py\", line 12, in <module>\n"
+    "    total = sum(prices) / len(prices)\nZeroDivisionError: division by zero",
+    "Prove that the square root of 2 is irrational, step by step.",
+    "Design the architecture of a multi-tenant rate limiter for a public API: storage, algorithms, failure "
+    "modes and how to shard it. Think hard and weigh the trade-offs.",
+    "quick: translate 'good morning' into French.",
+)
+_START_TIMEOUT = 60.0
+
+
+def add_parser(sub: Any) -> None:
+    demo = sub.add_parser("demo", help="run the engine on tiny tiers and drive it through the MCP servers")
+    demo.add_argument("--dir", type=Path, help="where to write the tiny tiers (default: a temporary folder)")
+    demo.add_argument("--max-tokens", type=int, default=48, help="answer length per task (default 48)")
+    demo.set_defaults(handler=_demo)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from variet.engine.llama_build import install_llama_server
+    from variet.engine.tiny_models import write_tiny_tiers
+
+    _say("1/4 llama-server: building or reusing the cached build ...")
+    binary = install_llama_server(say=_say)
+    directory = args.dir or Path(tempfile.mkdtemp(prefix="variet-demo-"))
+    _say(f"2/4 writing five tiny tiers to {directory} ...")
+    tiny = write_tiny_tiers(directory)
+    with _engine(binary, tiny.settings_file) as url:
+        _say(f"3/4 engine up at {url}; starting variet-router and variet-inference over stdio ...")
+        rows, status = anyio.run(_drive, url, args.max_tokens)
+    _print_table(rows)
+    print(f"\nengine: {status['swaps']} swaps; measured tok/s: " + ", ".join(
+        f"{name} {info['measured_tokens_per_second']}" for name, info in status["tiers"].items()
+        if info["measured_tokens_per_second"]))
+    print("(tiny random-weight models: the answers are noise; the routing, swapping and streaming are real)")
+    return 0
+
+
+@contextlib.contextmanager
+def _engine(binary: Path, settings_file: Path) -> Iterator[str]:
+    import httpx2
+    from variet.engine.backend import free_port
+
+    port = free_port()
+    env = {**os.environ, "VARIET_ENGINE_LLAMA_SERVER": str(binary)}
+    log = settings_file.with_name("engine.log")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "variet.cli", "engine", "serve", "--config", str(settings_file),
+             "--listen", f"127.0.0.1:{port}"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"the engine exited with {proc.returncode}; see {log}")
+            with contextlib.suppress(httpx2.TransportError):
+                if httpx2.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the engine did not start within {_START_TIMEOUT:.0f} s; see {log}")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], dict[str, Any]]:
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VARIET_")}
+    env |= {"VARIET_ENGINE_URL": url, "VARIET_CONFIG": os.devnull}
+
+    def params(name: str) -> StdioServerParameters:
+        return StdioServerParameters(command=sys.executable, args=["-m", f"variet.servers.{name}"], env=env)
+
+    rows = []
+    async with Client(params("router"), mode="legacy") as router, Client(params("inference"), mode="legacy") as infer:
+        _say("4/4 routing and running tasks:")
+        for number, task in enumerate(TASKS, 1):
+            before: Any = (await infer.call_tool("engine_status", {})).structured_content
+
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                if message and message.startswith("loading"):
+                    _say(f"    {message}")
+
+            result = await router.call_tool("run_task", {"task": task, "max_tokens": max_tokens},
+                                            progress_callback=progress)
+            if result.is_error:
+                rows.append([_short(task), "error", result.content[0].text[:60], "", "", ""])  # type: ignore[union-attr]
+                continue
+            data: Any = result.structured_content
+            swap = f"{before['loaded'] or 'none'} -> {data['tier']}" if data["swapped"] else "stay"
+            _say(f"    [{number}] {data['reasons'][0]}")
+            rows.append([_short(task), data["tier"], _short(data["reasons"][0], 58), swap,
+                         f"{(data['time_to_first_token_seconds'] or 0) * 1000:.0f}",
+                         f"{data['tokens_per_second'] or 0:.0f}"])
+        status: Any = (await infer.call_tool("engine_status", {})).structured_content
+        raw: Any = await _raw_status(url)
+    return rows, {**raw, "summary": status["summary"]}
+
+
+async def _raw_status(url: str) -> dict[str, Any]:
+    from variet.shared.engine_client import EngineClient
+
+    async with EngineClient(url) as engine:
+        return await engine.status()
+
+
+def _short(text: str, width: int = 40) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    headers = ["task", "tier", "why", "swap", "TTFT ms", "tok/s"]
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    print()
+    for row in [headers, ["-" * w for w in widths], *rows]:
+        print("  ".join(str(c).ljust(w) if i < 4 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                                    strict=True))))

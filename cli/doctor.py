@@ -1,0 +1,190 @@
+"""`variet doctor`: check every part of the setup and print a one-line fix for each failure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+
+__all__ = ["Check", "add_parser", "run_checks"]
+
+Outcome = Literal["ok", "warn", "FAIL"]
+_SERVERS = ("inference", "router", "search", "calendar", "gmail")
+_SERVER_START_SECONDS = 30.0
+
+
+@dataclass
+class Check:
+    name: str
+    outcome: Outcome
+    detail: str
+    fix: str = ""
+
+
+def add_parser(sub: Any) -> None:
+    doctor = sub.add_parser("doctor", help="check config, engine, llama-server, models, SearXNG, Google, MCP servers")
+    doctor.add_argument("--config", help="variet.toml to check (default: $VARIET_CONFIG or ~/.config/variet)")
+    doctor.add_argument("--json", action="store_true", help="print the results as JSON")
+    doctor.add_argument("--skip-servers", action="store_true", help="do not start the MCP servers")
+    doctor.set_defaults(handler=_doctor)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    checks = anyio.run(run_checks, args.config, not args.skip_servers)
+    if args.json:
+        print(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        width = max(len(c.name) for c in checks)
+        for check in checks:
+            print(f"{check.outcome:<4}  {check.name:<{width}}  {check.detail}")
+            if check.fix and check.outcome != "ok":
+                print(f"{'':<4}  {'':<{width}}  fix: {check.fix}")
+    failed = [c for c in checks if c.outcome == "FAIL"]
+    print(f"\n{len(checks)} checks: {len(failed)} failed, {sum(c.outcome == 'warn' for c in checks)} warnings",
+          file=sys.stderr)
+    return 1 if failed else 0
+
+
+async def run_checks(config: str | None, servers: bool = True) -> list[Check]:
+    """Run every check; never raises for a broken part (that is a failed check)."""
+    from variet.shared.config import Settings, config_path, load_settings
+    from variet.shared.errors import ConfigError
+
+    checks: list[Check] = []
+    try:
+        settings = load_settings(config)
+        where = settings.source or "(defaults: no settings file)"
+        checks.append(Check("settings", "ok", f"{where}"))
+    except ConfigError as exc:
+        checks.append(Check("settings", "FAIL", str(exc).splitlines()[0],
+                            f"correct {config_path(config)} (see config/variet.example.toml)"))
+        settings = Settings()
+    try:
+        catalogue = settings.tiers()
+        checks.append(Check("tiers", "ok", f"{len(catalogue.tiers)} tiers from {catalogue.source}"))
+    except ConfigError as exc:
+        checks.append(Check("tiers", "FAIL", str(exc).splitlines()[0], "correct the [engine] tiers_file"))
+    checks += await _engine_checks(settings)
+    checks.append(await _searxng_check(settings))
+    checks.append(_google_check(settings))
+    if servers:
+        checks += await _server_checks(config)
+    return checks
+
+
+async def _engine_checks(settings: Any) -> list[Check]:
+    from variet.shared.engine_client import EngineClient
+    from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
+
+    url = settings.engine.url
+    try:
+        async with EngineClient.from_settings(settings, timeout=5) as engine:
+            status = await engine.status()
+    except EngineUnreachable:
+        return [Check("engine", "FAIL", f"nothing answers at {url}",
+                      "start it on Machine A with `variet engine serve`, or set [engine] url / VARIET_ENGINE_URL")]
+    except EngineAuthError as exc:
+        return [Check("engine", "FAIL", f"{url}: API key refused", str(exc).split(": ", 1)[-1])]
+    except EngineError as exc:
+        return [Check("engine", "FAIL", f"{url}: {exc}", "check the engine's log")]
+    checks = [Check("engine", "ok", f"{url}: {status['state']}, loaded {status['loaded'] or 'nothing'}")]
+    backend = status["backend"]
+    if backend["up"]:
+        checks.append(Check("llama-server", "ok", f"up at {backend['url']} (restarts: {backend['restarts']})"))
+    else:
+        checks.append(Check("llama-server", "FAIL", "down (the engine restarts it)",
+                            "see the llama-server log named in the engine's output"))
+    missing = [name for name, tier in status["tiers"].items() if not tier["model_file_present"]]
+    if missing:
+        checks.append(Check("model files", "FAIL", f"missing for: {', '.join(missing)}",
+                            "put the GGUF files where tiers.toml says (`variet engine preset` shows the paths)"))
+    else:
+        checks.append(Check("model files", "ok", f"all {len(status['tiers'])} present on the engine's machine"))
+    return checks
+
+
+async def _searxng_check(settings: Any) -> Check:
+    import httpx2
+
+    url = settings.search.url.rstrip("/")
+    try:
+        async with httpx2.AsyncClient(timeout=10) as client:
+            response = await client.get(f"{url}/search", params={"q": "variet doctor", "format": "json"})
+    except httpx2.HTTPError:
+        return Check("searxng", "warn", f"nothing answers at {url}",
+                     "start SearXNG or set [search] url / VARIET_SEARCH_URL (only web_search needs it)")
+    if response.status_code == 403:
+        return Check("searxng", "FAIL", f"{url} refuses JSON (403)", "add `json` to search.formats in settings.yml")
+    if response.status_code == 429:
+        return Check("searxng", "FAIL", f"{url} rate-limits us (429)",
+                     "set server.limiter: false or pass this host in botdetection.ip_lists.pass_ip")
+    try:
+        response.json()
+    except ValueError:
+        return Check("searxng", "FAIL", f"{url} answered {response.status_code} without JSON", "check [search] url")
+    return Check("searxng", "ok", f"{url} answers JSON")
+
+
+def _google_check(settings: Any) -> Check:
+    from variet.shared.errors import ConfigError
+    from variet.shared.google import auth_command, scopes_for, token_path
+
+    try:
+        path = token_path(settings)
+    except ConfigError as exc:
+        return Check("google", "FAIL", str(exc), "add the account to [google.accounts] or fix [google] account")
+    if not path.exists():
+        return Check("google", "warn", f"no token at {path} (Calendar and Gmail are not set up)",
+                     f"run `{auth_command(settings.google.account)}` to use them")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return Check("google", "FAIL", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return Check("google", "FAIL", f"{path} is not a token file", f"run `{auth_command(settings.google.account)}`")
+    granted = set(info.get("scopes") or [])
+    needed = set(scopes_for(settings.google))
+    if not info.get("refresh_token"):
+        return Check("google", "FAIL", "the token has no refresh token",
+                     f"run `{auth_command(settings.google.account)}`")
+    if not needed <= granted:
+        short = ", ".join(sorted(s.rsplit("/", 1)[-1] for s in needed - granted))
+        return Check("google", "FAIL", f"the token lacks {short} (enabled in [google])",
+                     f"run `{auth_command(settings.google.account)}` again")
+    expiry = info.get("expiry")
+    note = f", access token expires {expiry}" if expiry else ""
+    return Check("google", "ok", f"{path}: scopes cover the enabled tools{note} (refreshed automatically)")
+
+
+async def _server_checks(config: str | None) -> list[Check]:
+    from pathlib import Path
+
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    env = dict(os.environ)
+    if config:
+        env["VARIET_CONFIG"] = str(Path(config).resolve())  # noqa: ASYNC240 - a path string, no I/O worth a thread
+    checks = []
+    for name in _SERVERS:
+        params = StdioServerParameters(command=sys.executable, args=["-m", f"variet.servers.{name}"], env=env)
+        started = time.monotonic()
+        try:
+            with anyio.fail_after(_SERVER_START_SECONDS):
+                async with Client(params, mode="legacy") as client:
+                    tools = [tool.name for tool in (await client.list_tools()).tools]
+        except Exception as exc:  # any failure to start is what this check reports
+            checks.append(Check(f"variet-{name}", "FAIL", f"did not start: {type(exc).__name__}: {exc}",
+                                f"run `variet-{name}` by hand to see its error"))
+            continue
+        seconds = time.monotonic() - started
+        checks.append(Check(f"variet-{name}", "ok", f"{len(tools)} tools in {seconds:.1f} s: {', '.join(tools)}"))
+    return checks

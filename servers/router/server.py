@@ -1,0 +1,191 @@
+"""`variet-router`: pick a tier for a task (swap-aware), or pick one and run the task on it.
+
+The policy is `variet.router.route`, pure; this module feeds it the engine's live state. The tier facts
+(strengths, speeds, load times) come from the engine's `/v1/models`, so the router weighs the tiers the
+engine really serves; without an engine it falls back to the local tier catalogue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+from variet.router import RouteDecision, explain_policy, route
+from variet.shared.config import Settings, Tier, TierCatalogue
+from variet.shared.engine_client import EngineClient
+from variet.shared.errors import EngineError, EngineUnreachable
+
+__all__ = ["build", "create_server"]
+
+_T = TypeVar("_T")
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+RUN = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+
+
+class Route(BaseModel):
+    tier: str
+    confidence: float
+    reasons: list[str]
+    domain: str
+    difficulty: str
+    loaded_tier: str | None
+    needs_swap: bool
+    swap_seconds: float
+    """Expected cost of the swap (0 when the tier is loaded)."""
+    expected_seconds: float
+    """Expected swap plus generation time."""
+    adequate_tiers: list[str]
+
+
+class TaskResult(BaseModel):
+    answer: str
+    tier: str
+    reasons: list[str]
+    swapped: bool
+    swap_wait_seconds: float
+    time_to_first_token_seconds: float | None
+    tokens_per_second: float | None
+    completion_tokens: int | None
+    total_seconds: float
+
+
+async def _engine_call(call: Awaitable[_T]) -> _T:
+    try:
+        return await call
+    except EngineError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def catalogue_from_models(models: list[dict[str, Any]]) -> TierCatalogue:
+    """The engine's tiers as a catalogue the policy can weigh (no model files needed)."""
+    tiers = {}
+    for model in models:
+        info = model.get("tier")
+        if not info:
+            continue
+        tiers[model["id"]] = Tier(
+            model=info.get("model_file") or f"{model['id']}.gguf",
+            aliases=tuple(model.get("aliases", [])),
+            context=info["context"],
+            gpus=tuple(info.get("gpus", [])),
+            tokens_per_second=info["expected_tokens_per_second"],
+            load_seconds=info["expected_load_seconds"],
+            strengths=tuple(info.get("strengths", [])),
+            description=model.get("description", ""),
+        )
+    return TierCatalogue(tiers=tiers)
+
+
+def create_server(settings: Settings, *, engine: EngineClient | None = None) -> MCPServer[Any]:
+    client = engine or EngineClient.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
+        yield
+        if engine is None:
+            await client.aclose()
+
+    server: MCPServer[Any] = MCPServer(
+        "variet-router",
+        instructions=(
+            "Picks the Variet tier for a task by its complexity and the cost of swapping tiers. route_task only "
+            "advises; run_task routes, loads the tier if needed and returns the answer."
+        ),
+        lifespan=lifespan,
+    )
+
+    async def live_state() -> tuple[TierCatalogue, str | None]:
+        try:
+            catalogue = catalogue_from_models(await client.models())
+            status = await client.status()
+        except EngineUnreachable:
+            return settings.tiers(), None
+        except EngineError as exc:
+            raise ToolError(str(exc)) from exc
+        swapping = status.get("swapping") or {}
+        return catalogue, swapping.get("tier") or status["loaded"]
+
+    def decide(task: str, catalogue: TierCatalogue, loaded: str | None, pinned: str | None) -> RouteDecision:
+        if not task.strip():
+            raise ToolError("task is empty: pass the user's request as text")
+        hints = {"pinned_tier": pinned or settings.router.pinned_tier, "stay_margin": settings.router.stay_margin,
+                 "expected_output_tokens": settings.router.expected_output_tokens}
+        try:
+            return route(task, loaded_tier=loaded, hints=hints, tiers=catalogue)
+        except ValueError as exc:
+            raise ToolError(str(exc)) from exc
+
+    def as_route(decision: RouteDecision, catalogue: TierCatalogue, loaded: str | None) -> Route:
+        swap = 0.0 if not decision.needs_swap else catalogue.tiers[decision.tier].load_seconds
+        return Route(
+            tier=decision.tier, confidence=round(decision.confidence, 2), reasons=list(decision.reasons),
+            domain=decision.domain, difficulty=decision.difficulty, loaded_tier=loaded,
+            needs_swap=decision.needs_swap, swap_seconds=swap, expected_seconds=round(decision.expected_seconds, 2),
+            adequate_tiers=list(decision.adequate),
+        )
+
+    @server.tool(annotations=READ_ONLY)
+    async def route_task(
+        task: Annotated[str, Field(description="The task or user request to route, as text.")],
+    ) -> Route:
+        """Recommend a tier for a task, with reasons, the loaded tier and what a swap would cost. Changes nothing."""
+        catalogue, loaded = await live_state()
+        return as_route(decide(task, catalogue, loaded, None), catalogue, loaded)
+
+    @server.tool(annotations=RUN)
+    async def run_task(
+        task: Annotated[str, Field(description="The task to answer, as the user would ask it.")],
+        ctx: Context[Any, Any],
+        tier: Annotated[str | None, Field(description="Run on this tier instead of routing (default: route).")] = None,
+        max_tokens: Annotated[int, Field(ge=1, le=32768, description="Answer length cap, 1-32768 (default 1024).")]
+        = 1024,
+        temperature: Annotated[float, Field(ge=0, le=2, description="Sampling temperature, 0-2 (default 0.7).")] = 0.7,
+    ) -> TaskResult:
+        """Route the task (or use `tier`), load that tier with a bounded wait and progress, and return the answer
+        with the tier, the reasons and timings. If the swap outlasts the wait, call again."""
+        catalogue, loaded = await live_state()
+        decision = decide(task, catalogue, loaded, tier)
+
+        async def progress(done: float, total: float | None, message: str) -> None:
+            await ctx.report_progress(done, total, message)
+
+        wait = await _engine_call(
+            client.ensure_loaded(decision.tier, wait=settings.mcp.load_wait_seconds, progress=progress)
+        )
+        if wait.state == "failed":
+            raise ToolError(f"loading tier {decision.tier!r} failed: {wait.error}")
+        if not wait.loaded:
+            raise ToolError(
+                f"tier {decision.tier!r} is still loading after {wait.waited_seconds:.0f} s; call run_task again"
+            )
+        completion = await _engine_call(client.chat(
+            [{"role": "user", "content": task}], tier=decision.tier, max_tokens=max_tokens, temperature=temperature,
+            progress=progress,
+        ))
+        return TaskResult(
+            answer=completion.text, tier=completion.tier, reasons=list(decision.reasons),
+            swapped=decision.tier != loaded, swap_wait_seconds=round(wait.waited_seconds, 3),
+            time_to_first_token_seconds=completion.time_to_first_token,
+            tokens_per_second=completion.tokens_per_second, completion_tokens=completion.completion_tokens,
+            total_seconds=completion.seconds,
+        )
+
+    @server.tool(name="explain_policy", annotations=READ_ONLY)
+    async def explain() -> dict[str, Any]:
+        """Describe the routing policy: the tiers with strengths, speeds and load times, and the settings in force."""
+        catalogue, loaded = await live_state()
+        policy = explain_policy(catalogue, settings.router)
+        policy["loaded_tier"] = loaded
+        return policy
+
+    return server
+
+
+def build(settings: Settings) -> MCPServer[Any]:
+    return create_server(settings)

@@ -1,0 +1,228 @@
+"""The routing policy, through `route` and `explain_policy`."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from variet.router import RouteDecision, RouteHints, default_tiers, explain_policy, route
+from variet.shared.config import RouterSettings, load_tiers
+
+STACK_TRACE = """Our nightly import job started failing after the upgrade. What is wrong and how do I fix it?
+
+Traceback (most recent call last):
+  File "/srv/jobs/importer.py", line 88, in <module>
+    main()
+  File "/srv/jobs/importer.py", line 71, in main
+    rows = load_rows(path)
+  File "/srv/jobs/importer.py", line 42, in load_rows
+    return [Row(**r) for r in csv.DictReader(fh)]
+TypeError: Row.__init__() got an unexpected keyword argument 'customer_id'
+"""
+PROOF = "Prove that the sum of the first n odd numbers is n squared."
+EASY = ["what's the capital of Portugal?", "docker: list running containers", "Reply to Sam: thanks, see you Monday."]
+SCRIPT = (
+    "Write a bash script that backs up ~/notes into a dated tar.gz, skips the run if today's backup exists, "
+    "and deletes backups older than 14 days."
+)
+EMAIL = (
+    "Write a polite email to our landlord asking to fix the heating; mention it has been broken for two weeks "
+    "and that we have reported it twice already."
+)
+
+
+def test_a_pasted_stack_trace_goes_to_a_coding_tier() -> None:
+    decision = route(STACK_TRACE)
+
+    assert decision.domain == "code"
+    assert decision.tier in {"balanced", "deep-coder"}
+    assert decision.difficulty != "easy"
+
+
+def test_a_quick_prefix_keeps_a_short_question_on_the_fast_tier() -> None:
+    decision = route("quick: what's the git command to rename the current branch?")
+
+    assert decision.tier == "fast"
+
+
+def test_quick_inside_a_sentence_is_not_a_hint() -> None:
+    assert (
+        route("Add a VS Code quick pick that lists the tiers").difficulty
+        == route("Add a VS Code picker that lists the tiers").difficulty
+    )
+
+
+def test_a_proof_goes_to_deep_logic() -> None:
+    decision = route(PROOF)
+
+    assert (decision.tier, decision.domain, decision.difficulty) == ("deep-logic", "math", "hard")
+    assert route(PROOF, loaded_tier="deep-coder").tier == "deep-logic"
+
+
+def test_a_korean_request_for_a_proof_goes_to_deep_logic() -> None:
+    assert route("유클리드 호제법이 항상 종료된다는 것을 증명해줘.").tier == "deep-logic"
+
+
+def test_an_explicit_request_for_the_best_answer_goes_to_ultra() -> None:
+    decision = route(
+        "Give me the best answer you can, this matters: design the backup strategy for our Postgres "
+        "cluster across two regions, with recovery objectives, failover drills and costs."
+    )
+
+    assert decision.tier == "ultra"
+    assert decision.difficulty == "expert"
+
+
+def test_a_loaded_adequate_tier_is_kept() -> None:
+    decision = route("what's the capital of Portugal?", loaded_tier="balanced")
+
+    assert decision.tier == "balanced"
+    assert decision.needs_swap is False
+    assert decision.reasons[0].startswith("stay on loaded balanced")
+
+
+def test_a_loaded_tier_that_cannot_do_the_task_is_swapped_out() -> None:
+    decision = route(PROOF, loaded_tier="fast")
+
+    assert decision.tier == "deep-logic"
+    assert decision.needs_swap is True
+
+
+def test_a_slow_loaded_tier_gives_way_when_the_swap_pays_for_itself() -> None:
+    stay_anyway = RouterSettings(stay_margin=1.0)
+
+    assert route(EMAIL, loaded_tier="ultra").tier == "balanced"
+    assert route(EMAIL, loaded_tier="ultra", hints=stay_anyway).tier == "ultra"
+
+
+def test_a_deeper_loaded_tier_keeps_an_easy_task_outside_its_specialties() -> None:
+    decision = route("Reply to Sam: thanks, see you Monday.", loaded_tier="deep-logic")
+
+    assert decision.tier == "deep-logic"
+    assert "stronger than needed" in decision.reasons[0]
+
+
+def test_a_stream_stays_on_the_loaded_tier_while_it_is_adequate() -> None:
+    loaded = "balanced"
+    swaps = 0
+    for task in [*EASY, SCRIPT, EMAIL, *EASY]:
+        decision = route(task, loaded_tier=loaded)
+        swaps += decision.needs_swap
+        loaded = decision.tier
+
+    assert swaps == 0
+    assert loaded == "balanced"
+
+
+def test_the_same_stream_swaps_more_without_knowing_the_loaded_tier() -> None:
+    tasks = [*EASY, SCRIPT, EMAIL, *EASY]
+    stateless = [route(task).tier for task in tasks]
+
+    assert sum(a != b for a, b in itertools.pairwise(stateless)) >= 2
+
+
+def test_a_pinned_tier_wins() -> None:
+    decision = route(PROOF, hints={"pinned_tier": "fast"}, loaded_tier="deep-logic")
+
+    assert decision.tier == "fast"
+    assert decision.pinned is True
+    assert decision.confidence == 1.0
+    assert decision.needs_swap is True
+    assert decision.reasons[0] == "pinned to fast"
+
+
+def test_a_pinned_tier_may_be_named_by_an_alias() -> None:
+    assert route("hi", hints=RouterSettings(pinned_tier="qwen-122b")).tier == "ultra"
+
+
+def test_an_unknown_pinned_tier_is_refused_with_the_valid_names() -> None:
+    with pytest.raises(ValueError, match="valid tiers: fast, balanced, deep-coder, deep-logic, ultra"):
+        route("hi", hints={"pinned_tier": "gigantic"})
+
+
+def test_an_unknown_loaded_tier_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown loaded tier 'tiny'"):
+        route("hi", loaded_tier="tiny")
+
+
+def test_unknown_hints_and_context_keys_are_refused() -> None:
+    with pytest.raises(ValueError, match="valid hints"):
+        route("hi", hints={"pin": "fast"})
+    with pytest.raises(ValueError, match="'messages' and 'chars'"):
+        route("hi", context={"turns": 3})
+    with pytest.raises(ValueError, match="stay_margin"):
+        route("hi", hints={"stay_margin": -1})
+
+
+def test_expected_seconds_are_the_swap_plus_the_answer_at_the_tier_speed() -> None:
+    tiers = default_tiers().tiers
+    cold = route(PROOF)
+    warm = route(PROOF, loaded_tier="deep-logic")
+    speed = tiers["deep-logic"].tokens_per_second
+
+    assert warm.expected_seconds == pytest.approx(warm.output_tokens / speed, abs=0.01)
+    swap = tiers["deep-logic"].load_seconds
+    assert cold.expected_seconds == pytest.approx(swap + cold.output_tokens / speed, abs=0.01)
+
+
+def test_answers_are_expected_longer_for_harder_tasks_and_capped_by_max_output_tokens() -> None:
+    easy, hard = route("what's the capital of Portugal?"), route(PROOF)
+
+    assert easy.output_tokens < hard.output_tokens
+    assert route(PROOF, hints={"max_output_tokens": 50}).output_tokens == 50
+    assert route(PROOF, hints={"expected_output_tokens": 800}).output_tokens == 2 * hard.output_tokens
+
+
+def test_a_conversation_too_long_for_the_deep_tiers_goes_to_one_that_holds_it() -> None:
+    decision = route(PROOF, context={"messages": 40, "chars": 200_000})
+
+    assert decision.tier in {"fast", "balanced"}
+    assert "holds" in decision.reasons[0]
+
+
+def test_a_long_conversation_makes_a_short_follow_up_count_for_more() -> None:
+    alone = route("and for the other file?")
+    deep_in = route("and for the other file?", context={"messages": 24, "chars": 30_000})
+
+    assert deep_in.reasons[1] != alone.reasons[1]
+    assert "earlier messages" in deep_in.reasons[1]
+
+
+def test_decisions_are_deterministic() -> None:
+    tasks = [STACK_TRACE, PROOF, *EASY, "Design a schema for a library app."]
+    loaded_tiers = (None, "fast", "ultra")
+    fresh_catalogue = load_tiers(default_tiers().source or "")
+
+    first = [route(task, loaded_tier=loaded) for task in tasks for loaded in loaded_tiers]
+    again = [route(task, loaded_tier=loaded) for task in tasks for loaded in loaded_tiers]
+    other = [route(task, loaded_tier=loaded, tiers=fresh_catalogue) for task in tasks for loaded in loaded_tiers]
+
+    assert first == again == other
+
+
+def test_a_decision_explains_itself() -> None:
+    decision = route(PROOF)
+
+    assert isinstance(decision, RouteDecision)
+    assert decision.tier in decision.reasons[0]
+    assert decision.reasons[1].startswith("math, hard")
+    assert "tok/s" in decision.reasons[-1]
+    assert 0.0 < decision.confidence <= 1.0
+    assert decision.as_dict()["adequate"] == decision.adequate
+
+
+def test_route_hints_accept_the_router_settings() -> None:
+    hints = RouteHints.of(RouterSettings(stay_margin=0.5, pinned_tier="fast", expected_output_tokens=300))
+
+    assert hints == RouteHints(pinned_tier="fast", stay_margin=0.5, expected_output_tokens=300)
+
+
+def test_explain_policy_describes_tiers_strengths_and_settings() -> None:
+    policy = explain_policy(settings=RouterSettings(stay_margin=0.4))
+
+    names = [tier["name"] for tier in policy["tiers"]]
+    assert names == ["fast", "balanced", "deep-coder", "deep-logic", "ultra"]
+    assert "math" in policy["tiers"][3]["strengths"]
+    assert policy["settings"]["stay_margin"] == 0.4
+    assert policy["output_tokens"]["hard"]["code"] > policy["output_tokens"]["easy"]["code"]
+    assert any("stay_margin" in rule for rule in policy["rules"])
