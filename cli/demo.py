@@ -119,7 +119,7 @@ async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], dict[str, 
         for number, task in enumerate(TASKS, 1):
             before: Any = (await infer.call_tool("engine_status", {})).structured_content
 
-            async def progress(done: float, total: float | None, message: str | None) -> None:
+            async def progress(progress: float, total: float | None, message: str | None) -> None:
                 if message and message.startswith("loading"):
                     _say(f"    {message}")
 

@@ -100,7 +100,7 @@ _ENGLISH: Final[dict[str, str]] = {
         who_wrote who_is when_did when_was what_year write_ups search_around capital_of near_me open_now""",
     "chat": """feel feeling feelings burnt burnout stressed anxious tired lonely motivation advice torn hi
         hello hey thanks thank chat opinion honestly what_would_you how_are_you i_m_torn""",
-    "design": """design architecture architectural schema schemas diagram component components scalable
+    "design": """design sketch architecture architectural schema schemas diagram component components scalable
         scalability topology microservices monolith pipeline infrastructure replication consensus sharding
         partitioning rfc blueprint data_model design_doc design_document high_level api_design""",
     "proof": """prove proves proved proving proof proofs disprove refute derive derives derivation derivations

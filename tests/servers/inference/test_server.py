@@ -62,9 +62,7 @@ async def test_load_tier_reports_progress_then_the_tier_serves_chat(engine: Runn
             assert not loaded.is_error, loaded.content
             assert loaded.structured_content["state"] == "loaded"  # type: ignore[index]
             assert progress and progress[0].startswith(f"loading {tier}")
-            answer = await client.call_tool(
-                "chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 12}
-            )
+            answer = await client.call_tool("chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 12})
     data: Any = answer.structured_content
     assert not answer.is_error and data["tier"] == tier
     assert data["text"] and data["completion_tokens"] >= 1
@@ -131,8 +129,9 @@ def keyed_engine(tiny_dir: Path) -> Iterator[RunningEngine]:
         yield running
 
 
-async def test_a_wrong_or_missing_api_key_is_reported_as_such(keyed_engine: RunningEngine,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_wrong_or_missing_api_key_is_reported_as_such(
+    keyed_engine: RunningEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VARIET_ENGINE_API_KEY", "wrong-key")
     async with Client(create_server(settings_for(keyed_engine.url))) as client:
         wrong = await client.call_tool("list_tiers", {})
@@ -153,8 +152,9 @@ def server_env(engine_url: str, **extra: str) -> dict[str, str]:
 
 
 async def test_over_stdio_the_server_lists_tools_and_answers(engine: RunningEngine) -> None:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "variet.servers.inference"],
-                                   env=server_env(engine.url))
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "variet.servers.inference"], env=server_env(engine.url)
+    )
     with anyio.fail_after(60):
         async with Client(params, mode="legacy") as client:
             tools = {tool.name for tool in (await client.list_tools()).tools}
@@ -170,7 +170,8 @@ def http_server(engine: RunningEngine, tmp_path: Path) -> Iterator[str]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "variet.servers.inference", "--transport", "http", "--port", str(port)],
-            env=server_env(engine.url, VARIET_MCP_TOKEN="tok-123"), stderr=out,
+            env=server_env(engine.url, VARIET_MCP_TOKEN="tok-123"),
+            stderr=out,
         )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
@@ -189,14 +190,21 @@ def http_server(engine: RunningEngine, tmp_path: Path) -> Iterator[str]:
 
 
 async def test_over_http_a_token_is_required_and_foreign_origins_are_refused(http_server: str) -> None:
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
     async with httpx2.AsyncClient(timeout=10) as raw:
         no_token = await raw.post(http_server, json=init, headers=headers)
         assert no_token.status_code == 401
-        foreign = await raw.post(http_server, json=init, headers={
-            **headers, "authorization": "Bearer tok-123", "origin": "http://evil.example"})
+        foreign = await raw.post(
+            http_server,
+            json=init,
+            headers={**headers, "authorization": "Bearer tok-123", "origin": "http://evil.example"},
+        )
         assert foreign.status_code == 403
     authed = httpx2.AsyncClient(headers={"authorization": "Bearer tok-123"}, timeout=30)
     async with authed, Client(streamable_http_client(http_server, http_client=authed), mode="legacy") as client:
@@ -206,8 +214,20 @@ async def test_over_http_a_token_is_required_and_foreign_origins_are_refused(htt
 
 def test_serving_http_beyond_loopback_without_a_token_is_refused() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "variet.servers.inference", "--transport", "http", "--host", "0.0.0.0",
-         "--port", str(free_port())],
-        env=server_env("http://127.0.0.1:9"), capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "variet.servers.inference",
+            "--transport",
+            "http",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+        ],
+        env=server_env("http://127.0.0.1:9"),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 2 and "without a token" in done.stderr
