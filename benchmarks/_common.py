@@ -18,6 +18,8 @@ from variet.engine.backend import free_port
 from variet.engine.llama_build import install_llama_server
 from variet.engine.tiny_models import write_tiny_tiers
 
+BACKEND_KEY = "variet-benchmark"
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100)."""
@@ -87,7 +89,8 @@ def engine(directory: Path, *, extra: str = "") -> Iterator[Engine]:
     config = directory / f"bench-{free_port()}.toml"
     config.write_text((directory / "bench.toml").read_text() + extra)
     port = free_port()
-    env = {**os.environ, "VARIET_ENGINE_LLAMA_SERVER": str(binary)}
+    # A known backend key lets benchmarks call the same llama-server directly, beside the engine.
+    env = {**os.environ, "VARIET_ENGINE_LLAMA_SERVER": str(binary), "VARIET_BACKEND_API_KEY": BACKEND_KEY}
     proc = subprocess.Popen(
         [sys.executable, "-m", "variet.cli", "engine", "serve", "--config", str(config),
          "--listen", f"127.0.0.1:{port}"],

@@ -16,7 +16,7 @@ import anyio
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import engine, median, peak_rss_mib, percentile, table, tiny_tiers
+from _common import BACKEND_KEY, engine, median, peak_rss_mib, percentile, table, tiny_tiers
 
 TIER = "fast"
 
@@ -28,7 +28,8 @@ async def one_stream(client: httpx2.AsyncClient, url: str, tokens: int) -> tuple
     started = time.perf_counter()
     first = last = 0.0
     count = 0
-    async with client.stream("POST", url, json=body) as response:
+    headers = {"authorization": f"Bearer {BACKEND_KEY}"}
+    async with client.stream("POST", url, json=body, headers=headers) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
             if not line.startswith("data:") or line.endswith("[DONE]"):

@@ -1,7 +1,7 @@
 """Evaluate the tier router on a labelled set and print the figures beside the issue's targets.
 
-Usage (from the repository root): .venv/bin/python benchmarks/router_eval.py [DATASET.jsonl]
-The default dataset is ../shared/router/dev-set.jsonl. Exits 1 when a target is missed.
+Usage: .venv/bin/python benchmarks/router_eval.py [DATASET.jsonl] [--stay-margin M] [--rounds N]
+DATASET defaults to ../shared/router/dev-set.jsonl next to the repository. Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ from variet.router.evaluation import evaluate, load_examples
 from variet.router.report import render
 from variet.shared.config import RouterSettings
 
-DEFAULT_DATASET = Path("../shared/router/dev-set.jsonl")
+DEFAULT_DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "router" / "dev-set.jsonl"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Evaluate the tier router on a labelled JSONL set.")
     parser.add_argument("dataset", nargs="?", type=Path, default=DEFAULT_DATASET, help="labelled JSONL set")
-    parser.add_argument("--stay-margin", type=float, default=None, help="override [router] stay_margin")
-    parser.add_argument("--rounds", type=int, default=20, help="timing rounds over the set (default 20)")
+    parser.add_argument("--stay-margin", type=float, default=None, help="override [router] stay_margin (0.25)")
+    parser.add_argument("--rounds", type=int, default=20, help="timing passes over the set (default 20)")
     args = parser.parse_args(argv)
+    if not args.dataset.is_file():
+        parser.error(f"{args.dataset}: no such file")
     settings = RouterSettings() if args.stay_margin is None else RouterSettings(stay_margin=args.stay_margin)
     examples = load_examples(args.dataset)
     result = evaluate(examples, settings=settings, timing_rounds=args.rounds, source=str(args.dataset))

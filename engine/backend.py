@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import tempfile
@@ -33,9 +34,14 @@ log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.01
 _BUSY_RETRY_SECONDS = 10.0
 _KEEPALIVE_SECONDS = 3.0
+_PORT_ATTEMPTS = 3
 _START_TIMEOUT = 60.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _LOG_TAIL_BYTES = 4000
+
+
+class _PortTaken(Exception):
+    """Something other than our llama-server answers on the port we chose."""
 
 
 def free_port() -> int:
@@ -66,7 +72,9 @@ class LlamaServer:
         self._on_down = on_down
         self._on_up = on_up
         self.port = settings.backend_port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # Only the engine may talk to llama-server: a per-run key also tells us, should another program
+        # grab the port we picked, that what answers there is not our llama-server.
+        self._key = os.environ.get("VARIET_BACKEND_API_KEY") or secrets.token_urlsafe(24)
         self._dir = Path(tempfile.mkdtemp(prefix="variet-engine-"))
         self.log_file = self._dir / "llama-server.log"
         self._proc: asyncio.subprocess.Process | None = None
@@ -77,6 +85,7 @@ class LlamaServer:
         self.pid: int | None = None
         self.client = httpx2.AsyncClient(
             base_url=self.url,
+            headers={"authorization": f"Bearer {self._key}"},
             timeout=httpx2.Timeout(10.0, read=None),
             # llama-server (cpp-httplib) closes connections idle for 5 s; expiring ours sooner avoids
             # sending a request down a connection the server is closing.
@@ -84,6 +93,10 @@ class LlamaServer:
                 max_connections=None, max_keepalive_connections=64, keepalive_expiry=_KEEPALIVE_SECONDS
             ),
         )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     # -- process -------------------------------------------------------------------------------
 
@@ -97,11 +110,21 @@ class LlamaServer:
             "--no-models-autoload",
             "--host", "127.0.0.1",
             "--port", str(self.port),
+            "--api-key", self._key,
         ]
 
     async def start(self) -> None:
         """Start llama-server and wait until it answers /health; then supervise it."""
-        await self._spawn()
+        for attempt in range(_PORT_ATTEMPTS):
+            try:
+                await self._spawn()
+                break
+            except _PortTaken:
+                self._kill_group()
+                if self._settings.backend_port or attempt + 1 == _PORT_ATTEMPTS:
+                    message = f"port {self.port} is taken by another program; set [engine] backend_port"
+                    raise BackendDown(message) from None
+                self._move_port()
         self._supervisor = asyncio.create_task(self._supervise(), name="variet-llama-supervisor")
 
     async def _spawn(self) -> None:
@@ -126,6 +149,8 @@ class LlamaServer:
             with contextlib.suppress(httpx2.TransportError):
                 response = await self.client.get("/health", timeout=2.0)
                 if response.status_code == 200:
+                    if (await self.client.get("/models", timeout=2.0)).status_code == 401:
+                        raise _PortTaken
                     return
             await asyncio.sleep(_POLL_SECONDS)
         raise BackendDown(f"llama-server did not become healthy within {_START_TIMEOUT:.0f} s: {self.log_tail()}")
@@ -148,13 +173,19 @@ class LlamaServer:
                 await asyncio.sleep(delay)
                 try:
                     await self._spawn()
-                except BackendDown as exc:
-                    log.error("restart failed: %s", exc)
+                except (BackendDown, _PortTaken) as exc:
+                    log.error("restart failed: %s", exc or "the port is taken")
                     self._kill_group()
+                    if not self._settings.backend_port:
+                        self._move_port()
                     continue
                 self.restarts += 1
                 attempt = 0
                 break
+
+    def _move_port(self) -> None:
+        self.port = free_port()
+        self.client.base_url = httpx2.URL(self.url)
 
     def _kill_group(self) -> None:
         if self._proc is None:
