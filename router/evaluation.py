@@ -339,7 +339,7 @@ def _targets(everything: Provisioning, replays: dict[str, Replay], p99: float) -
         # Judged at the configured answer length, so that the figure measures the choice of tiers and
         # not the answer-length model; `render` prints the per-task estimate beside it.
         ratio = stateless.fixed_seconds / ultra.fixed_seconds
-        targets.append(Target("latency router/always-ultra", ratio, TARGETS["latency_ratio"]))
+        targets.append(Target("latency router/always-ultra, fixed length", ratio, TARGETS["latency_ratio"]))
     targets.append(Target("decision p99 ms (CPU)", p99, TARGETS["decision_p99_ms"]))
     return tuple(targets)
 
