@@ -43,6 +43,7 @@ DEFAULT_CONFIG_PATH = Path("~/.config/variet/variet.toml")
 DEFAULT_ENGINE_LISTEN = "127.0.0.1:8000"
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8000"
 DEFAULT_SEARCH_URL = "http://127.0.0.1:8888"
+DEFAULT_TIERS_FILE = "tiers.toml"
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -141,8 +142,8 @@ class EngineSettings(BaseModel):
     """HOST:PORT the engine binds. A non-loopback host requires an API key."""
     api_key_file: str | None = None
     """File (mode 0600) holding the API key; `VARIET_ENGINE_API_KEY` takes precedence."""
-    tiers_file: str = "tiers.toml"
-    """Tier catalogue, relative to this settings file."""
+    tiers_file: str = DEFAULT_TIERS_FILE
+    """Tier catalogue, relative to this settings file; the packaged one when the default file is absent."""
     llama_server: str | None = None
     """Path to llama-server; default: the build cached by `variet engine install-llama-server`."""
     backend_port: int = Field(default=0, ge=0, le=65535)
@@ -300,7 +301,7 @@ class Settings(BaseModel):
     def tiers(self) -> TierCatalogue:
         """Load the tier catalogue this settings file points at (the packaged one if it is absent)."""
         path = self.relative_path(self.engine.tiers_file)
-        if not path.exists() and self.source is None:
+        if not path.exists() and self.engine.tiers_file == DEFAULT_TIERS_FILE:
             path = _packaged_tiers()
         return load_tiers(path)
 
