@@ -32,6 +32,8 @@ __all__ = ["LlamaServer", "free_port"]
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.01
+_STATUS_FALLBACK_SECONDS = 0.05
+_WATCH_RETRY_SECONDS = 0.2
 _BUSY_RETRY_SECONDS = 10.0
 _KEEPALIVE_SECONDS = 3.0
 _PORT_ATTEMPTS = 3
@@ -79,6 +81,8 @@ class LlamaServer:
         self.log_file = self._dir / "llama-server.log"
         self._proc: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
         self._stopping = False
         self.up = False
         self.restarts = 0
@@ -126,6 +130,7 @@ class LlamaServer:
                     raise BackendDown(message) from None
                 self._move_port()
         self._supervisor = asyncio.create_task(self._supervise(), name="variet-llama-supervisor")
+        self._watcher = asyncio.create_task(self._watch_models(), name="variet-llama-model-events")
 
     async def _spawn(self) -> None:
         with self.log_file.open("ab") as out:
@@ -193,13 +198,26 @@ class LlamaServer:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGKILL)
 
+    async def _watch_models(self) -> None:
+        """Follow llama-server's /models/sse and wake `_until` on every model status change."""
+        while not self._stopping:
+            try:
+                async with self.client.stream("GET", "/models/sse") as events:
+                    async for line in events.aiter_lines():
+                        if line.startswith("data:"):
+                            self._changed.set()
+            except httpx2.HTTPError:
+                pass
+            await asyncio.sleep(_WATCH_RETRY_SECONDS)
+
     async def stop(self) -> None:
         """Stop llama-server and its model instances; close the client."""
         self._stopping = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        for task in (self._supervisor, self._watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         proc = self._proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -246,10 +264,13 @@ class LlamaServer:
         while loop.time() < deadline:
             if not self.up:
                 raise BackendDown("llama-server went down during the swap")
+            self._changed.clear()
             result = done(await self._status(tier))
             if result if isinstance(result, bool) else await result:
                 return
-            await asyncio.sleep(_POLL_SECONDS)
+            # Woken at once by a /models/sse event; the timeout is a fallback should the stream lag.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), _STATUS_FALLBACK_SECONDS)
         raise TierLoadError(f"tier {tier!r} did not finish within {self._settings.load_timeout_seconds:.0f} s")
 
     async def load(self, tier: str) -> None:
