@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import httpx2
 from variet.engine.backend import free_port
+from variet.engine.launcher import launch_engine
 from variet.engine.llama_build import install_llama_server
 from variet.engine.tiny_models import write_tiny_tiers
 
@@ -88,27 +87,6 @@ def engine(directory: Path, *, extra: str = "") -> Iterator[Engine]:
     binary = install_llama_server(say=lambda m: print(m, file=sys.stderr))
     config = directory / f"bench-{free_port()}.toml"
     config.write_text((directory / "bench.toml").read_text() + extra)
-    port = free_port()
     # A known backend key lets benchmarks call the same llama-server directly, beside the engine.
-    env = {**os.environ, "VARIET_ENGINE_LLAMA_SERVER": str(binary), "VARIET_BACKEND_API_KEY": BACKEND_KEY}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "variet.cli", "engine", "serve", "--config", str(config),
-         "--listen", f"127.0.0.1:{port}"],
-        env=env, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise SystemExit("the engine failed to start")
-            time.sleep(0.05)
-        yield Engine(url, proc, directory)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with launch_engine(config, binary=binary, env={"VARIET_BACKEND_API_KEY": BACKEND_KEY}) as launched:
+        yield Engine(launched.url, launched.process, directory)

@@ -9,13 +9,9 @@ errors and on Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +44,7 @@ def _say(message: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from variet.engine.launcher import launch_engine
     from variet.engine.llama_build import install_llama_server
     from variet.engine.tiny_models import write_tiny_tiers
 
@@ -56,51 +53,15 @@ def _demo(args: argparse.Namespace) -> int:
     directory = args.dir or Path(tempfile.mkdtemp(prefix="variet-demo-"))
     _say(f"2/4 writing five tiny tiers to {directory} ...")
     tiny = write_tiny_tiers(directory)
-    with _engine(binary, tiny.settings_file) as url:
-        _say(f"3/4 engine up at {url}; starting variet-router and variet-inference over stdio ...")
-        rows, status = anyio.run(_drive, url, args.max_tokens)
+    with launch_engine(tiny.settings_file, binary=binary, log=directory / "engine.log") as engine:
+        _say(f"3/4 engine up at {engine.url}; starting variet-router and variet-inference over stdio ...")
+        rows, status = anyio.run(_drive, engine.url, args.max_tokens)
     _print_table(rows)
     print(f"\nengine: {status['swaps']} swaps; measured tok/s: " + ", ".join(
         f"{name} {info['measured_tokens_per_second']}" for name, info in status["tiers"].items()
         if info["measured_tokens_per_second"]))
     print("(tiny random-weight models: the answers are noise; the routing, swapping and streaming are real)")
     return 0
-
-
-@contextlib.contextmanager
-def _engine(binary: Path, settings_file: Path) -> Iterator[str]:
-    import httpx2
-    from variet.engine.backend import free_port
-
-    port = free_port()
-    env = {**os.environ, "VARIET_ENGINE_LLAMA_SERVER": str(binary)}
-    log = settings_file.with_name("engine.log")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "variet.cli", "engine", "serve", "--config", str(settings_file),
-             "--listen", f"127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"the engine exited with {proc.returncode}; see {log}")
-            with contextlib.suppress(httpx2.TransportError):
-                if httpx2.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the engine did not start within {_START_TIMEOUT:.0f} s; see {log}")
-            time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,8 @@ from pathlib import Path
 import httpx2
 import pytest
 from variet.engine.backend import free_port
+from variet.engine.launcher import launch_engine
+from variet.shared.errors import VarietError
 
 from tests.parts.llama import find_llama_server
 
@@ -64,39 +65,10 @@ class RunningEngine:
 def run_engine(config: Path, *, listen_host: str = "127.0.0.1", env: dict[str, str] | None = None,
                wait: bool = True) -> Iterator[RunningEngine]:
     """Start the engine as a subprocess and stop it (and its llama-server) afterwards."""
-    port = free_port()
-    log = config.with_suffix(f".{port}.log")
-    environ = {**os.environ, "VARIET_ENGINE_LLAMA_SERVER": str(llama_server_binary()), **(env or {})}
-    environ.pop("VARIET_CONFIG", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "variet.cli", "-v", "engine", "serve", "--config", str(config),
-             "--listen", f"{listen_host}:{port}"],
-            stdout=out, stderr=subprocess.STDOUT, env=environ,
-        )
-    engine = RunningEngine(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    environ = {k: v for k, v in os.environ.items() if k != "VARIET_CONFIG"} | (env or {})
     try:
-        if wait:
-            _wait_healthy(engine)
-        yield engine
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_healthy(engine: RunningEngine) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT
-    while time.monotonic() < deadline:
-        if engine.process.poll() is not None:
-            pytest.fail(f"the engine exited with {engine.process.returncode}:\n{engine.log.read_text()[-3000:]}")
-        try:
-            if httpx2.get(f"{engine.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(_POLL)
-    pytest.fail(f"the engine did not become healthy:\n{engine.log.read_text()[-3000:]}")
+        with launch_engine(config, binary=llama_server_binary(), env=environ, listen_host=listen_host,
+                           wait=wait) as launched:
+            yield RunningEngine(url=launched.url, process=launched.process, log=launched.log)
+    except VarietError as exc:
+        pytest.fail(str(exc))

@@ -14,22 +14,10 @@ from variet.servers.calendar.server import create_server
 from variet.shared.google import CALENDAR_EVENTS, CALENDAR_READONLY
 
 from tests.fakes.google import CAL_READ, FakeGoogle
+from tests.servers.support import MODES, call, error_text
 
-MODES = [pytest.param("legacy", id="2025-11-25"), pytest.param("auto", id="current")]
 READ = {CALENDAR_READONLY}
 WRITE = {CALENDAR_READONLY, CALENDAR_EVENTS}
-
-
-async def call(client: Client, tool: str, **args: Any) -> Any:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content
-    return result.structured_content
-
-
-async def error_text(client: Client, tool: str, **args: Any) -> str:
-    result = await client.call_tool(tool, args)
-    assert result.is_error
-    return " ".join(getattr(block, "text", "") for block in result.content)
 
 
 def berlin_week(google_fake: FakeGoogle) -> None:

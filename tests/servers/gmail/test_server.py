@@ -19,22 +19,10 @@ from variet.servers.gmail.server import create_server
 from variet.shared.google import GMAIL_COMPOSE, GMAIL_MODIFY, GMAIL_READONLY
 
 from tests.fakes.google import FakeGoogle
+from tests.servers.support import MODES, call, error_text
 
-MODES = [pytest.param("legacy", id="2025-11-25"), pytest.param("auto", id="current")]
 READ = {GMAIL_READONLY}
 COMPOSE = {GMAIL_READONLY, GMAIL_COMPOSE}
-
-
-async def call(client: Client, tool: str, **args: Any) -> Any:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content
-    return result.structured_content
-
-
-async def error_text(client: Client, tool: str, **args: Any) -> str:
-    result = await client.call_tool(tool, args)
-    assert result.is_error
-    return " ".join(getattr(block, "text", "") for block in result.content)
 
 
 def mail(sender: str, subject: str, text: str | None = None, html: str | None = None, **headers: str) -> EmailMessage:
