@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 _TIER_HEADER = "x-variet-tier"
 _STREAM_TAIL = 16384
 _EMA = 0.3
-_SEND_ATTEMPTS = 2
+_SEND_ATTEMPTS = 3
 
 
 def error_response(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
@@ -354,7 +354,7 @@ async def _forward(engine: Engine, request: Request, payload: dict[str, Any], ti
             break
         except httpx2.RemoteProtocolError as exc:
             # llama-server's router sometimes closes a connection without answering while it swaps
-            # instances; nothing was generated yet, so one retry is safe.
+            # instances; nothing was generated yet, so retrying is safe.
             if attempt + 1 < _SEND_ATTEMPTS:
                 log.info("llama-server dropped a %s request before answering; retrying", tier)
                 continue
