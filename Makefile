@@ -23,6 +23,7 @@ llama-server: dev
 
 deps: dev llama-server
 	scripts/test-deps
+	scripts/node-tools >/dev/null
 
 demo: llama-server
 	$(VARIET) demo
