@@ -15,6 +15,7 @@ from typing import Any
 import httpx2
 from variet.shared.config import Settings
 from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
+from variet.shared.http import LazyAsyncClient
 
 __all__ = ["Completion", "EngineClient", "SwapWait"]
 
@@ -57,29 +58,22 @@ class EngineClient:
     def __init__(self, url: str, api_key: str | None = None, *, transport: httpx2.AsyncBaseTransport | None = None,
                  timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
-        self._headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        self._transport = transport
-        self._timeout = timeout
-        self._client: httpx2.AsyncClient | None = None
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._lazy = LazyAsyncClient(
+            base_url=self.url, headers=headers, transport=transport, timeout=httpx2.Timeout(timeout, read=None)
+        )
         self._has_key = api_key is not None
 
     @property
     def _http(self) -> httpx2.AsyncClient:
-        # Made on first use: building a client loads TLS certificates, which would slow server start-up.
-        if self._client is None:
-            self._client = httpx2.AsyncClient(
-                base_url=self.url, headers=self._headers, transport=self._transport,
-                timeout=httpx2.Timeout(self._timeout, read=None),
-            )
-        return self._client
+        return self._lazy.client
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> EngineClient:
         return cls(settings.engine.url, settings.engine_api_key(), **kwargs)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        await self._lazy.aclose()
 
     async def __aenter__(self) -> EngineClient:
         return self

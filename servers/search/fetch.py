@@ -17,6 +17,7 @@ import httpx2
 from pydantic import BaseModel
 from variet.servers.search.errors import FetchFailed, InvalidSearch
 from variet.servers.search.guard import AddressPolicy
+from variet.shared.http import LazyAsyncClient
 
 __all__ = ["DEFAULT_PAGE_CHARS", "MAX_PAGE_CHARS", "MIN_PAGE_CHARS", "Page", "PageFetcher"]
 
@@ -68,8 +69,7 @@ class PageFetcher:
         self.max_redirects = max_redirects
         self.timeout = timeout
         self._owns_transport = transport is None
-        self._client: httpx2.AsyncClient | None = None
-        self._client_options: dict[str, Any] = dict(
+        self._lazy = LazyAsyncClient(
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
@@ -80,15 +80,12 @@ class PageFetcher:
 
     async def aclose(self) -> None:
         """Close the connection pool (an injected transport is left to its owner)."""
-        if self._owns_transport and self._client is not None:
-            await self._client.aclose()
+        if self._owns_transport:
+            await self._lazy.aclose()
 
     @property
     def _http(self) -> httpx2.AsyncClient:
-        # Made on first use: a client loads TLS certificates, which would slow the server's start-up.
-        if self._client is None:
-            self._client = httpx2.AsyncClient(**self._client_options)
-        return self._client
+        return self._lazy.client
 
     async def fetch(self, url: str, *, max_chars: int) -> Page:
         """Fetch `url`, following up to `max_redirects` redirects, and return at most `max_chars` of text."""

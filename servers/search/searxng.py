@@ -24,6 +24,7 @@ from variet.servers.search.errors import (
 )
 from variet.servers.search.query import SearchQuery
 from variet.servers.search.results import SearchResults, parse_results
+from variet.shared.http import LazyAsyncClient
 
 __all__ = ["FORMAT_DISABLED", "InstanceConfig", "SearxngClient"]
 
@@ -90,8 +91,7 @@ class SearxngClient:
         self._cache: TTLCache[SearchQuery, SearchResults] = cache if cache is not None else TTLCache(ttl=0, size=0)
         self._config: TTLCache[str, InstanceConfig] = TTLCache(ttl=300.0, size=1)
         self._owns_transport = transport is None
-        self._client: httpx2.AsyncClient | None = None
-        self._client_options: dict[str, Any] = dict(
+        self._lazy = LazyAsyncClient(
             base_url=self.base_url,
             timeout=timeout,
             transport=transport,
@@ -105,15 +105,12 @@ class SearxngClient:
 
     async def aclose(self) -> None:
         """Close the connection pool (an injected transport is left to its owner)."""
-        if self._owns_transport and self._client is not None:
-            await self._client.aclose()
+        if self._owns_transport:
+            await self._lazy.aclose()
 
     @property
     def _http(self) -> httpx2.AsyncClient:
-        # Made on first use: a client loads TLS certificates, which would slow the server's start-up.
-        if self._client is None:
-            self._client = httpx2.AsyncClient(**self._client_options)
-        return self._client
+        return self._lazy.client
 
     async def search(self, query: SearchQuery) -> SearchResults:
         """One page of results for `query`, from the cache when an identical search is recent enough."""
