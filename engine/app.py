@@ -224,7 +224,9 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
                 )
             tier = resolved
         headers[_TIER_HEADER] = tier
-        payload["model"] = tier
+        if payload["model"] != tier:
+            payload["model"] = tier
+            raw = json.dumps(payload).encode()  # re-encode only when the model name changed
         engine.stats[tier].requests += 1
         try:
             await engine.scheduler.acquire(tier)
@@ -234,7 +236,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
         except BackendDown as exc:
             engine.stats[tier].errors += 1
             return _backend_down(engine, str(exc))
-        return await _forward(engine, request, payload, tier, headers)
+        return await _forward(engine, request, raw, bool(payload.get("stream")), tier, headers)
 
     async def list_models(request: Request) -> Response:
         data = [
@@ -340,13 +342,13 @@ def _backend_down(engine: Engine, detail: str) -> JSONResponse:
     )
 
 
-async def _forward(engine: Engine, request: Request, payload: dict[str, Any], tier: str,
+async def _forward(engine: Engine, request: Request, body: bytes, streaming: bool, tier: str,
                    headers: dict[str, str]) -> Response:
     """Send the request upstream while holding the tier's slot; release it when the response ends."""
     client = engine.backend.client
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     upstream_request = client.build_request(
-        "POST", path, content=json.dumps(payload).encode(), headers={"content-type": "application/json"}
+        "POST", path, content=body, headers={"content-type": "application/json"}
     )
     for attempt in range(_SEND_ATTEMPTS):
         try:
@@ -365,7 +367,7 @@ async def _forward(engine: Engine, request: Request, payload: dict[str, Any], ti
         engine.stats[tier].errors += 1
         return _backend_down(engine, f"connection failed: {error}")
     content_type = upstream.headers.get("content-type", "application/json")
-    if not payload.get("stream") or upstream.status_code != 200:
+    if not streaming or upstream.status_code != 200:
         try:
             body = await upstream.aread()
         except httpx2.TransportError as exc:

@@ -56,5 +56,6 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     catalogue = settings.tiers()
     engine = Engine(settings, catalogue, find_llama_server(settings), api_key=api_key)
     log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
-    uvicorn.run(create_app(engine, router=AutoRouter(settings.router)), host=host, port=port, log_level="warning")
+    app = create_app(engine, router=AutoRouter(settings.router))
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     return 0
