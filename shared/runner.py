@@ -57,6 +57,7 @@ class ServeOptions(argparse.Namespace):
     transport: str
     host: str
     port: int
+    stateless: bool
     log_level: str
 
 
@@ -69,6 +70,8 @@ def parse_args(name: str, argv: Sequence[str] | None = None) -> ServeOptions:
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     parser.add_argument("--host", default="127.0.0.1", help="bind address for --transport http")
     parser.add_argument("--port", type=int, default=0, help="port for --transport http (required there)")
+    parser.add_argument("--stateless", action="store_true",
+                        help="with --transport http: no sessions, each request stands alone (for load balancers)")
     parser.add_argument("--log-level", default=os.environ.get("VARIET_LOG_LEVEL", "WARNING"))
     return parser.parse_args(argv, namespace=ServeOptions())
 
@@ -94,7 +97,8 @@ class BearerAuth:
         await self._app(scope, receive, send)
 
 
-def http_app(server: MCPServer[Any], settings: Settings, *, host: str, port: int, token: str | None) -> ASGIApp:
+def http_app(server: MCPServer[Any], settings: Settings, *, host: str, port: int, token: str | None,
+             stateless: bool = False) -> ASGIApp:
     """The streamable HTTP app with DNS-rebinding protection and, when a token is given, bearer auth."""
     from mcp.server.transport_security import TransportSecuritySettings
 
@@ -105,7 +109,7 @@ def http_app(server: MCPServer[Any], settings: Settings, *, host: str, port: int
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
-    app: ASGIApp = server.streamable_http_app(transport_security=security, host=host)
+    app: ASGIApp = server.streamable_http_app(transport_security=security, host=host, stateless_http=stateless)
     return BearerAuth(app, token) if token else app
 
 
@@ -135,7 +139,8 @@ def run_server(name: str, build: Callable[[Settings], MCPServer[Any]], argv: Seq
                 f"refusing to serve on {opts.host} without a token: set VARIET_MCP_TOKEN or "
                 "[mcp] token_file (a 0600 file), or bind to 127.0.0.1"
             )
-        app = http_app(build(settings), settings, host=opts.host, port=opts.port, token=token)
+        app = http_app(build(settings), settings, host=opts.host, port=opts.port, token=token,
+                       stateless=opts.stateless)
     except ConfigError as exc:
         print(f"variet-{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 from variet.engine.backend import free_port
 
@@ -25,6 +25,8 @@ from tests.parts.node import NodeTools, Ran, run_tool
 from tests.thirdparty.conftest import SERVERS, server_command
 
 APPLICABLE = ("server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection")
+# `--stateless` keeps no sessions, so there is no standalone GET stream to open several of.
+STATELESS_APPLICABLE = tuple(s for s in APPLICABLE if s != "server-sse-multiple-streams")
 NOT_APPLICABLE = {
     "logging-set-level": "no logging capability",
     "completion-complete": "no prompts or resource templates to complete",
@@ -57,17 +59,11 @@ NOT_APPLICABLE = {
 _START_TIMEOUT = 30.0
 
 
-@pytest.fixture(scope="module", params=SERVERS)
-def suite(
-    request: pytest.FixtureRequest, node: NodeTools, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, list[dict[str, Any]]]:
-    """The whole active suite, run once against `variet-<name> --transport http`: each scenario's checks.
-
-    One run costs about a second; one run per scenario would cost a Node start each.
+def _run_suite(name: str, stateless: bool, node: NodeTools, folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """The whole active suite, run once against `variet-<name> --transport http [--stateless]`: each
+    scenario's checks. One run costs about a second; one run per scenario would cost a Node start each.
     """
-    name = str(request.param)
-    folder = tmp_path_factory.mktemp(f"conformance-{name}")
-    with _http_server(name, folder) as url:
+    with _http_server(name, folder, stateless=stateless) as url:
         command = [node.conformance, "server", "--url", url, "--output-dir", str(folder / "results")]
         done = subprocess.run(command, env=node.env(folder), capture_output=True, text=True, timeout=120,
                               check=False)
@@ -80,8 +76,24 @@ def suite(
     return checks
 
 
+@pytest.fixture(scope="module", params=SERVERS)
+def suite(
+    request: pytest.FixtureRequest, node: NodeTools, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[dict[str, Any]]]:
+    name = str(request.param)
+    return _run_suite(name, False, node, tmp_path_factory.mktemp(f"conformance-{name}"))
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def stateless_suite(
+    request: pytest.FixtureRequest, node: NodeTools, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[dict[str, Any]]]:
+    name = str(request.param)
+    return _run_suite(name, True, node, tmp_path_factory.mktemp(f"conformance-{name}-stateless"))
+
+
 @contextmanager
-def _http_server(name: str, folder: Path) -> Iterator[str]:
+def _http_server(name: str, folder: Path, *, stateless: bool) -> Iterator[str]:
     """`variet-<name> --transport http` on a loopback port, with empty settings; yields the /mcp URL."""
     (folder / "variet.toml").write_text("")
     port = free_port()
@@ -89,7 +101,8 @@ def _http_server(name: str, folder: Path) -> Iterator[str]:
     log = folder / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [server_command(name), "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+            [server_command(name), "--transport", "http", "--host", "127.0.0.1", "--port", str(port),
+             *(["--stateless"] if stateless else [])],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )
     url = f"http://127.0.0.1:{port}/mcp"
@@ -106,16 +119,16 @@ def _http_server(name: str, folder: Path) -> Iterator[str]:
 
 
 def _wait_listening(process: subprocess.Popen[bytes], name: str, url: str, log: Path) -> None:
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
     deadline = time.monotonic() + _START_TIMEOUT
-    with httpx2.Client(timeout=2.0, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"variet-{name} exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                client.get(url)  # any answer (a GET without a session is refused) means it listens
-                return
-            except httpx2.TransportError:
-                time.sleep(0.05)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"variet-{name} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()  # accepting connections
+            return
+        except OSError:
+            time.sleep(0.05)
     pytest.fail(f"variet-{name} did not listen within {_START_TIMEOUT:g} s:\n{log.read_text()}")
 
 
@@ -135,3 +148,12 @@ def test_server_passes_the_conformance_scenario(suite: dict[str, list[dict[str, 
     assert checks
     bad = [check for check in checks if check["status"] not in ("SUCCESS", "INFO")]
     assert not bad, json.dumps(bad, indent=2)
+
+
+@pytest.mark.parametrize("scenario", STATELESS_APPLICABLE)
+def test_stateless_server_passes_the_conformance_scenario(
+    stateless_suite: dict[str, list[dict[str, Any]]], scenario: str
+) -> None:
+    assert scenario in stateless_suite, sorted(stateless_suite)
+    bad = [check for check in stateless_suite[scenario] if check["status"] not in ("SUCCESS", "INFO")]
+    assert stateless_suite[scenario] and not bad, json.dumps(bad, indent=2)
