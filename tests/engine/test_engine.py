@@ -260,3 +260,54 @@ def test_auto_routes_each_request_and_says_which_tier_it_chose(engine: RunningEn
     answer = httpx2.post(f"{engine.url}/v1/messages", json=quick, timeout=60)
     assert answer.status_code == 200, answer.text
     assert answer.headers["x-variet-tier"] == answer.json()["model"]
+
+
+async def test_a_client_that_goes_away_mid_stream_frees_its_tier(engine: RunningEngine) -> None:
+    async with httpx2.AsyncClient(base_url=engine.url, timeout=60) as client:
+        with anyio.fail_after(60):
+            async with client.stream("POST", "/v1/chat/completions",
+                                     json=chat("balanced", stream=True, max_tokens=_LONG, ignore_eos=True)) as stream:
+                await anext(sse_data(stream))
+                status = engine.status()
+                assert status["tiers"]["balanced"]["in_flight"] == 1  # type: ignore[index]
+            # Leaving the block closes the connection without reading the rest.
+            await anyio.to_thread.run_sync(
+                engine.wait_for, "the abandoned stream to be released",
+                lambda s: s["tiers"]["balanced"]["in_flight"] == 0,
+            )
+        reply = await client.post("/v1/chat/completions", json=chat("deep-coder"))
+    assert reply.status_code == 200 and reply.json()["model"] == "deep-coder"
+
+
+async def test_after_the_fairness_bound_new_requests_for_a_busy_tier_queue_behind_the_waiting_one(
+    tiny_dir: Path,
+) -> None:
+    with run_engine(write_config(tiny_dir, extra_engine="max_wait_seconds = 0.3")) as running:
+        finished: list[str] = []
+        async with httpx2.AsyncClient(base_url=running.url, timeout=60) as client:
+
+            async def ask(tier: str) -> None:
+                reply = await client.post("/v1/chat/completions", json=chat(tier))
+                assert reply.status_code == 200 and reply.json()["model"] == tier
+                finished.append(tier)
+
+            with anyio.fail_after(60):
+                async with client.stream("POST", "/v1/chat/completions",
+                                         json=chat("fast", stream=True, max_tokens=_LONG, ignore_eos=True)) as stream:
+                    chunks = sse_data(stream)
+                    await anext(chunks)
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(ask, "ultra")
+                        # Past the bound the busy tier stops taking new requests ...
+                        await anyio.to_thread.run_sync(
+                            running.wait_for, "the fast tier to drain", lambda s: s["state"] == "draining")
+                        tg.start_soon(ask, "fast")
+                        status = await anyio.to_thread.run_sync(
+                            running.wait_for, "the late fast request to queue",
+                            lambda s: s["tiers"]["fast"]["queued"] == 1)
+                        assert status["tiers"]["fast"]["in_flight"] == 1  # type: ignore[index]
+                        assert finished == []
+                        # ... and once its stream ends, the waiting tier goes first.
+                        rest = [data async for data in chunks]
+        assert rest[-1] == "[DONE]"
+        assert finished == ["ultra", "fast"]
