@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ __all__ = ["Engine", "create_app", "error_response"]
 log = logging.getLogger(__name__)
 
 _TIER_HEADER = "x-variet-tier"
-_STREAM_TAIL = 16384
+_TAIL_CHUNKS = 4
 _EMA = 0.3
 _SEND_ATTEMPTS = 3
 
@@ -386,11 +387,11 @@ async def _forward(engine: Engine, request: Request, body: bytes, streaming: boo
         return Response(body, status_code=upstream.status_code, media_type=content_type, headers=headers)
 
     async def stream() -> AsyncIterator[bytes]:
-        tail = b""
+        last: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)  # the final data line may span a few chunks
         try:
             async for chunk in upstream.aiter_raw():
                 yield chunk
-                tail = (tail + chunk)[-_STREAM_TAIL:]
+                last.append(chunk)
         except httpx2.TransportError:
             engine.stats[tier].errors += 1
             error = {"error": {"message": "the model backend died mid-stream; retry the request",
@@ -399,7 +400,7 @@ async def _forward(engine: Engine, request: Request, body: bytes, streaming: boo
         finally:
             await upstream.aclose()
             engine.scheduler.release(tier)
-            timings = _find_timings(tail)
+            timings = _find_timings(b"".join(last))
             if timings:
                 engine.record_speed(tier, timings)
 

@@ -311,3 +311,13 @@ async def test_after_the_fairness_bound_new_requests_for_a_busy_tier_queue_behin
                         rest = [data async for data in chunks]
         assert rest[-1] == "[DONE]"
         assert finished == ["ultra", "fast"]
+
+
+def test_streamed_answers_report_their_decode_speed(own_engine: RunningEngine) -> None:
+    with httpx2.stream("POST", f"{own_engine.url}/v1/chat/completions", timeout=60,
+                       json=chat("deep-logic", stream=True, max_tokens=64, ignore_eos=True)) as stream:
+        assert stream.read().rstrip().endswith(b"data: [DONE]")
+    tiers: Any = own_engine.status()["tiers"]
+    assert tiers["deep-logic"]["measured_tokens_per_second"] > 0
+    metrics = httpx2.get(f"{own_engine.url}/metrics").text
+    assert 'variet_generated_tokens_total{tier="deep-logic"} 64' in metrics
