@@ -90,8 +90,8 @@ async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], dict[str, 
                 rows.append([_short(task), "error", result.content[0].text[:60], "", "", ""])  # type: ignore[union-attr]
                 continue
             data: Any = result.structured_content
-            swap = (f"{before['loaded'] or 'none'} -> {data['tier']} {data['swap_wait_seconds']:.2f} s"
-                    if data["swapped"] else "stay")
+            took = data["swap_seconds"] if data["swap_seconds"] is not None else data["swap_wait_seconds"]
+            swap = f"{before['loaded'] or 'none'} -> {data['tier']} {took:.2f} s" if data["swapped"] else "stay"
             _say(f"    [{number}] {data['reasons'][0]}")
             rows.append([_short(task), data["tier"], _short(data["reasons"][0], 58), swap,
                          f"{(data['time_to_first_token_seconds'] or 0) * 1000:.0f}",

@@ -50,6 +50,8 @@ class SwapWait:
     waited_seconds: float
     state: str
     error: str | None = None
+    swap_seconds: float | None = None
+    """How long the engine's own swap took (None when the tier was already loaded)."""
 
 
 class EngineClient:
@@ -143,7 +145,9 @@ class EngineClient:
             elapsed = time.monotonic() - started
             info = status["tiers"][tier]
             if status["loaded"] == tier and status["swapping"] is None:
-                return SwapWait(tier, True, elapsed, "loaded")
+                swap = info.get("last_swap")
+                took = swap["seconds"] if swap and swap != previous and swap["ok"] else None
+                return SwapWait(tier, True, elapsed, "loaded", swap_seconds=took)
             swap = info.get("last_swap")
             if swap and swap != previous and not swap["ok"]:
                 return SwapWait(tier, False, elapsed, "failed", swap["error"])

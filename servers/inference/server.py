@@ -72,6 +72,8 @@ class LoadResult(BaseModel):
     tier: str
     state: Literal["loaded", "loading", "failed"]
     waited_seconds: float
+    swap_seconds: float | None = None
+    """How long the engine's swap took, when this call caused one."""
     message: str
 
 
@@ -256,7 +258,8 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
             raise ToolError(f"loading tier {tier!r} failed: {wait.error}")
         if wait.loaded:
             message = f"{tier} is loaded and ready ({wait.waited_seconds:.1f} s)."
-            return LoadResult(tier=tier, state="loaded", waited_seconds=round(wait.waited_seconds, 2), message=message)
+            return LoadResult(tier=tier, state="loaded", waited_seconds=round(wait.waited_seconds, 2),
+                              swap_seconds=wait.swap_seconds, message=message)
         message = (f"{tier} is still loading after {wait.waited_seconds:.1f} s (engine state: {wait.state}). "
                    "Call load_tier again or engine_status to see when it is ready.")
         return LoadResult(tier=tier, state="loading", waited_seconds=round(wait.waited_seconds, 2), message=message)

@@ -48,6 +48,8 @@ class TaskResult(BaseModel):
     tier: str
     reasons: list[str]
     swapped: bool
+    swap_seconds: float | None
+    """How long the engine's swap took, when this task caused one."""
     swap_wait_seconds: float
     time_to_first_token_seconds: float | None
     tokens_per_second: float | None
@@ -170,7 +172,8 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
         ))
         return TaskResult(
             answer=completion.text, tier=completion.tier, reasons=list(decision.reasons),
-            swapped=decision.tier != loaded, swap_wait_seconds=round(wait.waited_seconds, 3),
+            swapped=decision.tier != loaded, swap_seconds=wait.swap_seconds,
+            swap_wait_seconds=round(wait.waited_seconds, 3),
             time_to_first_token_seconds=completion.time_to_first_token,
             tokens_per_second=completion.tokens_per_second, completion_tokens=completion.completion_tokens,
             total_seconds=completion.seconds,

@@ -61,6 +61,7 @@ async def test_load_tier_reports_progress_then_the_tier_serves_chat(engine: Runn
             loaded = await client.call_tool("load_tier", {"tier": tier}, progress_callback=on_progress)
             assert not loaded.is_error, loaded.content
             assert loaded.structured_content["state"] == "loaded"  # type: ignore[index]
+            assert loaded.structured_content["swap_seconds"] > 0  # type: ignore[index]
             assert progress and progress[0].startswith(f"loading {tier}")
             answer = await client.call_tool("chat", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 12})
     data: Any = answer.structured_content
