@@ -232,3 +232,14 @@ def test_serving_http_beyond_loopback_without_a_token_is_refused() -> None:
         timeout=30,
     )
     assert done.returncode == 2 and "without a token" in done.stderr
+
+
+async def test_unload_frees_the_tier_once_it_is_idle(engine: RunningEngine) -> None:
+    async with Client(create_server(settings_for(engine.url))) as client:
+        with anyio.fail_after(60):
+            await client.call_tool("load_tier", {"tier": "balanced"})
+            result = await client.call_tool("unload", {})
+            assert not result.is_error and result.structured_content["was_loaded"] == "balanced"  # type: ignore[index]
+            status = await anyio.to_thread.run_sync(
+                engine.wait_for, "the tier to be unloaded", lambda s: s["loaded"] is None and s["state"] == "idle")
+    assert status["tiers"]["balanced"]["loaded"] is False  # type: ignore[index]
