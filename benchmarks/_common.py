@@ -74,9 +74,10 @@ class Engine:
         return data
 
 
-def tiny_tiers() -> Path:
+def tiny_tiers(scale: int = 1) -> Path:
+    """Tiny tiers in a fresh folder; `scale` widens them so each token costs more, as on real tiers."""
     directory = Path(tempfile.mkdtemp(prefix="variet-bench-"))
-    write_tiny_tiers(directory)
+    write_tiny_tiers(directory, scale=scale)
     (directory / "bench.toml").write_text('[engine]\ntiers_file = "tiers.toml"\nbackend_args = { threads = 1 }\n')
     return directory
 

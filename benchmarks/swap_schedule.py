@@ -119,6 +119,20 @@ async def run(target: Target, workload: Callable[..., Awaitable[None]], seed: in
     return outcome
 
 
+async def repeat(target: Target, workload: Callable[..., Awaitable[None]], args: argparse.Namespace) -> Outcome:
+    """Run a workload `--repeat` times (seeds differ); latencies pooled, swaps and failures summed, the
+    median total time kept."""
+    runs = [await run(target, workload, args.seed + i) for i in range(args.repeat)]
+    pooled = Outcome(total=sorted(r.total for r in runs)[len(runs) // 2])
+    for r in runs:
+        pooled.swaps += r.swaps
+        pooled.failed += r.failed
+        pooled.reasons += r.reasons
+        for tier, lat in r.latencies.items():
+            pooled.latencies.setdefault(tier, []).extend(lat)
+    return pooled
+
+
 @contextlib.contextmanager
 def native_router(directory: Path) -> Iterator[str]:
     """llama-server's router used directly: same preset, autoload on, models-max 1."""
@@ -172,7 +186,7 @@ async def native_swap_counter(url: str) -> AsyncIterator[Callable[[], Awaitable[
 
 
 async def main(args: argparse.Namespace) -> None:
-    directory = tiny_tiers()
+    directory = tiny_tiers(args.scale)
     results: dict[str, dict[str, Outcome]] = {}
     with engine(directory) as running:
         async def engine_swaps() -> int:
@@ -180,11 +194,11 @@ async def main(args: argparse.Namespace) -> None:
                 return int((await client.get(f"{running.url}/variet/status")).json()["swaps"])
 
         target = Target("engine", running.url, engine_swaps)
-        results["engine"] = {name: await run(target, work, args.seed) for name, work in WORKLOADS.items()}
+        results["engine"] = {name: await repeat(target, work, args) for name, work in WORKLOADS.items()}
     with native_router(directory) as url:
         async with native_swap_counter(url) as native_swaps:
             target = Target("llama-server router", url, native_swaps)
-            results["native"] = {name: await run(target, work, args.seed) for name, work in WORKLOADS.items()}
+            results["native"] = {name: await repeat(target, work, args) for name, work in WORKLOADS.items()}
 
     rows = []
     for name in WORKLOADS:
@@ -203,11 +217,15 @@ async def main(args: argparse.Namespace) -> None:
         for name, outcome in by_name.items():
             for reason in outcome.reasons[:3]:
                 print(f"failed ({who}, {name}): {reason}", file=sys.stderr)
-    print("swap scheduling on tiny tiers (same preset, --models-max 1; latency = request start to [DONE])")
+    print(f"swap scheduling on tiny tiers, scale {args.scale}, {args.repeat} runs each (same preset, --models-max 1;"
+          " requests, swaps and failures summed; total s = median run; latency = request start to [DONE])")
     print(table(["workload", "system", "requests", "swaps", "failed", "total s", "p95 latency per tier (s)"], rows))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per workload and system (default 3)")
+    parser.add_argument("--scale", type=int, default=1,
+                        help="widen the tiny models N times: tokens cost more, as on real tiers (default 1)")
     anyio.run(main, parser.parse_args())

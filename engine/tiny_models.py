@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,16 +123,29 @@ class TinyTiers:
     models: dict[str, Path]
 
 
-def write_tiny_tiers(directory: Path, *, progress: Callable[[str], None] | None = None) -> TinyTiers:
+def scaled(spec: TinyModel, scale: int) -> TinyModel:
+    """`spec` made `scale` times wider (embedding and feed-forward): slower to decode, closer to real tiers."""
+    if scale == 1:
+        return spec
+    return replace(spec, n_embd=spec.n_embd * scale, n_ff=spec.n_ff * scale,
+                   tokens_per_second=round(spec.tokens_per_second / scale**2, 1),
+                   load_seconds=round(spec.load_seconds * scale, 3))
+
+
+def write_tiny_tiers(directory: Path, *, scale: int = 1, progress: Callable[[str], None] | None = None) -> TinyTiers:
     """Write the five tiny models, `tiers.toml` and `variet.toml` into `directory` (created if missing).
 
+    `scale` widens every model (benchmarks use it to make tokens cost more, as on real tiers).
     Idempotent: files whose content would not change are left alone (same bytes, same mtime).
     """
+    if scale < 1:
+        raise ValueError(f"scale must be at least 1, got {scale}")
+    specs = tuple(scaled(spec, scale) for spec in TINY_MODELS)
     say = progress or _quiet
     directory = Path(directory).expanduser()
     directory.mkdir(parents=True, exist_ok=True)
     models: dict[str, Path] = {}
-    for spec in TINY_MODELS:
+    for spec in specs:
         path = directory / spec.file_name
         changed = write_tiny_model(path, spec)
         size_mb = path.stat().st_size / 1e6
@@ -140,7 +153,7 @@ def write_tiny_tiers(directory: Path, *, progress: Callable[[str], None] | None 
         models[spec.tier] = path
     tiers_file = directory / "tiers.toml"
     settings_file = directory / "variet.toml"
-    for path, text in ((tiers_file, _tiers_toml()), (settings_file, _settings_toml())):
+    for path, text in ((tiers_file, _tiers_toml(specs)), (settings_file, _settings_toml())):
         changed = _replace_if_changed(path, partial(_write_text, text=text))
         say(f"{'wrote' if changed else 'kept'} {path.name}")
     return TinyTiers(tiers_file=tiers_file, settings_file=settings_file, models=models)
@@ -306,14 +319,14 @@ def _toml_list(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(json.dumps(item) for item in items) + "]"
 
 
-def _tiers_toml() -> str:
+def _tiers_toml(specs: tuple[TinyModel, ...]) -> str:
     lines = [
         "# Tiny random-weight tiers written by `variet engine tiny-models`: real llama-server loads,",
         "# swaps and streams on a CPU, with noise for answers. Strengths match config/tiers.toml.",
         "",
         'models_dir = "."',
     ]
-    for spec in TINY_MODELS:
+    for spec in specs:
         lines += [
             "",
             f"[tiers.{spec.tier}]",

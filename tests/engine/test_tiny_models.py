@@ -122,3 +122,14 @@ def test_llama_server_chats_with_a_tiny_model_and_stops_after_a_full_stop(tiny_d
         ended = client.post(f"{url}/v1/completions", json=completion).json()
         assert ended["choices"][0]["finish_reason"] == "stop"
         assert ended["choices"][0]["text"] == ""
+
+
+def test_a_larger_scale_writes_wider_slower_tiers(tmp_path: Path) -> None:
+    small = write_tiny_tiers(tmp_path / "x1")
+    wide = write_tiny_tiers(tmp_path / "x2", scale=2)
+    for tier in small.models:
+        assert wide.models[tier].stat().st_size > small.models[tier].stat().st_size
+    slow = load_tiers(wide.tiers_file).tiers["fast"].tokens_per_second
+    assert slow < load_tiers(small.tiers_file).tiers["fast"].tokens_per_second
+    with pytest.raises(ValueError, match="scale"):
+        write_tiny_tiers(tmp_path / "x0", scale=0)
