@@ -47,7 +47,7 @@ async def one_stream(client: httpx2.AsyncClient, url: str, tokens: int) -> tuple
 
 
 async def main(args: argparse.Namespace) -> None:
-    directory = tiny_tiers()
+    directory = tiny_tiers(args.scale)
     with engine(directory) as running:
         async with httpx2.AsyncClient(timeout=120, limits=httpx2.Limits(max_connections=64)) as client:
             await one_stream(client, f"{running.url}/v1/chat/completions", 8)  # loads the tier
@@ -87,7 +87,7 @@ async def main(args: argparse.Namespace) -> None:
          "PASS" if rss <= 150 else "FAIL"],
     ]
     print(f"engine relay: {args.requests} interleaved streams of {args.tokens} tokens on tier {TIER!r} "
-          "(tiny model, same llama-server)")
+          f"(tiny model, scale {args.scale}, same llama-server)")
     print(table(["metric", "direct", "engine", "engine vs direct", "goal", ""], rows))
 
 
@@ -96,4 +96,5 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--concurrent", type=int, default=30)
+    parser.add_argument("--scale", type=int, default=1, help="widen the tiny models N times (default 1)")
     anyio.run(main, parser.parse_args())
