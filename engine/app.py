@@ -12,37 +12,31 @@ import hmac
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
 from variet.engine.backend import LlamaServer
+from variet.engine.errors import backend_down, error_response
 from variet.engine.events import EventBus
+from variet.engine.metrics import render_metrics
+from variet.engine.relay import forward
 from variet.engine.scheduler import BackendDown, TierLoadError, TierScheduler
 from variet.shared.config import Settings, TierCatalogue
 
-__all__ = ["Engine", "create_app", "error_response"]
+__all__ = ["Engine", "create_app"]
 
 log = logging.getLogger(__name__)
 
 _TIER_HEADER = "x-variet-tier"
-_TAIL_CHUNKS = 4
 _EMA = 0.3
-_SEND_ATTEMPTS = 3
-
-
-def error_response(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
-    """An error body both OpenAI and Anthropic clients understand, marked as ours."""
-    body = {"type": "error", "error": {"message": message, "type": kind, "code": code, "src": "variet-engine"}}
-    return JSONResponse(body, status_code=status)
 
 
 @dataclass
@@ -152,23 +146,6 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _find_timings(tail: bytes) -> dict[str, Any] | None:
-    """The `timings` object of the last SSE data line that carries one."""
-    at = tail.rfind(b'"timings"')
-    if at < 0:
-        return None
-    start = tail.rfind(b"data:", 0, at)
-    end = tail.find(b"\n", at)
-    if start < 0:
-        return None
-    line = tail[start + 5 : end if end >= 0 else len(tail)]
-    with contextlib.suppress(ValueError):
-        timings = json.loads(line).get("timings")
-        if isinstance(timings, dict):
-            return timings
-    return None
-
-
 class _ApiKey:
     """Require the engine's API key (Bearer or x-api-key) on everything but /health."""
 
@@ -236,8 +213,8 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
             return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed")
         except BackendDown as exc:
             engine.stats[tier].errors += 1
-            return _backend_down(engine, str(exc))
-        return await _forward(engine, request, raw, bool(payload.get("stream")), tier, headers)
+            return backend_down(engine, str(exc))
+        return await forward(engine, request, raw, bool(payload.get("stream")), tier, headers)
 
     async def list_models(request: Request) -> Response:
         data = [
@@ -277,7 +254,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
                 "invalid_request_error", "tier_not_found",
             )
         if engine.scheduler.down:
-            return _backend_down(engine, "llama-server is down; the engine is restarting it")
+            return backend_down(engine, "llama-server is down; the engine is restarting it")
         started = engine.scheduler.request_load(tier)
         state = "loaded" if engine.scheduler.loaded == tier and not engine.scheduler.pending_load(tier) else "loading"
         return JSONResponse({"tier": tier, "state": state, "started": started}, status_code=202)
@@ -307,7 +284,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
         return JSONResponse({"status": "backend_down", "backend": engine.backend.url}, status_code=503)
 
     async def metrics(request: Request) -> Response:
-        return PlainTextResponse(_metrics(engine), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(render_metrics(engine), media_type="text/plain; version=0.0.4")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -332,114 +309,3 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return _ApiKey(app, engine.api_key) if engine.api_key else app
-
-
-def _backend_down(engine: Engine, detail: str) -> JSONResponse:
-    return error_response(
-        503,
-        f"the model backend is unavailable ({detail}). llama-server at {engine.backend.url} is restarting "
-        f"automatically; if this persists, check its log: {engine.backend.log_file}",
-        "backend_unavailable", "backend_down",
-    )
-
-
-async def _forward(engine: Engine, request: Request, body: bytes, streaming: bool, tier: str,
-                   headers: dict[str, str]) -> Response:
-    """Send the request upstream while holding the tier's slot; release it when the response ends."""
-    client = engine.backend.client
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    upstream_request = client.build_request(
-        "POST", path, content=body, headers={"content-type": "application/json"}
-    )
-    for attempt in range(_SEND_ATTEMPTS):
-        try:
-            upstream = await client.send(upstream_request, stream=True)
-            break
-        except httpx2.RemoteProtocolError as exc:
-            # llama-server's router sometimes closes a connection without answering while it swaps
-            # instances; nothing was generated yet, so retrying is safe.
-            if attempt + 1 < _SEND_ATTEMPTS:
-                log.info("llama-server dropped a %s request before answering; retrying", tier)
-                continue
-            error: Exception = exc
-        except httpx2.TransportError as exc:
-            error = exc
-        engine.scheduler.release(tier)
-        engine.stats[tier].errors += 1
-        return _backend_down(engine, f"connection failed: {error}")
-    content_type = upstream.headers.get("content-type", "application/json")
-    if not streaming or upstream.status_code != 200:
-        try:
-            body = await upstream.aread()
-        except httpx2.TransportError as exc:
-            engine.stats[tier].errors += 1
-            return _backend_down(engine, f"connection lost: {exc}")
-        finally:
-            await upstream.aclose()
-            engine.scheduler.release(tier)
-        if upstream.status_code == 200:
-            with contextlib.suppress(ValueError, AttributeError):
-                timings = json.loads(body).get("timings")
-                if isinstance(timings, dict):
-                    engine.record_speed(tier, timings)
-        else:
-            engine.stats[tier].errors += 1
-        return Response(body, status_code=upstream.status_code, media_type=content_type, headers=headers)
-
-    async def stream() -> AsyncIterator[bytes]:
-        last: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)  # the final data line may span a few chunks
-        try:
-            async for chunk in upstream.aiter_raw():
-                yield chunk
-                last.append(chunk)
-        except httpx2.TransportError:
-            engine.stats[tier].errors += 1
-            error = {"error": {"message": "the model backend died mid-stream; retry the request",
-                               "type": "backend_unavailable", "src": "variet-engine"}}
-            yield f"event: error\ndata: {json.dumps(error)}\n\n".encode()
-        finally:
-            await upstream.aclose()
-            engine.scheduler.release(tier)
-            timings = _find_timings(b"".join(last))
-            if timings:
-                engine.record_speed(tier, timings)
-
-    return StreamingResponse(stream(), status_code=200, media_type=content_type, headers=headers)
-
-
-def _metrics(engine: Engine) -> str:
-    scheduler = engine.scheduler
-    lines = [
-        "# HELP variet_swaps_total Completed tier swaps.",
-        "# TYPE variet_swaps_total counter",
-        f"variet_swaps_total {scheduler.stats.swaps}",
-        "# HELP variet_swap_failures_total Failed tier swaps.",
-        "# TYPE variet_swap_failures_total counter",
-        f"variet_swap_failures_total {scheduler.stats.failed_swaps}",
-        "# HELP variet_backend_up Whether llama-server is running.",
-        "# TYPE variet_backend_up gauge",
-        f"variet_backend_up {int(engine.backend.up)}",
-        "# HELP variet_backend_restarts_total llama-server restarts after a crash.",
-        "# TYPE variet_backend_restarts_total counter",
-        f"variet_backend_restarts_total {engine.backend.restarts}",
-    ]
-    per_tier: list[tuple[str, str, str, Callable[[str], float | None]]] = [
-        ("variet_tier_loaded", "gauge", "1 for the loaded tier.", lambda t: float(scheduler.loaded == t)),
-        ("variet_queue_depth", "gauge", "Requests waiting for a tier.", lambda t: scheduler.queued(t)),
-        ("variet_in_flight", "gauge", "Requests running on a tier.", lambda t: scheduler.in_flight(t)),
-        ("variet_requests_total", "counter", "Requests per tier.", lambda t: engine.stats[t].requests),
-        ("variet_request_errors_total", "counter", "Failed requests per tier.", lambda t: engine.stats[t].errors),
-        ("variet_generated_tokens_total", "counter", "Tokens generated per tier.", lambda t: engine.stats[t].tokens),
-        ("variet_decode_tokens_per_second", "gauge", "Measured decode speed per tier.",
-         lambda t: engine.stats[t].tokens_per_second),
-        ("variet_last_swap_seconds", "gauge", "Duration of the last swap to a tier.",
-         lambda t: swap.seconds if (swap := scheduler.stats.last_swap.get(t)) else None),
-    ]
-    for metric, kind, help_text, value in per_tier:
-        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
-        for tier in engine.catalogue.tiers:
-            number = value(tier)
-            if number is not None:
-                lines.append(f'{metric}{{tier="{tier}"}} {float(number):g}')
-    return "\n".join(lines) + "\n"
-

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+
 from variet.engine.events import EventBus
 from variet.engine.preset import render_preset
 from variet.engine.scheduler import BackendDown, TierLoadError

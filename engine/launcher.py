@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+
 from variet.engine.backend import free_port
 from variet.shared.errors import VarietError
 

@@ -47,6 +47,7 @@ def check_bind(host: str, api_key: str | None) -> None:
 
 def serve(settings: Settings, *, listen: str | None = None) -> int:
     import uvicorn
+
     from variet.engine.app import Engine, create_app
     from variet.engine.auto import AutoRouter
 
