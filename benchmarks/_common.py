@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+
 from variet.engine.backend import free_port
 from variet.engine.launcher import launch_engine
 from variet.engine.llama_build import install_llama_server

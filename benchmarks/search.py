@@ -25,10 +25,9 @@ import httpx2
 from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.parts.searx import FixtureEngine, LoopbackServer, running_searx
 from variet.servers.search import create_server
 from variet.shared.config import SearchSettings, Settings
-
-from tests.parts.searx import FixtureEngine, LoopbackServer, running_searx
 
 
 def _ms(seconds: list[float]) -> tuple[float, float]:

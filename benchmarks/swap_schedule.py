@@ -22,6 +22,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import engine, percentile, table, tiny_tiers
+
 from variet.engine.backend import free_port
 from variet.engine.llama_build import install_llama_server
 from variet.engine.preset import render_preset

@@ -94,6 +94,7 @@ def _client_config(file: Path, token_uri: str) -> dict[str, Any]:
 
 def _run_flow(client: dict[str, Any], scopes: list[str], args: argparse.Namespace) -> Any:
     from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
+
     from variet.shared.errors import VarietError
 
     flow = InstalledAppFlow.from_client_config(client, scopes=scopes)

@@ -31,6 +31,7 @@ from typing import Any, Literal, NoReturn
 
 import anyio
 import anyio.to_thread
+
 from variet.shared.config import GoogleSettings, Settings
 from variet.shared.errors import ConfigError, VarietError
 

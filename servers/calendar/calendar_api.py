@@ -12,6 +12,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
+
 from variet.servers.calendar.times import (
     TimeFormatError,
     free_slots,

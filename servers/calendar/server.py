@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
+
 from variet.servers.calendar.calendar_api import (
     CalendarApi,
     CalendarList,

@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 from pydantic import BaseModel, Field
+
 from variet.servers.gmail.mime import Attachment, clip, compose, header, read_body
 from variet.shared.errors import VarietError
 from variet.shared.google import GMAIL_COMPOSE, GMAIL_MODIFY, GoogleApi

@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from pydantic import BaseModel
+
 from variet.shared.errors import VarietError
 
 __all__ = [

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
+
 from variet.servers.gmail.gmail_api import (
     Draft,
     GmailApi,

@@ -16,6 +16,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
+
 from variet.shared.config import Settings
 from variet.shared.engine_client import Completion, EngineClient
 from variet.shared.errors import EngineError

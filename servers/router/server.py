@@ -15,6 +15,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
+
 from variet.router import RouteDecision, explain_policy, route
 from variet.shared.config import Settings, Tier, TierCatalogue
 from variet.shared.engine_client import EngineClient

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx2
+
 from variet.servers.search.cache import TTLCache
 from variet.servers.search.fetch import PageFetcher
 from variet.servers.search.guard import AddressPolicy

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import httpx2
 from pydantic import BaseModel
+
 from variet.servers.search.errors import FetchFailed, InvalidSearch
 from variet.servers.search.guard import AddressPolicy
 from variet.shared.http import LazyAsyncClient

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import anyio
+
 from variet.servers.search.errors import FetchBlocked, FetchFailed
 
 __all__ = ["AddressPolicy", "IPAddress"]

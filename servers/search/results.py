@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, Field
+
 from variet.servers.search.errors import SearxngBadResponse
 
 __all__ = [

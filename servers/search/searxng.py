@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
+
 from variet.servers.search.cache import TTLCache
 from variet.servers.search.errors import (
     InvalidSearch,

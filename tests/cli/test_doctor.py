@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from variet.engine.backend import free_port
 
 from tests.parts.engine import RunningEngine
+from variet.engine.backend import free_port
 
 pytestmark = pytest.mark.llama
 

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+
 from variet.shared import hosts
 from variet.shared.errors import ConfigError
 

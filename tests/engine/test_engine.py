@@ -14,9 +14,9 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from variet.engine.backend import free_port
 
 from tests.parts.engine import RunningEngine, llama_server_binary, run_engine, write_config
+from variet.engine.backend import free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+
 from variet.engine.events import EventBus
 from variet.engine.scheduler import TierLoadError, TierScheduler, decide
 

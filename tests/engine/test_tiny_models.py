@@ -8,10 +8,10 @@ from pathlib import Path
 import gguf
 import httpx2
 import pytest
-from variet.engine.tiny_models import TINY_CONTEXT, write_tiny_tiers
-from variet.shared.config import TIER_NAMES, load_settings, load_tiers
 
 from tests.parts.llama import running_llama_server
+from variet.engine.tiny_models import TINY_CONTEXT, write_tiny_tiers
+from variet.shared.config import TIER_NAMES, load_settings, load_tiers
 
 REAL_TIERS = Path(__file__).parents[2] / "config" / "tiers.toml"
 

@@ -37,6 +37,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
 from variet.shared.config import Settings
 
 __all__ = ["FakeGoogle", "google_fake", "serve"]

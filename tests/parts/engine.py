@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx2
 import pytest
+
+from tests.parts.llama import find_llama_server
 from variet.engine.backend import free_port
 from variet.engine.launcher import launch_engine
 from variet.shared.errors import VarietError
-
-from tests.parts.llama import find_llama_server
 
 _START_TIMEOUT = 60.0
 _POLL = 0.05

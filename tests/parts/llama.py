@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+
 from variet.engine.llama_build import cache_root
 
 _POLL_SECONDS = 0.05

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from variet.router import default_tiers
 from variet.router.evaluation import TARGETS, Example, evaluate, judge, load_examples
 from variet.router.report import render

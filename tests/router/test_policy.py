@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from variet.router import RouteDecision, RouteHints, default_tiers, explain_policy, route
 from variet.shared.config import RouterSettings, load_tiers
 

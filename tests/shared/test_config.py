@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from variet.shared.config import load_settings, load_tiers, read_secret_file
 from variet.shared.errors import ConfigError
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import anyio
 import pytest
+
+from tests.fakes.google import FakeGoogle
 from variet.shared.config import GoogleSettings, Settings
 from variet.shared.errors import ConfigError
 from variet.shared.google import (
@@ -28,8 +30,6 @@ from variet.shared.google import (
     token_path,
     write_private_file,
 )
-
-from tests.fakes.google import FakeGoogle
 
 MAIL = {GMAIL_READONLY}
 

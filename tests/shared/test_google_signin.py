@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx2
 import pytest
+
+from tests.fakes.google import FakeGoogle
 from variet.cli.auth import add_parser
 from variet.shared.errors import VarietError
 from variet.shared.google import CALENDAR_READONLY, GMAIL_COMPOSE, GMAIL_READONLY
-
-from tests.fakes.google import FakeGoogle
 
 
 class Browser(webbrowser.BaseBrowser):

@@ -19,10 +19,10 @@ from typing import Any
 
 import anyio
 import pytest
-from variet.engine.backend import free_port
 
 from tests.parts.node import NodeTools, Ran, run_tool
 from tests.thirdparty.conftest import SERVERS, server_command
+from variet.engine.backend import free_port
 
 APPLICABLE = ("server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection")
 # `--stateless` keeps no sessions, so there is no standalone GET stream to open several of.

@@ -10,11 +10,11 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import ElicitResult
-from variet.servers.calendar.server import create_server
-from variet.shared.google import CALENDAR_EVENTS, CALENDAR_READONLY
 
 from tests.fakes.google import CAL_READ, FakeGoogle
 from tests.servers.support import MODES, call, error_text
+from variet.servers.calendar.server import create_server
+from variet.shared.google import CALENDAR_EVENTS, CALENDAR_READONLY
 
 READ = {CALENDAR_READONLY}
 WRITE = {CALENDAR_READONLY, CALENDAR_EVENTS}

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from variet.servers.calendar.times import (
     TimeFormatError,
     day_bounds,

@@ -8,6 +8,7 @@ import email.policy
 from typing import Any
 
 import pytest
+
 from variet.servers.gmail.mime import MailFormatError, clip, compose, html_to_text, read_body, split_addresses
 
 

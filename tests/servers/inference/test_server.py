@@ -16,11 +16,11 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+
+from tests.parts.engine import RunningEngine, run_engine, write_config
 from variet.engine.backend import free_port
 from variet.servers.inference.server import create_server
 from variet.shared.config import EngineSettings, McpSettings, Settings
-
-from tests.parts.engine import RunningEngine, run_engine, write_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 

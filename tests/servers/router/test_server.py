@@ -11,11 +11,11 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+
+from tests.parts.engine import RunningEngine
 from variet.engine.backend import free_port
 from variet.servers.router.server import create_server
 from variet.shared.config import EngineSettings, Settings
-
-from tests.parts.engine import RunningEngine
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 

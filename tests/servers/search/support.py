@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.types import CallToolResult, TextContent
+
 from variet.shared.config import SearchSettings, Settings
 
 __all__ = ["error_text", "settings", "structured"]

@@ -13,10 +13,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
-from variet.servers.search import create_server
 
 from tests.parts.searx import LoopbackServer
 from tests.servers.search.support import error_text, settings, structured
+from variet.servers.search import create_server
 
 pytestmark = pytest.mark.anyio
 

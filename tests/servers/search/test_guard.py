@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+
 from variet.servers.search.errors import FetchBlocked
 from variet.servers.search.guard import AddressPolicy
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from variet.servers.search.errors import InvalidSearch
 from variet.servers.search.query import SearchQuery
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from variet.servers.search.errors import SearxngBadResponse
 from variet.servers.search.results import parse_results
 

@@ -9,11 +9,11 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client
-from variet.servers.search import create_server
-from variet.servers.search.searxng import FORMAT_DISABLED
 
 from tests.fakes.searxng import FakeSearxng
 from tests.servers.search.support import error_text, settings, structured
+from variet.servers.search import create_server
+from variet.servers.search.searxng import FORMAT_DISABLED
 
 pytestmark = pytest.mark.anyio
 

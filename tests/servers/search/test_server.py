@@ -10,10 +10,10 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
-from variet.servers.search import create_server
 
 from tests.parts.searx import FixtureEngine
 from tests.servers.search.support import error_text, settings, structured
+from variet.servers.search import create_server
 
 pytestmark = pytest.mark.anyio
 
