@@ -321,3 +321,10 @@ def test_streamed_answers_report_their_decode_speed(own_engine: RunningEngine) -
     assert tiers["deep-logic"]["measured_tokens_per_second"] > 0
     metrics = httpx2.get(f"{own_engine.url}/metrics").text
     assert 'variet_generated_tokens_total{tier="deep-logic"} 64' in metrics
+
+
+def test_anthropic_token_counting_is_relayed(engine: RunningEngine) -> None:
+    body = {"model": "fast", "messages": [{"role": "user", "content": "count these words please"}]}
+    reply = httpx2.post(f"{engine.url}/v1/messages/count_tokens", json=body, timeout=30)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["input_tokens"] > 4
