@@ -143,16 +143,24 @@ async def test_a_killed_llama_server_gives_a_clear_503_then_the_engine_restarts_
     async with httpx2.AsyncClient(base_url=own_engine.url, timeout=30) as client:
         assert (await client.post("/v1/chat/completions", json=chat("fast"))).status_code == 200
         backend: Any = own_engine.status()["backend"]
-        os.kill(backend["pid"], signal.SIGKILL)
-        reply = await client.post("/v1/chat/completions", json=chat("fast"))
-        assert reply.status_code == 503
-        error = reply.json()["error"]
-        assert error["src"] == "variet-engine" and error["code"] == "backend_down"
-        assert "llama-server" in error["message"]
-        await anyio.to_thread.run_sync(
-            own_engine.wait_for, "llama-server to be restarted",
-            lambda s: s["backend"]["up"] and s["backend"]["restarts"] == 1,
-        )
+        events: list[str] = []
+        with anyio.fail_after(60):
+            async with client.stream("GET", "/variet/events") as stream:
+                lines = sse_data(stream)
+                assert json.loads(await anext(lines))["event"] == "subscribed"
+                os.kill(backend["pid"], signal.SIGKILL)
+                reply = await client.post("/v1/chat/completions", json=chat("fast"))
+                assert reply.status_code == 503
+                error = reply.json()["error"]
+                assert error["src"] == "variet-engine" and error["code"] == "backend_down"
+                assert "llama-server" in error["message"]
+                async for data in lines:
+                    events.append(json.loads(data)["event"])
+                    if events[-1] == "backend_up":
+                        break
+        assert events == ["backend_down", "backend_up"]
+        status: Any = own_engine.status()
+        assert status["backend"]["up"] and status["backend"]["restarts"] == 1
         again = await client.post("/v1/chat/completions", json=chat("fast"))
         assert again.status_code == 200, again.text
         assert again.json()["model"] == "fast"
