@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -41,6 +42,19 @@ _PORT_ATTEMPTS = 3
 _START_TIMEOUT = 60.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _LOG_TAIL_BYTES = 4000
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM llama-server if the engine dies, even by SIGKILL.
+
+    llama-server stops its model instances on SIGTERM, so nothing is left behind. Elsewhere this is a no-op.
+    """
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
 class _PortTaken(Exception):
@@ -137,7 +151,8 @@ class LlamaServer:
         with self.log_file.open("ab") as out:
             # A session of its own: stopping the group also stops the model instances it spawns.
             self._proc = await asyncio.create_subprocess_exec(
-                *self.command(), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+                *self.command(), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                preexec_fn=_stop_with_parent,
             )
         self.pid = self._proc.pid
         log.info("llama-server pid %d on %s (log: %s)", self._proc.pid, self.url, self.log_file)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,32 @@ async def test_a_killed_llama_server_gives_a_clear_503_then_the_engine_restarts_
         assert again.json()["model"] == "fast"
     new_pid = own_engine.status()["backend"]["pid"]  # type: ignore[index]
     assert new_pid != backend["pid"]
+
+
+def live_group_members(group: int) -> list[int]:
+    """Processes of a process group that are alive (zombies waiting to be reaped do not count)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def test_an_engine_killed_outright_takes_llama_server_and_its_instances_with_it(tiny_dir: Path) -> None:
+    with run_engine(write_config(tiny_dir)) as running:
+        httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30)
+        group: Any = running.status()["backend"]["pid"]
+        assert len(live_group_members(group)) >= 2  # the router and the fast instance
+        running.process.kill()
+        running.process.wait()
+        deadline = time.monotonic() + 30
+        while live_group_members(group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert live_group_members(group) == []
 
 
 def test_stopping_the_engine_leaves_no_llama_server_behind(tiny_dir: Path) -> None:
