@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2
-
 from variet.engine.backend import free_port
-from variet.engine.launcher import launch_engine
+from variet.engine.launcher import EngineProcess, launch_engine
 from variet.engine.llama_build import install_llama_server
 from variet.engine.tiny_models import write_tiny_tiers
 
@@ -64,17 +60,6 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-@dataclass
-class Engine:
-    url: str
-    process: subprocess.Popen[bytes]
-    tiny: Path
-
-    def status(self) -> dict[str, object]:
-        data: dict[str, object] = httpx2.get(f"{self.url}/variet/status", timeout=10).json()
-        return data
-
-
 def tiny_tiers(scale: int = 1) -> Path:
     """Tiny tiers in a fresh folder; `scale` widens them so each token costs more, as on real tiers."""
     directory = Path(tempfile.mkdtemp(prefix="variet-bench-"))
@@ -84,11 +69,11 @@ def tiny_tiers(scale: int = 1) -> Path:
 
 
 @contextmanager
-def engine(directory: Path, *, extra: str = "") -> Iterator[Engine]:
+def engine(directory: Path, *, extra: str = "") -> Iterator[EngineProcess]:
     """The real engine on tiny tiers, as a subprocess on a free loopback port."""
     binary = install_llama_server(say=lambda m: print(m, file=sys.stderr))
     config = directory / f"bench-{free_port()}.toml"
     config.write_text((directory / "bench.toml").read_text() + extra)
     # A known backend key lets benchmarks call the same llama-server directly, beside the engine.
     with launch_engine(config, binary=binary, env={"VARIET_BACKEND_API_KEY": BACKEND_KEY}) as launched:
-        yield Engine(launched.url, launched.process, directory)
+        yield launched

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import engine, percentile, table, tiny_tiers
 
 from variet.engine.backend import free_port
+from variet.engine.launcher import stop_process
 from variet.engine.llama_build import install_llama_server
 from variet.engine.preset import render_preset
 from variet.shared.config import EngineSettings, load_tiers
@@ -154,8 +155,7 @@ def native_router(directory: Path) -> Iterator[str]:
             time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_process(proc, 20)
 
 
 @contextlib.asynccontextmanager

@@ -14,13 +14,14 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
 from variet.engine.backend import free_port
 from variet.shared.errors import VarietError
 
-__all__ = ["EngineProcess", "launch_engine"]
+__all__ = ["EngineProcess", "launch_engine", "stop_process"]
 
 _START_TIMEOUT = 60.0
 _POLL_SECONDS = 0.05
@@ -32,6 +33,11 @@ class EngineProcess:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+
+    def status(self) -> dict[str, Any]:
+        """The engine's `/variet/status`."""
+        data: dict[str, Any] = httpx2.get(f"{self.url}/variet/status", timeout=10).json()
+        return data
 
 
 @contextlib.contextmanager
@@ -56,12 +62,17 @@ def launch_engine(config: Path, *, binary: Path | None = None, env: Mapping[str,
             _wait_healthy(running)
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, _STOP_TIMEOUT)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within `timeout` seconds; always reaped."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_healthy(engine: EngineProcess) -> None:

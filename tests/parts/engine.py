@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import httpx2
 import pytest
 
 from tests.parts.llama import find_llama_server
 from variet.engine.backend import free_port
-from variet.engine.launcher import launch_engine
+from variet.engine.launcher import EngineProcess, launch_engine
 from variet.shared.errors import VarietError
 
 _START_TIMEOUT = 60.0
@@ -39,20 +37,13 @@ def write_config(directory: Path, *, extra_engine: str = "", tiers_file: str = "
     return config
 
 
-@dataclass
-class RunningEngine:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
+class RunningEngine(EngineProcess):
+    """The launched engine, plus a bounded wait on its status for tests."""
 
-    def status(self) -> dict[str, object]:
-        data: dict[str, object] = httpx2.get(f"{self.url}/variet/status", timeout=10).json()
-        return data
-
-    def wait_for(self, predicate: str, check: object, timeout: float = 30.0) -> dict[str, object]:
+    def wait_for(self, predicate: str, check: object, timeout: float = 30.0) -> dict[str, Any]:
         """Poll /variet/status until `check(status)` is true; fail with the last status otherwise."""
         deadline = time.monotonic() + timeout
-        status: dict[str, object] = {}
+        status: dict[str, Any] = {}
         while time.monotonic() < deadline:
             status = self.status()
             if check(status):  # type: ignore[operator]

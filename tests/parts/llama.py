@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from variet.engine.launcher import stop_process
 from variet.engine.llama_build import cache_root
 
 _POLL_SECONDS = 0.05
@@ -60,12 +61,7 @@ def running_llama_server(*args: str, log: Path, timeout: float = 60.0) -> Iterat
         _wait_healthy(process, url, log, timeout)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, 10)
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:

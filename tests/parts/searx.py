@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from variet.engine.launcher import stop_process
+
 __all__ = [
     "SEARX_PACKAGE",
     "SYSTEM_PYTHON",
@@ -274,9 +276,4 @@ def running_searx(engine_url: str, workdir: Path, *, timeout: float = STARTUP_TI
         _wait_ready(searx, time.monotonic() + timeout)
         yield searx
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, 10)

@@ -23,6 +23,7 @@ import pytest
 from tests.parts.node import NodeTools, Ran, run_tool
 from tests.thirdparty.conftest import SERVERS, server_command
 from variet.engine.backend import free_port
+from variet.engine.launcher import stop_process
 
 APPLICABLE = ("server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection")
 # `--stateless` keeps no sessions, so there is no standalone GET stream to open several of.
@@ -110,12 +111,7 @@ def _http_server(name: str, folder: Path, *, stateless: bool) -> Iterator[str]:
         _wait_listening(process, name, url, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 10)
 
 
 def _wait_listening(process: subprocess.Popen[bytes], name: str, url: str, log: Path) -> None:

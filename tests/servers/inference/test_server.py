@@ -19,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.parts.engine import RunningEngine, run_engine, write_config
 from variet.engine.backend import free_port
+from variet.engine.launcher import stop_process
 from variet.servers.inference.server import create_server
 from variet.shared.config import EngineSettings, McpSettings, Settings
 
@@ -186,8 +187,7 @@ def http_server(engine: RunningEngine, tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc, 10)
 
 
 async def test_over_http_a_token_is_required_and_foreign_origins_are_refused(http_server: str) -> None:
