@@ -18,7 +18,7 @@ from variet.shared.config import Settings
 from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
 from variet.shared.http import LazyAsyncClient
 
-__all__ = ["Completion", "EngineClient", "SwapWait"]
+__all__ = ["Completion", "EngineClient", "ProgressFn", "SwapWait"]
 
 _STATUS_POLL_SECONDS = 0.1
 _PROGRESS_EVERY_SECONDS = 1.0

@@ -7,10 +7,10 @@ what to do next. A tier swap can take a minute on Machine A, so `load_tier` wait
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -19,13 +19,10 @@ from pydantic import BaseModel, Field
 
 from variet.shared.config import Settings
 from variet.shared.engine_client import Completion, EngineClient
-from variet.shared.errors import EngineError
+from variet.shared.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
 
 __all__ = ["build", "create_server"]
 
-_T = TypeVar("_T")
-
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 SWAP = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 GENERATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
@@ -114,21 +111,6 @@ def _placement(info: dict[str, Any]) -> str:
     return f"GPUs {', '.join(map(str, gpus))} ({info.get('split') or 'layer'} split)"
 
 
-async def _engine_call(call: Awaitable[_T]) -> _T:
-    """Run an engine call, turning its failures into model-actionable ToolErrors."""
-    try:
-        return await call
-    except EngineError as exc:
-        raise ToolError(str(exc)) from exc
-
-
-def _progress(ctx: Context[Any, Any]) -> Callable[[float, float | None, str], Awaitable[None]]:
-    async def report(done: float, total: float | None, message: str) -> None:
-        await ctx.report_progress(done, total, message)
-
-    return report
-
-
 def _result(completion: Completion) -> CompletionResult:
     return CompletionResult(
         text=completion.text,
@@ -163,7 +145,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     )
 
     async def tier_names() -> list[str]:
-        return [m["id"] for m in await _engine_call(state.engine.models()) if m["id"] != "auto"]
+        return [m["id"] for m in await engine_call(state.engine.models()) if m["id"] != "auto"]
 
     async def check_tier(tier: str) -> str:
         names = await tier_names()
@@ -174,28 +156,20 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     async def pick_tier(tier: str | None, ctx: Context[Any, Any]) -> str:
         """The tier to run on: the given one (loaded first, bounded wait) or the loaded one."""
         if tier is None:
-            loaded = (await _engine_call(state.engine.status()))["loaded"]
+            loaded = (await engine_call(state.engine.status()))["loaded"]
             if loaded is None:
                 raise ToolError(f"no tier is loaded: pass `tier` (one of {', '.join(await tier_names())})")
             return str(loaded)
         await check_tier(tier)
-        wait = await _engine_call(
-            state.engine.ensure_loaded(tier, wait=settings.mcp.load_wait_seconds, progress=_progress(ctx))
-        )
-        if wait.state == "failed":
-            raise ToolError(f"loading tier {tier!r} failed: {wait.error}")
-        if not wait.loaded:
-            raise ToolError(
-                f"tier {tier!r} is still loading after {wait.waited_seconds:.0f} s; call this tool again "
-                "(or engine_status to watch the swap)"
-            )
+        await load_within_wait(state.engine, tier, wait=settings.mcp.load_wait_seconds, ctx=ctx,
+                               again="call this tool again (or engine_status to watch the swap)")
         return tier
 
     @server.tool(annotations=READ_ONLY)
     async def list_tiers() -> TierList:
         """List the five model tiers: model, expected and measured speed, GPU placement, strengths, which is loaded."""
-        models = await _engine_call(state.engine.models())
-        status = await _engine_call(state.engine.status())
+        models = await engine_call(state.engine.models())
+        status = await engine_call(state.engine.status())
         tiers = []
         for model in models:
             if model["id"] == "auto":
@@ -219,7 +193,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     @server.tool(annotations=READ_ONLY)
     async def engine_status() -> EngineStatus:
         """Show the engine at a glance: loaded tier, swap in progress, queues per tier, last swaps, backend health."""
-        status = await _engine_call(state.engine.status())
+        status = await engine_call(state.engine.status())
         rows = []
         for name, info in status["tiers"].items():
             swap = info.get("last_swap") or {}
@@ -252,8 +226,8 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
         A swap never interrupts requests running on the current tier; it starts once they finish.
         """
         await check_tier(tier)
-        wait = await _engine_call(
-            state.engine.ensure_loaded(tier, wait=settings.mcp.load_wait_seconds, progress=_progress(ctx))
+        wait = await engine_call(
+            state.engine.ensure_loaded(tier, wait=settings.mcp.load_wait_seconds, progress=progress_reporter(ctx))
         )
         if wait.state == "failed":
             raise ToolError(f"loading tier {tier!r} failed: {wait.error}")
@@ -268,7 +242,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     @server.tool(annotations=SWAP)
     async def unload() -> UnloadResult:
         """Unload the loaded tier to free the GPUs (after requests running on it finish)."""
-        answer = await _engine_call(state.engine.unload())
+        answer = await engine_call(state.engine.unload())
         was = answer.get("tier")
         message = f"unloading {was} once it is idle" if was else "nothing was loaded"
         return UnloadResult(message=message, was_loaded=was)
@@ -284,9 +258,9 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     ) -> CompletionResult:
         """Run a chat completion on a tier; returns the text with tier, token counts, time to first token and tok/s."""
         chosen = await pick_tier(tier, ctx)
-        completion = await _engine_call(state.engine.chat(
+        completion = await engine_call(state.engine.chat(
             [m.model_dump() for m in messages], tier=chosen, max_tokens=max_tokens, temperature=temperature,
-            progress=_progress(ctx),
+            progress=progress_reporter(ctx),
         ))
         return _result(completion)
 
@@ -300,8 +274,8 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     ) -> CompletionResult:
         """Continue a raw prompt on a tier; returns the text with tier, token counts, time to first token and tok/s."""
         chosen = await pick_tier(tier, ctx)
-        completion = await _engine_call(state.engine.complete(
-            prompt, tier=chosen, max_tokens=max_tokens, temperature=temperature, progress=_progress(ctx),
+        completion = await engine_call(state.engine.complete(
+            prompt, tier=chosen, max_tokens=max_tokens, temperature=temperature, progress=progress_reporter(ctx),
         ))
         return _result(completion)
 

@@ -7,9 +7,9 @@ engine really serves; without an engine it falls back to the local tier catalogu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -19,13 +19,11 @@ from pydantic import BaseModel, Field
 from variet.router import RouteDecision, explain_policy, route
 from variet.shared.config import Settings, Tier, TierCatalogue
 from variet.shared.engine_client import EngineClient
+from variet.shared.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
 from variet.shared.errors import EngineError, EngineUnreachable
 
 __all__ = ["build", "create_server"]
 
-_T = TypeVar("_T")
-
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 RUN = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
 
@@ -56,13 +54,6 @@ class TaskResult(BaseModel):
     tokens_per_second: float | None
     completion_tokens: int | None
     total_seconds: float
-
-
-async def _engine_call(call: Awaitable[_T]) -> _T:
-    try:
-        return await call
-    except EngineError as exc:
-        raise ToolError(str(exc)) from exc
 
 
 def catalogue_from_models(models: list[dict[str, Any]]) -> TierCatalogue:
@@ -155,21 +146,11 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
         catalogue, loaded = await live_state()
         decision = decide(task, catalogue, loaded, tier)
 
-        async def progress(done: float, total: float | None, message: str) -> None:
-            await ctx.report_progress(done, total, message)
-
-        wait = await _engine_call(
-            client.ensure_loaded(decision.tier, wait=settings.mcp.load_wait_seconds, progress=progress)
-        )
-        if wait.state == "failed":
-            raise ToolError(f"loading tier {decision.tier!r} failed: {wait.error}")
-        if not wait.loaded:
-            raise ToolError(
-                f"tier {decision.tier!r} is still loading after {wait.waited_seconds:.0f} s; call run_task again"
-            )
-        completion = await _engine_call(client.chat(
+        wait = await load_within_wait(client, decision.tier, wait=settings.mcp.load_wait_seconds, ctx=ctx,
+                                      again="call run_task again")
+        completion = await engine_call(client.chat(
             [{"role": "user", "content": task}], tier=decision.tier, max_tokens=max_tokens, temperature=temperature,
-            progress=progress,
+            progress=progress_reporter(ctx),
         ))
         return TaskResult(
             answer=completion.text, tier=completion.tier, reasons=list(decision.reasons),
