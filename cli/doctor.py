@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -133,6 +132,7 @@ async def _searxng_check(settings: Any) -> Check:
 
 
 def _google_check(settings: Any) -> Check:
+    from variet.shared.config import loose_mode
     from variet.shared.errors import ConfigError
     from variet.shared.google import auth_command, scopes_for, token_path
 
@@ -143,8 +143,8 @@ def _google_check(settings: Any) -> Check:
     if not path.exists():
         return Check("google", "warn", f"no token at {path} (Calendar and Gmail are not set up)",
                      f"run `{auth_command(settings.google.account)}` to use them")
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
+    mode = loose_mode(path)
+    if mode is not None:
         return Check("google", "FAIL", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
     try:
         info = json.loads(path.read_text())

@@ -34,6 +34,7 @@ __all__ = [
     "config_path",
     "load_settings",
     "load_tiers",
+    "loose_mode",
     "read_secret_file",
 ]
 
@@ -403,14 +404,23 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mappin
     return settings.model_copy(update={"source": source})
 
 
+def loose_mode(path: Path) -> int | None:
+    """The permission bits of `path` when its group or others may use it, else None (private).
+
+    Raises FileNotFoundError when there is no such file.
+    """
+    mode = stat.S_IMODE(path.stat().st_mode)
+    return mode if mode & 0o077 else None
+
+
 def read_secret_file(path: str | os.PathLike[str]) -> str:
     """Read a secret from a file that only its owner may read or write (mode 0600 or stricter)."""
     file = Path(path).expanduser()
     try:
-        mode = stat.S_IMODE(file.stat().st_mode)
+        mode = loose_mode(file)
     except FileNotFoundError:
         raise ConfigError(f"{file}: secret file not found") from None
-    if mode & 0o077:
+    if mode is not None:
         raise ConfigError(f"{file}: mode is {mode:o}; secrets must be private: run `chmod 600 {file}`")
     secret = file.read_text(encoding="utf-8").strip()
     if not secret:

@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import os
-import stat
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any, Literal, NoReturn
 import anyio
 import anyio.to_thread
 
-from variet.shared.config import GoogleSettings, Settings
+from variet.shared.config import GoogleSettings, Settings, loose_mode
 from variet.shared.errors import ConfigError, VarietError
 
 __all__ = [
@@ -176,10 +175,10 @@ def load_token_info(path: Path, account: str | None = None) -> dict[str, Any]:
     """Read the authorized-user JSON, refusing files that others can read."""
     again = auth_command(account)
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        mode = loose_mode(path)
     except FileNotFoundError:
         raise GoogleAuthError(f"no Google sign-in found at {path}: run `{again}` in a terminal first") from None
-    if mode & 0o077:
+    if mode is not None:
         raise GoogleAuthError(f"{path}: mode is {mode:o}; the token must be private: run `chmod 600 {path}`")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
