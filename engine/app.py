@@ -27,15 +27,14 @@ from variet.engine.backend import LlamaServer
 from variet.engine.errors import backend_down, error_response
 from variet.engine.events import EventBus
 from variet.engine.metrics import render_metrics
-from variet.engine.relay import forward
-from variet.engine.scheduler import BackendDown, TierLoadError, TierScheduler
+from variet.engine.relay import RELAYED_PATHS, relay
+from variet.engine.scheduler import TierScheduler
 from variet.shared.config import Settings, TierCatalogue
 
 __all__ = ["Engine", "create_app"]
 
 log = logging.getLogger(__name__)
 
-_TIER_HEADER = "x-variet-tier"
 _EMA = 0.3
 
 
@@ -175,47 +174,6 @@ Router = Callable[[dict[str, Any], "Engine"], tuple[str, dict[str, Any]]]
 def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
     """The engine's ASGI app; its lifespan starts and stops llama-server."""
 
-    async def relay(request: Request) -> Response:
-        raw = await request.body()
-        try:
-            payload = json.loads(raw)
-        except ValueError as exc:
-            return error_response(400, f"malformed JSON body: {exc}", "invalid_request_error", "invalid_json")
-        if not isinstance(payload, dict):
-            return error_response(400, "the body must be a JSON object", "invalid_request_error", "invalid_json")
-        name = payload.get("model")
-        valid = ", ".join([*engine.valid_names(), *(["auto"] if router else [])])
-        if not isinstance(name, str) or not name:
-            return error_response(400, f"`model` is required: one of {valid}", "invalid_request_error", "model_missing")
-        headers = {}
-        if name == "auto" and router is not None:
-            try:
-                tier, why = router(payload, engine)
-            except ValueError as exc:
-                return error_response(400, f"cannot route this request: {exc}", "invalid_request_error", "route_failed")
-            headers["x-variet-route"] = json.dumps(why, separators=(",", ":"))[:1000]
-        else:
-            resolved = engine.catalogue.resolve(name)
-            if resolved is None:
-                return error_response(
-                    404, f"unknown model {name!r}: use one of {valid}", "invalid_request_error", "model_not_found"
-                )
-            tier = resolved
-        headers[_TIER_HEADER] = tier
-        if payload["model"] != tier:
-            payload["model"] = tier
-            raw = json.dumps(payload).encode()  # re-encode only when the model name changed
-        engine.stats[tier].requests += 1
-        try:
-            await engine.scheduler.acquire(tier)
-        except TierLoadError as exc:
-            engine.stats[tier].errors += 1
-            return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed")
-        except BackendDown as exc:
-            engine.stats[tier].errors += 1
-            return backend_down(engine, str(exc))
-        return await forward(engine, request, raw, bool(payload.get("stream")), tier, headers)
-
     async def list_models(request: Request) -> Response:
         data = [
             {
@@ -295,10 +253,6 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
             await engine.stop()
 
     routes = [
-        Route("/v1/chat/completions", relay, methods=["POST"]),
-        Route("/v1/completions", relay, methods=["POST"]),
-        Route("/v1/messages", relay, methods=["POST"]),
-        Route("/v1/messages/count_tokens", relay, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/variet/status", status, methods=["GET"]),
         Route("/variet/tiers/{tier}/load", load, methods=["POST"]),
@@ -307,5 +261,13 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    control = Starlette(routes=routes, lifespan=lifespan)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # Completions skip Starlette's routing and middleware: they are the hot path, relayed as plain ASGI.
+        if scope["type"] == "http" and scope["path"] in RELAYED_PATHS:
+            await relay(engine, router, scope, receive, send)
+        else:
+            await control(scope, receive, send)
+
     return _ApiKey(app, engine.api_key) if engine.api_key else app

@@ -114,6 +114,11 @@ class LlamaServer:
         )
 
     @property
+    def auth_header(self) -> tuple[str, str]:
+        """The header llama-server wants on every request (its per-run API key)."""
+        return "authorization", f"Bearer {self._key}"
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

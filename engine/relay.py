@@ -1,29 +1,36 @@
-"""Relaying a request to llama-server while its tier is held, stream included.
+"""Completions: pick the tier, hold it, and relay the request to llama-server, stream included.
 
-The tier's slot is taken before this is called and released here when the upstream response ends, the
-client goes away or the upstream fails. Streams are relayed chunk by chunk as they arrive; the last few
-chunks are kept to read llama-server's `timings` (the measured decode speed).
+This is the engine's hot path, so it is plain ASGI (no Starlette routing or middleware) and talks to
+llama-server through `variet.engine.upstream`. The tier's slot is taken by the scheduler and released
+here when the upstream response ends, the client goes away or the upstream fails. Streams are relayed
+chunk by chunk as they arrive; the last few chunks are kept to read llama-server's `timings` (the
+measured decode speed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpx2
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from variet.engine.errors import backend_down
+from variet.engine.errors import backend_down, error_response
+from variet.engine.scheduler import BackendDown, TierLoadError
+from variet.engine.upstream import NoResponse, Upstream, UpstreamError, post
 
 if TYPE_CHECKING:
-    from variet.engine.app import Engine
+    from variet.engine.app import Engine, Router
 
-__all__ = ["find_timings", "forward"]
+__all__ = ["RELAYED_PATHS", "TIER_HEADER", "find_timings", "relay"]
+
+RELAYED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/messages/count_tokens"})
+"""What the engine passes to llama-server once the request's tier is loaded."""
+TIER_HEADER = "x-variet-tier"
 
 log = logging.getLogger(__name__)
 
@@ -48,65 +55,156 @@ def find_timings(tail: bytes) -> dict[str, Any] | None:
     return None
 
 
-async def forward(engine: Engine, request: Request, body: bytes, streaming: bool, tier: str,
-                   headers: dict[str, str]) -> Response:
+async def relay(engine: Engine, router: Router | None, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one completion request (OpenAI or Anthropic shape) as a plain ASGI app."""
+    response = await _answer(engine, router, scope, receive)
+    await response(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request body, or None if the client left before sending all of it."""
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
+async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: Receive) -> ASGIApp:
+    if scope["method"] != "POST":
+        return error_response(405, f"{scope['path']} takes POST, not {scope['method']}",
+                              "invalid_request_error", "method_not_allowed")
+    raw = await _read_body(receive)
+    if raw is None:
+        return Response(status_code=400)  # nobody is left to read it
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        return error_response(400, f"malformed JSON body: {exc}", "invalid_request_error", "invalid_json")
+    if not isinstance(payload, dict):
+        return error_response(400, "the body must be a JSON object", "invalid_request_error", "invalid_json")
+    name = payload.get("model")
+    valid = ", ".join([*engine.valid_names(), *(["auto"] if router else [])])
+    if not isinstance(name, str) or not name:
+        return error_response(400, f"`model` is required: one of {valid}", "invalid_request_error", "model_missing")
+    headers = {}
+    if name == "auto" and router is not None:
+        try:
+            tier, why = router(payload, engine)
+        except ValueError as exc:
+            return error_response(400, f"cannot route this request: {exc}", "invalid_request_error", "route_failed")
+        headers["x-variet-route"] = json.dumps(why, separators=(",", ":"))[:1000]
+    else:
+        resolved = engine.catalogue.resolve(name)
+        if resolved is None:
+            return error_response(
+                404, f"unknown model {name!r}: use one of {valid}", "invalid_request_error", "model_not_found"
+            )
+        tier = resolved
+    headers[TIER_HEADER] = tier
+    if payload["model"] != tier:
+        payload["model"] = tier
+        raw = json.dumps(payload).encode()  # re-encode only when the model name changed
+    engine.stats[tier].requests += 1
+    try:
+        await engine.scheduler.acquire(tier)
+    except TierLoadError as exc:
+        engine.stats[tier].errors += 1
+        return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed")
+    except BackendDown as exc:
+        engine.stats[tier].errors += 1
+        return backend_down(engine, str(exc))
+    query = scope.get("query_string", b"")
+    target = scope["path"] + (f"?{query.decode('latin-1')}" if query else "")
+    return await _forward(engine, target, raw, bool(payload.get("stream")), tier, headers)
+
+
+async def _forward(engine: Engine, target: str, body: bytes, streaming: bool, tier: str,
+                   headers: dict[str, str]) -> ASGIApp:
     """Send the request upstream while holding the tier's slot; release it when the response ends."""
-    client = engine.backend.client
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    upstream_request = client.build_request(
-        "POST", path, content=body, headers={"content-type": "application/json"}
-    )
+    backend = engine.backend
+    upstream_headers = [("content-type", "application/json"), backend.auth_header]
     for attempt in range(_SEND_ATTEMPTS):
         try:
-            upstream = await client.send(upstream_request, stream=True)
+            upstream = await post(backend.port, target, upstream_headers, body)
             break
-        except httpx2.RemoteProtocolError as exc:
+        except NoResponse as exc:
             # llama-server's router sometimes closes a connection without answering while it swaps
             # instances; nothing was generated yet, so retrying is safe.
             if attempt + 1 < _SEND_ATTEMPTS:
                 log.info("llama-server dropped a %s request before answering; retrying", tier)
                 continue
             error: Exception = exc
-        except httpx2.TransportError as exc:
+        except UpstreamError as exc:
             error = exc
         engine.scheduler.release(tier)
         engine.stats[tier].errors += 1
-        return backend_down(engine, f"connection failed: {error}")
+        return backend_down(engine, str(error))
     content_type = upstream.headers.get("content-type", "application/json")
-    if not streaming or upstream.status_code != 200:
+    if not streaming or upstream.status != 200:
         try:
-            body = await upstream.aread()
-        except httpx2.TransportError as exc:
+            body = await upstream.read()
+        except UpstreamError as exc:
             engine.stats[tier].errors += 1
-            return backend_down(engine, f"connection lost: {exc}")
+            return backend_down(engine, str(exc))
         finally:
-            await upstream.aclose()
+            upstream.close()
             engine.scheduler.release(tier)
-        if upstream.status_code == 200:
+        if upstream.status == 200:
             with contextlib.suppress(ValueError, AttributeError):
                 timings = json.loads(body).get("timings")
                 if isinstance(timings, dict):
                     engine.record_speed(tier, timings)
         else:
             engine.stats[tier].errors += 1
-        return Response(body, status_code=upstream.status_code, media_type=content_type, headers=headers)
+        return Response(body, status_code=upstream.status, media_type=content_type, headers=headers)
+    return _Relayed(engine, tier, upstream, {**headers, "content-type": content_type})
 
-    async def stream() -> AsyncIterator[bytes]:
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class _Relayed:
+    """A streamed upstream response as a plain ASGI response: each upstream chunk is sent on as it arrives.
+
+    Lighter than Starlette's `StreamingResponse` (no task group per request), which matters on the hot
+    path. A client that goes away is noticed at the next chunk; the upstream is then closed, which stops
+    llama-server's generation and frees the tier.
+    """
+
+    def __init__(self, engine: Engine, tier: str, upstream: Upstream, headers: dict[str, str]) -> None:
+        self._engine, self._tier, self._upstream = engine, tier, upstream
+        self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        engine, tier, upstream = self._engine, self._tier, self._upstream
+        gone = asyncio.ensure_future(_until_disconnect(receive))
         last: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)  # the final data line may span a few chunks
         try:
-            async for chunk in upstream.aiter_raw():
-                yield chunk
-                last.append(chunk)
-        except httpx2.TransportError:
-            engine.stats[tier].errors += 1
-            error = {"error": {"message": "the model backend died mid-stream; retry the request",
-                               "type": "backend_unavailable", "src": "variet-engine"}}
-            yield f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+            await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+            try:
+                async for chunk in upstream.chunks():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    last.append(chunk)
+                    if gone.done():
+                        log.info("the client left a %s stream; stopping its generation", tier)
+                        return
+            except UpstreamError:
+                engine.stats[tier].errors += 1
+                error = {"error": {"message": "the model backend died mid-stream; retry the request",
+                                   "type": "backend_unavailable", "src": "variet-engine"}}
+                await send({"type": "http.response.body", "more_body": True,
+                            "body": f"event: error\ndata: {json.dumps(error)}\n\n".encode()})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            await upstream.aclose()
+            gone.cancel()
+            upstream.close()
             engine.scheduler.release(tier)
             timings = find_timings(b"".join(last))
             if timings:
                 engine.record_speed(tier, timings)
-
-    return StreamingResponse(stream(), status_code=200, media_type=content_type, headers=headers)

@@ -218,6 +218,9 @@ def test_unknown_tiers_and_malformed_bodies_get_clear_engine_errors(engine: Runn
     missing = httpx2.post(f"{engine.url}/v1/messages", json={"messages": []})
     assert missing.status_code == 400 and "`model` is required" in missing.json()["error"]["message"]
 
+    wrong_method = httpx2.get(f"{engine.url}/v1/chat/completions")
+    assert wrong_method.status_code == 405 and "takes POST" in wrong_method.json()["error"]["message"]
+
     bad_load = httpx2.post(f"{engine.url}/variet/tiers/mega/load")
     assert bad_load.status_code == 404 and "ultra" in bad_load.json()["error"]["message"]
 

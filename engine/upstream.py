@@ -1,0 +1,133 @@
+"""The relay's HTTP/1.1 leg to our own llama-server: one request per connection, parsed by httptools.
+
+Every completion the engine relays costs it this exchange, on the same CPU that, on a small machine, runs
+inference too. httpx2 spent about 0.7 ms of CPU per request and 0.06 ms per streamed chunk here (its
+pool, h11 and anyio layers), which was most of what the engine added to time to first token. This leg
+needs none of that generality: the peer is always our llama-server child on 127.0.0.1, which answers
+proxied completions with `Connection: close`. So it opens a connection, writes one request, and parses
+the answer with httptools (the C parser uvicorn serves the engine's own port with), chunked or not.
+
+Everything else the engine says to llama-server (health, model status, loads) goes through httpx2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import httptools
+
+__all__ = ["NoResponse", "Upstream", "UpstreamError", "post"]
+
+_READ_SIZE = 65536
+
+
+class UpstreamError(Exception):
+    """The connection to llama-server failed or broke."""
+
+
+class NoResponse(UpstreamError):
+    """llama-server closed the connection before answering; nothing was generated, so a retry is safe."""
+
+
+class _Parsed:
+    """httptools callbacks: the status line and headers, then body pieces as they are decoded."""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+        self.headers_done = False
+        self.complete = False
+        self.body: list[bytes] = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class Upstream:
+    """llama-server's response: status and headers are read; the body is read with `chunks` or `read`."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+        self._parsed = _Parsed()
+        self._parser = httptools.HttpResponseParser(self._parsed)
+        self.status = 0
+        self.headers: dict[str, str] = {}
+
+    async def _feed(self) -> bool:
+        """Read and parse what has arrived; False once the connection has ended."""
+        try:
+            data = await self._reader.read(_READ_SIZE)
+        except OSError as exc:
+            kind = UpstreamError if self._parsed.headers_done else NoResponse
+            raise kind(f"connection lost: {exc}") from exc
+        if not data:
+            return False
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            raise UpstreamError(f"llama-server sent a malformed response: {exc}") from exc
+        return True
+
+    async def _start(self) -> None:
+        parsed = self._parsed
+        while not parsed.headers_done:
+            if not await self._feed():
+                raise NoResponse("llama-server closed the connection without answering")
+        self.status = self._parser.get_status_code()
+        self.headers = parsed.headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body, piece by piece as it arrives (chunked transfer encoding already removed)."""
+        parsed = self._parsed
+        while True:
+            if parsed.body:
+                piece = b"".join(parsed.body)
+                parsed.body.clear()
+                yield piece
+            if parsed.complete:
+                return
+            if not await self._feed():
+                if "content-length" in self.headers or "transfer-encoding" in self.headers:
+                    raise UpstreamError("connection lost: llama-server closed it mid-response")
+                return  # a body delimited by the end of the connection
+
+    async def read(self) -> bytes:
+        return b"".join([piece async for piece in self.chunks()])
+
+    def close(self) -> None:
+        """Close the connection; llama-server stops generating for a closed connection."""
+        self._writer.close()
+
+
+async def post(
+    port: int, target: str, headers: Sequence[tuple[str, str]], body: bytes, *, connect_timeout: float = 10.0
+) -> Upstream:
+    """POST `body` to llama-server on 127.0.0.1:`port` and return once the status and headers are in."""
+    try:
+        async with asyncio.timeout(connect_timeout):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except (OSError, TimeoutError) as exc:
+        raise UpstreamError(f"cannot connect to 127.0.0.1:{port}: {exc or 'timed out'}") from exc
+    head = [f"POST {target} HTTP/1.1", f"host: 127.0.0.1:{port}", f"content-length: {len(body)}"]
+    head += [f"{name}: {value}" for name, value in headers]
+    upstream = Upstream(reader, writer)
+    try:
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        await writer.drain()
+        await upstream._start()
+    except OSError as exc:
+        upstream.close()
+        raise NoResponse(f"connection lost before an answer: {exc}") from exc
+    except BaseException:
+        upstream.close()
+        raise
+    return upstream
