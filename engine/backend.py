@@ -294,7 +294,7 @@ class LlamaServer:
                 await asyncio.wait_for(self._changed.wait(), _STATUS_FALLBACK_SECONDS)
         raise TierLoadError(f"tier {tier!r} did not finish within {self._settings.load_timeout_seconds:.0f} s")
 
-    async def load(self, tier: str) -> None:
+    async def start_load(self, tier: str) -> None:
         path = self._catalogue.model_path(tier)
         if not path.is_file():
             raise TierLoadError(
@@ -313,12 +313,14 @@ class LlamaServer:
                 raise TierLoadError(f"llama-server refused to load {tier!r}: {response.text[:300]}")
             await asyncio.sleep(_POLL_SECONDS)
 
+    async def until_loaded(self, tier: str) -> None:
         def loaded(status: dict[str, Any]) -> bool:
             if status.get("value") == "loaded":
                 return True
             if status.get("failed"):
                 raise TierLoadError(
-                    f"llama-server failed to load tier {tier!r} (exit code {status.get('exit_code')}): "
+                    f"llama-server failed to load tier {tier!r} from {self._catalogue.model_path(tier)} (exit "
+                    f"code {status.get('exit_code')}); check that it is a complete GGUF file. Its log: "
                     f"{self.log_tail()}"
                 )
             return False

@@ -110,20 +110,22 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
         raw = json.dumps(payload).encode()  # re-encode only when the model name changed
     engine.stats[tier].requests += 1
     try:
-        await engine.scheduler.acquire(tier)
+        loading = await engine.scheduler.acquire(tier)
     except TierLoadError as exc:
         engine.stats[tier].errors += 1
         return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed")
     except BackendDown as exc:
         engine.stats[tier].errors += 1
         return backend_down(engine, str(exc))
-    query = scope.get("query_string", b"")
-    target = scope["path"] + (f"?{query.decode('latin-1')}" if query else "")
-    return await _forward(engine, target, raw, bool(payload.get("stream")), tier, headers)
+    query = scope.get("query_string", b"").decode("latin-1")
+    if loading:  # llama-server holds the request until the tier it is loading is ready
+        query += ("&" if query else "") + "autoload=true"
+    target = scope["path"] + (f"?{query}" if query else "")
+    return await _forward(engine, target, raw, bool(payload.get("stream")), tier, headers, loading)
 
 
 async def _forward(engine: Engine, target: str, body: bytes, streaming: bool, tier: str,
-                   headers: dict[str, str]) -> ASGIApp:
+                   headers: dict[str, str], loading: bool) -> ASGIApp:
     """Send the request upstream while holding the tier's slot; release it when the response ends."""
     backend = engine.backend
     upstream_headers = [("content-type", "application/json"), backend.auth_header]
@@ -153,6 +155,13 @@ async def _forward(engine: Engine, target: str, body: bytes, streaming: bool, ti
         finally:
             upstream.close()
             engine.scheduler.release(tier)
+        if loading and upstream.status >= 500:
+            # llama-server failed the tier's load while holding this request: say so as the engine would.
+            record = await engine.scheduler.finished_swap(tier)
+            if record is not None and not record.ok:
+                engine.stats[tier].errors += 1
+                return error_response(500, f"could not load tier {tier!r}: {record.error}", "server_error",
+                                      "tier_load_failed")
         if upstream.status == 200:
             with contextlib.suppress(ValueError, AttributeError):
                 timings = json.loads(body).get("timings")

@@ -13,6 +13,11 @@ in a per-tier queue. The policy, `decide`, is a pure function of the queues:
 
 An explicit load (`request_load`) is a waiter without a request: it is queued like one, so it never
 interrupts a busy tier, and it completes when its tier is loaded.
+
+A batch is let go as soon as llama-server has started loading its tier, not when the load is done:
+llama-server's router then holds the requests and serves them the moment the tier is ready, which saves
+a round trip through the engine on every swap. `acquire` tells such early requests apart, because they
+must ask llama-server to wait (`autoload=true`).
 """
 
 from __future__ import annotations
@@ -53,13 +58,17 @@ class BackendDown(VarietError):
 
 
 class TierBackend(Protocol):
-    """What the scheduler needs from llama-server. Both calls block until done and are never concurrent."""
+    """What the scheduler needs from llama-server. The calls are never concurrent."""
 
-    async def load(self, tier: str) -> None:
-        """Load `tier`, evicting the loaded (idle) tier as needed; returns once it serves requests.
+    async def start_load(self, tier: str) -> None:
+        """Start loading `tier`, evicting the loaded (idle) tier; returns once the load is under way.
 
-        Called only while no request runs on any tier. Raises `TierLoadError` or `BackendDown`.
+        From then on llama-server holds requests for `tier` sent with `autoload=true` until it serves
+        them. Called only while no request runs on any tier. Raises `TierLoadError` or `BackendDown`.
         """
+
+    async def until_loaded(self, tier: str) -> None:
+        """Return once `tier` serves requests. Raises `TierLoadError` or `BackendDown`."""
 
     async def unload(self, tier: str) -> None:
         """Unload `tier`; returns once its memory is free. Raises `BackendDown`."""
@@ -91,7 +100,9 @@ def decide(
     first = min(others, key=lambda tier: (others[tier], tier))
     deadline = others[first] + max_wait
     overdue = now >= deadline
-    busy = loaded is not None and in_flight.get(loaded, 0) > 0
+    # Any request in flight keeps the swap waiting; besides the loaded tier's, that can only be one let go
+    # early to a tier whose load then failed, which llama-server is about to answer with an error.
+    busy = any(count > 0 for count in in_flight.values())
     # Waiters for the loaded tier exist only after a drain began; they wait for the rotation.
     swap_to = None if busy else first
     return Decision(admit_loaded=not overdue, swap_to=swap_to, wake_at=None if overdue else deadline)
@@ -101,7 +112,7 @@ def decide(
 class _Waiter:
     tier: str
     since: float
-    future: asyncio.Future[None]
+    future: asyncio.Future[bool]
     explicit: bool = False
 
 
@@ -152,6 +163,7 @@ class TierScheduler:
         self._queues: dict[str, deque[_Waiter]] = {tier: deque() for tier in tiers}
         self._unload_requested = False
         self._wake = asyncio.Event()
+        self._swap_ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = _Stats()
 
@@ -204,17 +216,21 @@ class TierScheduler:
 
     # -- requests ------------------------------------------------------------------------------
 
-    async def acquire(self, tier: str) -> None:
-        """Wait until a request for `tier` may run; raises `TierLoadError` or `BackendDown`."""
+    async def acquire(self, tier: str) -> bool:
+        """Wait until a request for `tier` may run; raises `TierLoadError` or `BackendDown`.
+
+        Returns True when the tier is still loading: the request must then ask llama-server to hold it
+        until the tier is ready (`autoload=true`).
+        """
         if self.down:
             raise BackendDown("llama-server is down; the engine is restarting it")
         ready = tier == self.loaded and self.swapping_to is None and not self._queues[tier]
         if ready and self._decision().admit_loaded:
             self._in_flight[tier] += 1
-            return
+            return False
         waiter = self._enqueue(tier, explicit=False)
         try:
-            await waiter.future
+            return await waiter.future
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled() and waiter.future.exception() is None:
                 self.release(tier)  # admitted just as the client went away
@@ -238,6 +254,12 @@ class TierScheduler:
         self._enqueue(tier, explicit=True)
         return True
 
+    async def finished_swap(self, tier: str) -> SwapRecord | None:
+        """The record of the last swap to `tier`, once any swap to it under way has ended."""
+        while self.swapping_to == tier:
+            await self._swap_ended.wait()
+        return self.stats.last_swap.get(tier)
+
     async def wait_loaded(self, tier: str) -> None:
         """Wait for an explicit load of `tier` queued by `request_load` (or return if it is loaded)."""
         for waiter in list(self._queues[tier]):
@@ -253,7 +275,7 @@ class TierScheduler:
     # -- internals -----------------------------------------------------------------------------
 
     def _enqueue(self, tier: str, *, explicit: bool) -> _Waiter:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(tier=tier, since=self._clock(), future=future, explicit=explicit)
         self._queues[tier].append(waiter)
         self._wake.set()
@@ -278,15 +300,20 @@ class TierScheduler:
         oldest = {tier: queue[0].since for tier, queue in self._queues.items() if queue}
         return decide(self.loaded, self._in_flight, oldest, self._clock(), self._max_wait)
 
-    def _admit(self, tier: str) -> None:
-        queue = self._queues[tier]
+    def _admit(self, tier: str, *, loading: bool = False) -> None:
+        """Let `tier`'s queued requests run; `loading`: the tier is still loading (explicit loads stay)."""
+        queue, kept = self._queues[tier], deque[_Waiter]()
         while queue:
             waiter = queue.popleft()
             if waiter.future.done():
                 continue
+            if waiter.explicit and loading:
+                kept.append(waiter)
+                continue
             if not waiter.explicit:
                 self._in_flight[tier] += 1
-            waiter.future.set_result(None)
+            waiter.future.set_result(loading)
+        queue.extend(kept)
 
     async def _run(self) -> None:
         while True:
@@ -326,17 +353,21 @@ class TierScheduler:
     async def _swap(self, tier: str) -> None:
         previous = self.loaded
         self.swapping_to = tier
+        self._swap_ended.clear()
         self.swap_started = self._clock()
         started_wall = time.time()
         await self._events.publish("swap_started", tier=tier, previous=previous)
         try:
             self.loaded = None
-            await self._backend.load(tier)
+            await self._backend.start_load(tier)
+            self._admit(tier, loading=True)
+            await self._backend.until_loaded(tier)
         except (TierLoadError, BackendDown) as exc:
             seconds = self._clock() - self.swap_started
             self.stats.failed_swaps += 1
             self.stats.last_swap[tier] = SwapRecord(tier, started_wall, seconds, ok=False, error=str(exc))
             self.swapping_to = None
+            self._swap_ended.set()
             queue = self._queues[tier]
             while queue:
                 waiter = queue.popleft()
@@ -348,6 +379,7 @@ class TierScheduler:
         seconds = self._clock() - self.swap_started
         self.loaded = tier
         self.swapping_to = None
+        self._swap_ended.set()
         self.stats.swaps += 1
         self.stats.last_swap[tier] = SwapRecord(tier, started_wall, seconds, ok=True)
         log.info("swapped %s -> %s in %.2f s", previous, tier, seconds)

@@ -250,6 +250,34 @@ def test_a_missing_model_file_names_the_file_and_the_tier(tiny_dir: Path, tmp_pa
         assert httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30).status_code == 200
 
 
+async def test_a_model_llama_server_cannot_load_gets_a_clear_error_and_the_engine_carries_on(
+    tiny_dir: Path, tmp_path: Path,
+) -> None:
+    (tmp_path / "broken.gguf").write_bytes(b"GGUF" + os.urandom(4096))
+    tiers = (tiny_dir / "tiers.toml").read_text().replace('"balanced.gguf"', f'"{tmp_path / "broken.gguf"}"')
+    (tmp_path / "tiers.toml").write_text(tiers.replace('models_dir = "."', f'models_dir = "{tiny_dir}"'))
+    with run_engine(write_config(tmp_path)) as running:
+        async with httpx2.AsyncClient(base_url=running.url, timeout=60) as client:
+            # Several requests wait for the load together; each gets the engine's error, none hangs.
+            with anyio.fail_after(60):
+                replies = []
+                async with anyio.create_task_group() as tg:
+                    for _ in range(3):
+                        tg.start_soon(lambda: _collect(client, chat("balanced"), replies))
+            for reply in replies:
+                assert reply.status_code == 500, reply.text
+                error = reply.json()["error"]
+                assert error["src"] == "variet-engine" and error["code"] == "tier_load_failed"
+                assert "'balanced'" in error["message"] and "broken.gguf" in error["message"]
+            assert (await client.post("/v1/chat/completions", json=chat("fast"))).status_code == 200
+        status = running.status()
+        assert status["failed_swaps"] >= 1 and status["tiers"]["balanced"]["last_swap"]["ok"] is False  # type: ignore[index]
+
+
+async def _collect(client: httpx2.AsyncClient, body: dict[str, Any], into: list[httpx2.Response]) -> None:
+    into.append(await client.post("/v1/chat/completions", json=body))
+
+
 def test_an_api_key_is_required_when_configured(tiny_dir: Path) -> None:
     with run_engine(write_config(tiny_dir), env={"VARIET_ENGINE_API_KEY": "k-test"}) as running:
         assert httpx2.get(f"{running.url}/v1/models").status_code == 401

@@ -36,11 +36,17 @@ class ScriptedBackend:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.fail: set[str] = set()
+        self.ready = {"fast": anyio.Event(), "ultra": anyio.Event()}
+        for event in self.ready.values():
+            event.set()
 
-    async def load(self, tier: str) -> None:
+    async def start_load(self, tier: str) -> None:
         self.calls.append(f"load {tier}")
         if tier in self.fail:
             raise TierLoadError(f"model file for tier {tier!r} is missing")
+
+    async def until_loaded(self, tier: str) -> None:
+        await self.ready[tier].wait()
 
     async def unload(self, tier: str) -> None:
         self.calls.append(f"unload {tier}")
@@ -109,5 +115,40 @@ async def test_an_explicit_load_is_idempotent_and_waits_for_the_busy_tier() -> N
             await anyio.wait_all_tasks_blocked()
         assert scheduler.loaded == "ultra"
         assert scheduler.request_load("ultra") is False
+    finally:
+        await scheduler.stop()
+
+
+@pytest.mark.anyio
+async def test_a_batch_is_let_go_once_its_load_has_started_and_later_requests_once_it_is_done() -> None:
+    backend = ScriptedBackend()
+    backend.ready["ultra"] = anyio.Event()  # ultra's load starts but does not finish until the test says
+    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
+    scheduler.start()
+    try:
+        with anyio.fail_after(5):
+            assert await scheduler.acquire("fast") is True  # let go while fast was loading
+            scheduler.release("fast")
+            assert await scheduler.acquire("fast") is False  # loaded by now: nothing to wait for
+            scheduler.release("fast")
+            early: list[bool] = []
+
+            async def ask_ultra() -> None:
+                early.append(await scheduler.acquire("ultra"))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ask_ultra)
+                tg.start_soon(ask_ultra)
+            # Both went while ultra was still loading, so llama-server must hold them (autoload) ...
+            assert early == [True, True]
+            assert scheduler.state == "swapping" and scheduler.in_flight("ultra") == 2
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ask_ultra)
+                await anyio.wait_all_tasks_blocked()
+                # ... while one arriving after the batch waits in the engine for the load to finish.
+                assert early == [True, True] and scheduler.queued("ultra") == 1
+                backend.ready["ultra"].set()
+            assert early == [True, True, False] and scheduler.loaded == "ultra"
+            assert (await scheduler.finished_swap("ultra")).ok  # type: ignore[union-attr]
     finally:
         await scheduler.stop()
