@@ -162,6 +162,7 @@ class TierScheduler:
         self._in_flight: dict[str, int] = dict.fromkeys(tiers, 0)
         self._queues: dict[str, deque[_Waiter]] = {tier: deque() for tier in tiers}
         self._unload_requested = False
+        self._swap_due = False
         self._wake = asyncio.Event()
         self._swap_ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -224,7 +225,7 @@ class TierScheduler:
         """
         if self.down:
             raise BackendDown("llama-server is down; the engine is restarting it")
-        ready = tier == self.loaded and self.swapping_to is None and not self._queues[tier]
+        ready = tier == self.loaded and self.swapping_to is None and not self._swap_due and not self._queues[tier]
         if ready and self._decision().admit_loaded:
             self._in_flight[tier] += 1
             return False
@@ -241,6 +242,10 @@ class TierScheduler:
     def release(self, tier: str) -> None:
         self._in_flight[tier] -= 1
         if self._in_flight[tier] == 0:
+            # As in llama-server's own router, the moment the loaded tier goes idle while another tier
+            # waits, its swap is due: a request for the loaded tier arriving before the swap starts
+            # queues behind it instead of keeping the tier busy.
+            self._swap_due = self._decision().swap_to is not None
             self._wake.set()
 
     def slot(self, tier: str) -> _Slot:
@@ -318,15 +323,17 @@ class TierScheduler:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            self._swap_due = False
             if self.down:
                 await self._wake.wait()
                 continue
             decision = self._decision()
-            if self.loaded is not None and decision.admit_loaded:
-                self._admit(self.loaded)
             if decision.swap_to is not None:
+                # Requests for the idle loaded tier that queued since it went idle wait for the rotation.
                 await self._swap(decision.swap_to)
                 continue
+            if self.loaded is not None and decision.admit_loaded:
+                self._admit(self.loaded)
             if self._unload_requested and self.loaded is not None and self._idle():
                 await self._unload()
                 continue

@@ -152,3 +152,29 @@ async def test_a_batch_is_let_go_once_its_load_has_started_and_later_requests_on
             assert (await scheduler.finished_swap("ultra")).ok  # type: ignore[union-attr]
     finally:
         await scheduler.stop()
+
+
+@pytest.mark.anyio
+async def test_a_request_for_the_loaded_tier_right_after_it_goes_idle_waits_behind_the_due_swap() -> None:
+    backend = ScriptedBackend()
+    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
+    scheduler.start()
+    try:
+        with anyio.fail_after(5):
+            await scheduler.acquire("fast")
+            order: list[str] = []
+
+            async def run(tier: str) -> None:
+                await scheduler.acquire(tier)
+                order.append(tier)
+                scheduler.release(tier)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run, "ultra")
+                await anyio.wait_all_tasks_blocked()
+                scheduler.release("fast")
+                tg.start_soon(run, "fast")  # arrives before the scheduler has started the swap
+        assert order == ["ultra", "fast"]
+        assert backend.calls == ["load fast", "load ultra", "load fast"]
+    finally:
+        await scheduler.stop()
