@@ -1,7 +1,7 @@
 """Swap scheduling under mixed multi-client load: the engine versus llama-server's own router.
 
-Both run the same tiny tiers with the same preset and `--models-max 1`, one after the other in one run.
-Usage: python benchmarks/swap_schedule.py [--seed 7]
+Both run the same tiny tiers with the same preset and `--models-max 1`, side by side in one run, taking
+turns. Usage: python benchmarks/swap_schedule.py [--seed 7] [--repeat 5] [--scale 1]
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -39,6 +40,7 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)
     total: float = 0.0
     swaps: int = 0
+    totals: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -121,11 +123,10 @@ async def run(target: Target, workload: Callable[..., Awaitable[None]], seed: in
     return outcome
 
 
-async def repeat(target: Target, workload: Callable[..., Awaitable[None]], args: argparse.Namespace) -> Outcome:
-    """Run a workload `--repeat` times (seeds differ); latencies pooled, swaps and failures summed, the
-    median total time kept."""
-    runs = [await run(target, workload, args.seed + i) for i in range(args.repeat)]
-    pooled = Outcome(total=sorted(r.total for r in runs)[len(runs) // 2])
+def pool(runs: list[Outcome]) -> Outcome:
+    """Runs of one workload on one system: latencies pooled, swaps and failures summed, median total kept."""
+    pooled = Outcome(total=statistics.median(r.total for r in runs))
+    pooled.totals = sorted(r.total for r in runs)
     for r in runs:
         pooled.swaps += r.swaps
         pooled.failed += r.failed
@@ -188,18 +189,22 @@ async def native_swap_counter(url: str) -> AsyncIterator[Callable[[], Awaitable[
 
 async def main(args: argparse.Namespace) -> None:
     directory = tiny_tiers(args.scale)
-    results: dict[str, dict[str, Outcome]] = {}
-    with engine(directory) as running:
+    runs: dict[str, dict[str, list[Outcome]]] = {who: {name: [] for name in WORKLOADS} for who in ("engine", "native")}
+    with engine(directory) as running, native_router(directory) as url:
         async def engine_swaps() -> int:
             async with httpx2.AsyncClient() as client:
                 return int((await client.get(f"{running.url}/variet/status")).json()["swaps"])
 
-        target = Target("engine", running.url, engine_swaps)
-        results["engine"] = {name: await repeat(target, work, args) for name, work in WORKLOADS.items()}
-    with native_router(directory) as url:
         async with native_swap_counter(url) as native_swaps:
-            target = Target("llama-server router", url, native_swaps)
-            results["native"] = {name: await repeat(target, work, args) for name, work in WORKLOADS.items()}
+            targets = {"engine": Target("engine", running.url, engine_swaps),
+                       "native": Target("llama-server router", url, native_swaps)}
+            # Both are up for the whole run and take turns, in alternating order, on the same seeds: drift
+            # on the machine and who-goes-first land on both alike. The idle one uses no CPU.
+            for i in range(args.repeat):
+                for name, work in WORKLOADS.items():
+                    for who in ("engine", "native") if i % 2 == 0 else ("native", "engine"):
+                        runs[who][name].append(await run(targets[who], work, args.seed + i))
+    results = {who: {name: pool(outcomes) for name, outcomes in by_name.items()} for who, by_name in runs.items()}
 
     rows = []
     for name in WORKLOADS:
@@ -207,26 +212,37 @@ async def main(args: argparse.Namespace) -> None:
             outcome = results[who][name]
             waits = "  ".join(f"{tier}={percentile(lat, 95):.2f}" for tier, lat in sorted(outcome.latencies.items()))
             count = sum(len(v) for v in outcome.latencies.values())
+            spread = f"{outcome.totals[0]:.2f}-{outcome.totals[-1]:.2f}"
             rows.append([name if who == "engine" else "", "engine" if who == "engine" else "llama-server router",
-                         count, outcome.swaps, outcome.failed, outcome.total, waits])
-        engine_row, native_row = results["engine"][name], results["native"][name]
-        verdict = ("no worse" if engine_row.swaps <= native_row.swaps and engine_row.failed <= native_row.failed
-                   else "WORSE")
-        rows.append(["", f"  -> engine {verdict}", "", f"{engine_row.swaps - native_row.swaps:+d}",
-                     f"{engine_row.failed - native_row.failed:+d}", f"{engine_row.total / native_row.total:.2f}x", ""])
+                         count, outcome.swaps, outcome.failed, outcome.total, spread, waits])
+        ours, theirs = results["engine"][name], results["native"][name]
+        worse = [what for what, bad in [
+            ("swaps", ours.swaps > theirs.swaps),
+            ("failures", ours.failed > theirs.failed),
+            ("total time", ours.total > theirs.total),
+            *((f"p95 {tier}", percentile(lat, 95) > percentile(theirs.latencies.get(tier, []), 95))
+              for tier, lat in sorted(ours.latencies.items())),
+        ] if bad]
+        verdict = "no worse" if not worse else "worse on " + ", ".join(worse)
+        ratios = "  ".join(f"{tier}={percentile(lat, 95) / percentile(theirs.latencies[tier], 95):.2f}x"
+                           for tier, lat in sorted(ours.latencies.items()) if tier in theirs.latencies)
+        rows.append(["", f"  -> engine {verdict}", "", f"{ours.swaps - theirs.swaps:+d}",
+                     f"{ours.failed - theirs.failed:+d}", f"{ours.total / theirs.total:.2f}x", "", ratios])
     for who, by_name in results.items():
         for name, outcome in by_name.items():
             for reason in outcome.reasons[:3]:
                 print(f"failed ({who}, {name}): {reason}", file=sys.stderr)
-    print(f"swap scheduling on tiny tiers, scale {args.scale}, {args.repeat} runs each (same preset, --models-max 1;"
-          " requests, swaps and failures summed; total s = median run; latency = request start to [DONE])")
-    print(table(["workload", "system", "requests", "swaps", "failed", "total s", "p95 latency per tier (s)"], rows))
+    print(f"swap scheduling on tiny tiers, scale {args.scale}, {args.repeat} runs each, interleaved (same preset, "
+          "--models-max 1; requests, swaps and failures summed; total s = median run, range = fastest-slowest "
+          "run; latency = request start to [DONE])")
+    print(table(["workload", "system", "requests", "swaps", "failed", "total s", "range s",
+                 "p95 latency per tier (s)"], rows))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per workload and system (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per workload and system (default 5)")
     parser.add_argument("--scale", type=int, default=1,
                         help="widen the tiny models N times: tokens cost more, as on real tiers (default 1)")
     anyio.run(main, parser.parse_args())
