@@ -5,7 +5,8 @@ in a per-tier queue. The policy, `decide`, is a pure function of the queues:
 
 * A loaded tier is never evicted while a request on it is in flight.
 * When the loaded tier is idle and another tier has waiters, the engine swaps to the tier whose oldest
-  waiter has waited longest, then admits that tier's whole queue at once (a batch).
+  waiter has waited longest, then admits that tier's whole queue at once (a batch). The swap is due the
+  moment the last request on the loaded tier ends: one for that tier arriving just then waits its turn.
 * Fairness bound: while another tier waits, the loaded tier keeps taking new requests only until that
   waiter has waited `max_wait` seconds. After that new requests for the loaded tier queue too, in-flight
   ones finish, and the swap happens. So a waiting request is delayed by at most `max_wait` plus the
@@ -138,7 +139,8 @@ class _Stats:
 class TierScheduler:
     """Admits requests tier by tier and drives swaps through a `TierBackend`.
 
-    Use `async with scheduler.slot(tier):` around the whole upstream request, stream included.
+    Call `acquire(tier)` before sending a request upstream and `release(tier)` once its response (stream
+    included) has ended, whatever the outcome.
     """
 
     def __init__(
@@ -247,9 +249,6 @@ class TierScheduler:
             # queues behind it instead of keeping the tier busy.
             self._swap_due = self._decision().swap_to is not None
             self._wake.set()
-
-    def slot(self, tier: str) -> _Slot:
-        return _Slot(self, tier)
 
     def request_load(self, tier: str) -> bool:
         """Queue an explicit load of `tier`; returns False when it is already loaded or pending (idempotent)."""
@@ -393,14 +392,3 @@ class TierScheduler:
         await self._events.publish("swap_done", tier=tier, previous=previous, seconds=round(seconds, 3))
         self._admit(tier)
 
-
-class _Slot:
-    def __init__(self, scheduler: TierScheduler, tier: str) -> None:
-        self._scheduler = scheduler
-        self._tier = tier
-
-    async def __aenter__(self) -> None:
-        await self._scheduler.acquire(self._tier)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._scheduler.release(self._tier)
