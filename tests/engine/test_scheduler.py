@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import anyio
 import pytest
 
@@ -52,12 +55,21 @@ class ScriptedBackend:
         self.calls.append(f"unload {tier}")
 
 
-@pytest.mark.anyio
-async def test_a_request_waits_for_the_busy_tier_then_runs_after_one_swap() -> None:
-    backend = ScriptedBackend()
+@asynccontextmanager
+async def running(backend: ScriptedBackend) -> AsyncIterator[TierScheduler]:
+    """A started scheduler over `fast` and `ultra`, stopped afterwards."""
     scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
     scheduler.start()
     try:
+        yield scheduler
+    finally:
+        await scheduler.stop()
+
+
+@pytest.mark.anyio
+async def test_a_request_waits_for_the_busy_tier_then_runs_after_one_swap() -> None:
+    backend = ScriptedBackend()
+    async with running(backend) as scheduler:
         with anyio.fail_after(5):
             await scheduler.acquire("fast")
             order: list[str] = []
@@ -76,17 +88,13 @@ async def test_a_request_waits_for_the_busy_tier_then_runs_after_one_swap() -> N
         assert order == ["fast done", "ultra runs"]
         assert backend.calls == ["load fast", "load ultra"]
         assert scheduler.stats.swaps == 2
-    finally:
-        await scheduler.stop()
 
 
 @pytest.mark.anyio
 async def test_a_failed_load_fails_only_that_tiers_waiters() -> None:
     backend = ScriptedBackend()
     backend.fail.add("ultra")
-    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
-    scheduler.start()
-    try:
+    async with running(backend) as scheduler:
         with anyio.fail_after(5):
             with pytest.raises(TierLoadError, match="missing"):
                 await scheduler.acquire("ultra")
@@ -94,16 +102,12 @@ async def test_a_failed_load_fails_only_that_tiers_waiters() -> None:
             scheduler.release("fast")
         assert scheduler.stats.failed_swaps == 1
         assert scheduler.stats.last_swap["ultra"].error is not None
-    finally:
-        await scheduler.stop()
 
 
 @pytest.mark.anyio
 async def test_an_explicit_load_is_idempotent_and_waits_for_the_busy_tier() -> None:
     backend = ScriptedBackend()
-    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
-    scheduler.start()
-    try:
+    async with running(backend) as scheduler:
         with anyio.fail_after(5):
             await scheduler.acquire("fast")
             assert scheduler.request_load("ultra") is True
@@ -115,17 +119,13 @@ async def test_an_explicit_load_is_idempotent_and_waits_for_the_busy_tier() -> N
             await anyio.wait_all_tasks_blocked()
         assert scheduler.loaded == "ultra"
         assert scheduler.request_load("ultra") is False
-    finally:
-        await scheduler.stop()
 
 
 @pytest.mark.anyio
 async def test_a_batch_is_let_go_once_its_load_has_started_and_later_requests_once_it_is_done() -> None:
     backend = ScriptedBackend()
     backend.ready["ultra"] = anyio.Event()  # ultra's load starts but does not finish until the test says
-    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
-    scheduler.start()
-    try:
+    async with running(backend) as scheduler:
         with anyio.fail_after(5):
             assert await scheduler.acquire("fast") is True  # let go while fast was loading
             scheduler.release("fast")
@@ -150,16 +150,12 @@ async def test_a_batch_is_let_go_once_its_load_has_started_and_later_requests_on
                 backend.ready["ultra"].set()
             assert early == [True, True, False] and scheduler.loaded == "ultra"
             assert (await scheduler.finished_swap("ultra")).ok  # type: ignore[union-attr]
-    finally:
-        await scheduler.stop()
 
 
 @pytest.mark.anyio
 async def test_a_request_for_the_loaded_tier_right_after_it_goes_idle_waits_behind_the_due_swap() -> None:
     backend = ScriptedBackend()
-    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
-    scheduler.start()
-    try:
+    async with running(backend) as scheduler:
         with anyio.fail_after(5):
             await scheduler.acquire("fast")
             order: list[str] = []
@@ -176,5 +172,3 @@ async def test_a_request_for_the_loaded_tier_right_after_it_goes_idle_waits_behi
                 tg.start_soon(run, "fast")  # arrives before the scheduler has started the swap
         assert order == ["ultra", "fast"]
         assert backend.calls == ["load fast", "load ultra", "load fast"]
-    finally:
-        await scheduler.stop()
