@@ -3,14 +3,17 @@
 `LlamaServer` starts llama-server on a loopback port with the rendered preset, `--models-max` and
 `--no-models-autoload` (the engine decides when tiers load), restarts it with backoff when it dies, and
 stops it (with every model instance it spawned) on shutdown. It also implements the scheduler's
-`TierBackend`: `load` and `unload` use llama-server's `/models/load` and `/models/unload` and poll
-`/models` (every 10 ms, loopback) until the tier's status settles.
+`TierBackend`. A swap is usually started by the swap's own requests: the engine lets them go with
+`autoload=true` and llama-server's router evicts the idle tier and loads theirs, in process. An explicit
+load with no request behind it uses `/models/load`. Either way the engine follows the tier's status on
+llama-server's `/models/sse` stream (with a `/models` poll as a fallback) until it settles.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -34,7 +37,7 @@ __all__ = ["LlamaServer", "free_port"]
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.01
-_STATUS_FALLBACK_SECONDS = 0.05
+_STATUS_FALLBACK_SECONDS = 0.5
 _WATCH_RETRY_SECONDS = 0.2
 _BUSY_RETRY_SECONDS = 10.0
 _KEEPALIVE_SECONDS = 3.0
@@ -98,6 +101,10 @@ class LlamaServer:
         self._supervisor: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._statuses: dict[str, dict[str, Any]] = {}
+        """Each model's latest status as told by /models/sse since the stream (re)connected."""
+        self._loads_seen: dict[str, int] = {}
+        """How many times /models/sse said a model started loading."""
         self._stopping = False
         self.up = False
         self.restarts = 0
@@ -220,16 +227,30 @@ class LlamaServer:
             os.killpg(self._proc.pid, signal.SIGKILL)
 
     async def _watch_models(self) -> None:
-        """Follow llama-server's /models/sse and wake `_until` on every model status change."""
+        """Follow llama-server's /models/sse: keep each model's latest status and wake `_until` on a change."""
         while not self._stopping:
             try:
                 async with self.client.stream("GET", "/models/sse") as events:
+                    self._statuses.clear()  # what changed while disconnected is unknown: ask /models
                     async for line in events.aiter_lines():
                         if line.startswith("data:"):
-                            self._changed.set()
+                            self._note_status(line[5:])
             except httpx2.HTTPError:
                 pass
+            self._statuses.clear()
+            self._changed.set()
             await asyncio.sleep(_WATCH_RETRY_SECONDS)
+
+    def _note_status(self, data: str) -> None:
+        """Keep the status carried by one /models/sse event (`model_status` or `status_change`)."""
+        with contextlib.suppress(ValueError, AttributeError):
+            event = json.loads(data)
+            model, status = event.get("model"), event.get("data", {}).get("status")
+            if isinstance(model, str) and isinstance(status, str):
+                self._statuses[model] = {"value": status, "exit_code": event["data"].get("exit_code")}
+                if status == "loading":
+                    self._loads_seen[model] = self._loads_seen.get(model, 0) + 1
+        self._changed.set()
 
     async def stop(self) -> None:
         """Stop llama-server and its model instances; close the client."""
@@ -268,7 +289,13 @@ class LlamaServer:
         except httpx2.TransportError as exc:
             raise BackendDown(f"llama-server at {self.url} is not answering: {exc}") from exc
 
-    async def _status(self, tier: str) -> dict[str, Any]:
+    async def _status(self, tier: str, *, fresh: bool = False) -> dict[str, Any]:
+        """The tier's status: `value` (loading, loaded, unloaded...) and, once it went down, `exit_code`.
+
+        From the /models/sse stream when it has told us; otherwise (or when `fresh`) from `/models`.
+        """
+        if not fresh and tier in self._statuses:
+            return self._statuses[tier]
         try:
             response = await self.client.get("/models")
         except httpx2.TransportError as exc:
@@ -282,25 +309,34 @@ class LlamaServer:
     async def _until(self, tier: str, done: Callable[[dict[str, Any]], Awaitable[bool] | bool]) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.load_timeout_seconds
+        fresh = False
         while loop.time() < deadline:
             if not self.up:
                 raise BackendDown("llama-server went down during the swap")
             self._changed.clear()
-            result = done(await self._status(tier))
+            result = done(await self._status(tier, fresh=fresh))
             if result if isinstance(result, bool) else await result:
                 return
-            # Woken at once by a /models/sse event; the timeout is a fallback should the stream lag.
-            with contextlib.suppress(TimeoutError):
+            # Woken at once by a /models/sse event; should the stream lag, ask /models now and then.
+            try:
                 await asyncio.wait_for(self._changed.wait(), _STATUS_FALLBACK_SECONDS)
+                fresh = False
+            except TimeoutError:
+                fresh = True
         raise TierLoadError(f"tier {tier!r} did not finish within {self._settings.load_timeout_seconds:.0f} s")
 
-    async def start_load(self, tier: str) -> None:
+    async def start_load(self, tier: str, *, by_requests: bool = False) -> None:
         path = self._catalogue.model_path(tier)
         if not path.is_file():
             raise TierLoadError(
                 f"model file for tier {tier!r} is missing: {path} (set `model` for [tiers.{tier}] in "
                 f"{self._catalogue.source or 'tiers.toml'} or put the GGUF file there)"
             )
+        if not by_requests:
+            await self._post_load(tier)
+
+    async def _post_load(self, tier: str) -> None:
+        self._statuses.pop(tier, None)  # an old failure on record must not pass for this load's
         # With --models-max 1 llama-server evicts the idle tier itself. It answers "model limit reached"
         # while the old tier still finishes a request the engine already counted as done: retry briefly.
         loop = asyncio.get_running_loop()
@@ -308,16 +344,31 @@ class LlamaServer:
         while True:
             response = await self._post("/models/load", tier)
             if response.status_code < 400:
-                break
+                return
             if "limit" not in response.text or loop.time() > deadline:
                 raise TierLoadError(f"llama-server refused to load {tier!r}: {response.text[:300]}")
             await asyncio.sleep(_POLL_SECONDS)
 
-    async def until_loaded(self, tier: str) -> None:
-        def loaded(status: dict[str, Any]) -> bool:
-            if status.get("value") == "loaded":
+    async def until_loaded(self, tier: str, *, requested: Callable[[], bool] = lambda: False) -> None:
+        started = not requested()  # else the load starts when the first request reaches llama-server
+        loads_before = self._loads_seen.get(tier, 0)
+
+        async def loaded(status: dict[str, Any]) -> bool:
+            nonlocal started
+            value = status.get("value")
+            if value == "loaded":
                 return True
-            if status.get("failed"):
+            if value == "loading" or self._loads_seen.get(tier, 0) > loads_before:
+                started = True
+            elif value == "unloaded" and not started:
+                # No load yet: an earlier failure on record is not this one's. Should every request
+                # that was to start it have gone (their clients left), start it here.
+                if not requested():
+                    await self._post_load(tier)
+                    started = True
+                return False
+            failed = status.get("failed") or status.get("exit_code") not in (None, 0)
+            if value == "unloaded" and failed:
                 raise TierLoadError(
                     f"llama-server failed to load tier {tier!r} from {self._catalogue.model_path(tier)} (exit "
                     f"code {status.get('exit_code')}); check that it is a complete GGUF file. Its log: "

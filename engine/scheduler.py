@@ -15,10 +15,10 @@ in a per-tier queue. The policy, `decide`, is a pure function of the queues:
 An explicit load (`request_load`) is a waiter without a request: it is queued like one, so it never
 interrupts a busy tier, and it completes when its tier is loaded.
 
-A batch is let go as soon as llama-server has started loading its tier, not when the load is done:
-llama-server's router then holds the requests and serves them the moment the tier is ready, which saves
-a round trip through the engine on every swap. `acquire` tells such early requests apart, because they
-must ask llama-server to wait (`autoload=true`).
+A batch is let go as soon as its swap starts, not when the load is done: its requests ask llama-server
+to load the tier (`autoload=true`), and llama-server's router evicts the idle tier, loads theirs and
+serves them the moment it is ready, in process. That saves round trips through the engine on every
+swap. `acquire` tells such early requests apart, because they must carry `autoload=true`.
 """
 
 from __future__ import annotations
@@ -61,15 +61,20 @@ class BackendDown(VarietError):
 class TierBackend(Protocol):
     """What the scheduler needs from llama-server. The calls are never concurrent."""
 
-    async def start_load(self, tier: str) -> None:
-        """Start loading `tier`, evicting the loaded (idle) tier; returns once the load is under way.
+    async def start_load(self, tier: str, *, by_requests: bool = False) -> None:
+        """Start loading `tier`, evicting the loaded (idle) tier. Called only while no request runs.
 
-        From then on llama-server holds requests for `tier` sent with `autoload=true` until it serves
-        them. Called only while no request runs on any tier. Raises `TierLoadError` or `BackendDown`.
+        With `by_requests` the requests about to be let go with `autoload=true` start the load
+        themselves (llama-server holds them until the tier is ready), so this only checks what can be
+        checked beforehand. Raises `TierLoadError` or `BackendDown`.
         """
 
-    async def until_loaded(self, tier: str) -> None:
-        """Return once `tier` serves requests. Raises `TierLoadError` or `BackendDown`."""
+    async def until_loaded(self, tier: str, *, requested: Callable[[], bool] = ...) -> None:
+        """Return once `tier` serves requests. Raises `TierLoadError` or `BackendDown`.
+
+        `requested` (after `start_load(by_requests=True)`) tells whether any of those requests is still
+        out; if none is and the load never started, the backend starts it.
+        """
 
     async def unload(self, tier: str) -> None:
         """Unload `tier`; returns once its memory is free. Raises `BackendDown`."""
@@ -365,9 +370,15 @@ class TierScheduler:
         await self._events.publish("swap_started", tier=tier, previous=previous)
         try:
             self.loaded = None
-            await self._backend.start_load(tier)
-            self._admit(tier, loading=True)
-            await self._backend.until_loaded(tier)
+            if self.queued(tier):
+                # The batch itself starts the load, in llama-server's router: no extra round trip, and
+                # no race with the old tier's last request, which llama-server may still be closing.
+                await self._backend.start_load(tier, by_requests=True)
+                self._admit(tier, loading=True)
+                await self._backend.until_loaded(tier, requested=lambda: self._in_flight[tier] > 0)
+            else:
+                await self._backend.start_load(tier)
+                await self._backend.until_loaded(tier)
         except (TierLoadError, BackendDown) as exc:
             seconds = self._clock() - self.swap_started
             self.stats.failed_swaps += 1

@@ -17,7 +17,9 @@ import httpx2
 import pytest
 
 from tests.parts.engine import RunningEngine, llama_server_binary, run_engine, write_config
+from variet.engine.app import Engine
 from variet.engine.backend import free_port
+from variet.shared.config import load_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 
@@ -394,3 +396,23 @@ def test_anthropic_token_counting_is_relayed(engine: RunningEngine) -> None:
     reply = httpx2.post(f"{engine.url}/v1/messages/count_tokens", json=body, timeout=30)
     assert reply.status_code == 200, reply.text
     assert reply.json()["input_tokens"] > 4
+
+
+async def test_a_swap_whose_requests_all_left_before_reaching_llama_server_still_completes(tiny_dir: Path) -> None:
+    # A swap's batch normally starts the load itself, in llama-server (autoload). If every one of its
+    # clients leaves before its request is sent, the engine must start the load on its own.
+    settings = load_settings(write_config(tiny_dir))
+    engine = Engine(settings, settings.tiers(), llama_server_binary())
+    await engine.start()
+    try:
+        with anyio.fail_after(60):
+            assert await engine.scheduler.acquire("fast") is True  # let go while the tier loads...
+            engine.scheduler.release("fast")  # ...and gone without a word to llama-server
+            record = await engine.scheduler.finished_swap("fast")
+            assert record is not None and record.ok
+            assert await engine.scheduler.acquire("fast") is False  # loaded: runs at once
+            engine.scheduler.release("fast")
+        models = (await engine.backend.client.get("/models")).json()["data"]
+        assert {m["id"]: m["status"]["value"] for m in models}["fast"] == "loaded"
+    finally:
+        await engine.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -43,12 +43,12 @@ class ScriptedBackend:
         for event in self.ready.values():
             event.set()
 
-    async def start_load(self, tier: str) -> None:
+    async def start_load(self, tier: str, *, by_requests: bool = False) -> None:
         self.calls.append(f"load {tier}")
         if tier in self.fail:
             raise TierLoadError(f"model file for tier {tier!r} is missing")
 
-    async def until_loaded(self, tier: str) -> None:
+    async def until_loaded(self, tier: str, *, requested: Callable[[], bool] = lambda: False) -> None:
         await self.ready[tier].wait()
 
     async def unload(self, tier: str) -> None:
