@@ -75,5 +75,6 @@ def engine(directory: Path, *, extra: str = "") -> Iterator[EngineProcess]:
     config = directory / f"bench-{free_port()}.toml"
     config.write_text((directory / "bench.toml").read_text() + extra)
     # A known backend key lets benchmarks call the same llama-server directly, beside the engine.
-    with launch_engine(config, binary=binary, env={"VARIET_BACKEND_API_KEY": BACKEND_KEY}) as launched:
+    # Not verbose: measured as users run it (debug logging costs CPU on every call to llama-server).
+    with launch_engine(config, binary=binary, env={"VARIET_BACKEND_API_KEY": BACKEND_KEY}, verbose=False) as launched:
         yield launched

@@ -43,8 +43,11 @@ class EngineProcess:
 @contextlib.contextmanager
 def launch_engine(config: Path, *, binary: Path | None = None, env: Mapping[str, str] | None = None,
                   listen_host: str = "127.0.0.1", log: Path | None = None,
-                  wait: bool = True) -> Iterator[EngineProcess]:
-    """Start the engine with `config`; `binary` overrides the llama-server it runs."""
+                  wait: bool = True, verbose: bool = True) -> Iterator[EngineProcess]:
+    """Start the engine with `config`; `binary` overrides the llama-server it runs.
+
+    `verbose` logs debug messages (all of them, third-party ones included) to the engine's log file.
+    """
     port = free_port()
     log = log or config.with_suffix(f".{port}.log")
     environ = {**os.environ, **(env or {})}
@@ -52,8 +55,8 @@ def launch_engine(config: Path, *, binary: Path | None = None, env: Mapping[str,
         environ["VARIET_ENGINE_LLAMA_SERVER"] = str(binary)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "variet.cli", "-v", "engine", "serve", "--config", str(config),
-             "--listen", f"{listen_host}:{port}"],
+            [sys.executable, "-m", "variet.cli", *(["-v"] if verbose else []), "engine", "serve",
+             "--config", str(config), "--listen", f"{listen_host}:{port}"],
             stdout=out, stderr=subprocess.STDOUT, env=environ,
         )
     running = EngineProcess(url=f"http://127.0.0.1:{port}", process=process, log=log)

@@ -58,5 +58,6 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     engine = Engine(settings, catalogue, find_llama_server(settings), api_key=api_key)
     log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
     app = create_app(engine, router=AutoRouter(settings.router))
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # No proxy-header rewriting: the engine is not meant to sit behind a proxy, and it costs every request.
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
     return 0
