@@ -1,7 +1,14 @@
 """Swap scheduling under mixed multi-client load: the engine versus llama-server's own router.
 
 Both run the same tiny tiers with the same preset and `--models-max 1`, side by side in one run, taking
-turns. Usage: python benchmarks/swap_schedule.py [--seed 7] [--repeat 5] [--scale 1]
+turns: run i of the engine and run i of llama-server's router use the same seed, back to back (in
+alternating order), so they form a pair. On a small machine a run's total time swings by tens of percent
+from one run to the next, so the verdict reads the pairs statistically: a paired bootstrap gives a 95 %
+interval for each comparison (swaps per run, total time, p95 wait per tier), and the engine is worse on a
+column only when the whole interval is on the worse side. Failures count strictly: any more than the
+router's is worse.
+
+Usage: python benchmarks/swap_schedule.py [--seed 7] [--repeat 10] [--scale 1]
 """
 
 from __future__ import annotations
@@ -9,12 +16,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,12 +43,15 @@ TIERS = ("fast", "balanced", "deep-coder")
 
 @dataclass
 class Outcome:
-    latencies: dict[str, list[float]] = field(default_factory=dict)
+    """One run of one workload on one system."""
+
+    waits: dict[str, list[float]] = field(default_factory=dict)
+    """Per tier: request sent to first streamed data line (queueing, any swap, and prompt processing)."""
+    requests: int = 0
     failed: int = 0
     reasons: list[str] = field(default_factory=list)
     total: float = 0.0
     swaps: int = 0
-    totals: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -53,19 +64,23 @@ class Target:
 async def request(client: httpx2.AsyncClient, url: str, tier: str, outcome: Outcome) -> None:
     body = {"model": tier, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 32, "stream": True}
     started = time.perf_counter()
-    ok = False
+    waited: float | None = None
+    outcome.requests += 1
     try:
         async with client.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
             last = ""
             async for line in response.aiter_lines():
                 if line.startswith("data:"):
+                    if waited is None:
+                        waited = time.perf_counter() - started
                     last = line
             ok = response.status_code == 200 and last.strip() == "data: [DONE]"
             reason = f"{response.status_code} {last[:200]}"
     except httpx2.HTTPError as exc:
         ok, reason = False, repr(exc)
-    outcome.latencies.setdefault(tier, []).append(time.perf_counter() - started)
-    if not ok:
+    if ok and waited is not None:
+        outcome.waits.setdefault(tier, []).append(waited)
+    else:
         outcome.failed += 1
         outcome.reasons.append(f"{tier}: {reason}")
 
@@ -88,24 +103,26 @@ async def steady(client: httpx2.AsyncClient, url: str, outcome: Outcome, rng: ra
 
 
 async def hog(client: httpx2.AsyncClient, url: str, outcome: Outcome, rng: random.Random) -> None:
-    """Four clients keep `fast` busy for about 4 s; one request for `deep-coder` arrives meanwhile."""
+    """Four clients keep `fast` busy for about 4 s; meanwhile one client asks `deep-coder`, time and again."""
     stop_at = time.perf_counter() + 4.0
 
     async def hammer() -> None:
-        for _ in range(400):
-            if time.perf_counter() >= stop_at:
-                return
+        while time.perf_counter() < stop_at:
             await request(client, url, "fast", outcome)
 
-    async def late() -> None:
-        with anyio.move_on_after(0.5):
-            await anyio.sleep_forever()
-        await request(client, url, "deep-coder", outcome)
+    async def waiter() -> None:
+        while True:
+            # A think time between questions (this is the workload, not synchronisation).
+            with anyio.move_on_after(0.5):
+                await anyio.sleep_forever()
+            if time.perf_counter() >= stop_at:
+                return
+            await request(client, url, "deep-coder", outcome)
 
     async with anyio.create_task_group() as tg:
         for _ in range(4):
             tg.start_soon(hammer)
-        tg.start_soon(late)
+        tg.start_soon(waiter)
 
 
 WORKLOADS = {"bursty (3 x 12 mixed)": bursty, "steady (3 users x 10)": steady, "one tier hogged, one waits": hog}
@@ -123,22 +140,9 @@ async def run(target: Target, workload: Callable[..., Awaitable[None]], seed: in
     return outcome
 
 
-def pool(runs: list[Outcome]) -> Outcome:
-    """Runs of one workload on one system: latencies pooled, swaps and failures summed, median total kept."""
-    pooled = Outcome(total=statistics.median(r.total for r in runs))
-    pooled.totals = sorted(r.total for r in runs)
-    for r in runs:
-        pooled.swaps += r.swaps
-        pooled.failed += r.failed
-        pooled.reasons += r.reasons
-        for tier, lat in r.latencies.items():
-            pooled.latencies.setdefault(tier, []).extend(lat)
-    return pooled
-
-
 @contextlib.contextmanager
-def native_router(directory: Path) -> Iterator[str]:
-    """llama-server's router used directly: same preset, autoload on, models-max 1."""
+def native_router(directory: Path) -> Iterator[tuple[str, int]]:
+    """llama-server's router used directly (its URL and pid): same preset, autoload on, models-max 1."""
     binary = install_llama_server(say=lambda m: print(m, file=sys.stderr))
     preset = directory / "native-preset.ini"
     preset.write_text(render_preset(load_tiers(directory / "tiers.toml"), EngineSettings(backend_args={"threads": 1})))
@@ -154,9 +158,16 @@ def native_router(directory: Path) -> Iterator[str]:
                 if httpx2.get(f"{url}/health", timeout=1).status_code == 200:
                     break
             time.sleep(0.05)
-        yield url
+        yield url, proc.pid
     finally:
         stop_process(proc, 20)
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Move every thread of process `pid` to `cpus`; processes it spawns later inherit them."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 @contextlib.asynccontextmanager
@@ -187,62 +198,136 @@ async def native_swap_counter(url: str) -> AsyncIterator[Callable[[], Awaitable[
         tg.cancel_scope.cancel()
 
 
+Pair = tuple[Outcome, Outcome]  # (engine, llama-server router), same seed, back to back
+Stat = Callable[[Sequence[Outcome], Sequence[Outcome]], float]
+
+
+def pooled(runs: Sequence[Outcome], tier: str) -> list[float]:
+    return [wait for run in runs for wait in run.waits.get(tier, [])]
+
+
+def interval(pairs: Sequence[Pair], stat: Stat, rng: random.Random, rounds: int = 2000) -> tuple[float, float, float]:
+    """`stat(engine runs, router runs)` over all pairs, and its 95 % interval from resampling the pairs."""
+    def on(chosen: Sequence[Pair]) -> float:
+        return stat([ours for ours, _ in chosen], [theirs for _, theirs in chosen])
+
+    samples = sorted(on([pairs[rng.randrange(len(pairs))] for _ in pairs]) for _ in range(rounds))
+    return on(pairs), samples[int(0.025 * rounds)], samples[int(0.975 * rounds) - 1]
+
+
+def mean_swaps(runs: Sequence[Outcome]) -> float:
+    return statistics.fmean(run.swaps for run in runs)
+
+
+def mean_total(runs: Sequence[Outcome]) -> float:
+    return statistics.fmean(run.total for run in runs)
+
+
+def p95_ratio(tier: str) -> Stat:
+    return lambda ours, theirs: percentile(pooled(ours, tier), 95) / percentile(pooled(theirs, tier), 95)
+
+
+def compare(pairs: Sequence[Pair], rng: random.Random) -> tuple[list[str], list[str]]:
+    """The comparison cells of one workload (each `point [low-high]`) and the columns the engine is worse on."""
+    ours, theirs = [p[0] for p in pairs], [p[1] for p in pairs]
+    worse: list[str] = []
+    swaps = interval(pairs, lambda a, b: mean_swaps(a) - mean_swaps(b), rng)
+    total = interval(pairs, lambda a, b: mean_total(a) / mean_total(b), rng)
+    if swaps[1] > 0:
+        worse.append("swaps")
+    if sum(r.failed for r in ours) > sum(r.failed for r in theirs):
+        worse.append("failures")
+    if total[1] > 1:
+        worse.append("total time")
+    waits = []
+    for tier in sorted({t for run in ours for t in run.waits}):
+        if len(pooled(ours, tier)) < 20 or len(pooled(theirs, tier)) < 20:
+            continue  # too few to have a p95
+        ratio = interval(pairs, p95_ratio(tier), rng)
+        waits.append(f"{tier}={ratio[0]:.2f}x [{ratio[1]:.2f}-{ratio[2]:.2f}]")
+        if ratio[1] > 1:
+            worse.append(f"p95 {tier}")
+    failed = f"{sum(r.failed for r in ours)} vs {sum(r.failed for r in theirs)}"
+    cells = [f"{swaps[0]:+.1f} [{swaps[1]:+.1f} to {swaps[2]:+.1f}]", failed,
+             f"{total[0]:.2f}x [{total[1]:.2f}-{total[2]:.2f}]", "  ".join(waits)]
+    return cells, worse
+
+
 async def main(args: argparse.Namespace) -> None:
     directory = tiny_tiers(args.scale)
-    runs: dict[str, dict[str, list[Outcome]]] = {who: {name: [] for name in WORKLOADS} for who in ("engine", "native")}
-    with engine(directory) as running, native_router(directory) as url:
+    pairs: dict[str, list[Pair]] = {name: [] for name in WORKLOADS}
+    with engine(directory) as running, native_router(directory) as (url, native_pid):
+        if args.pin:
+            # As on the inference box: llama-server and its models get a core of their own, apart from the
+            # clients and the engine (there, inference runs on GPUs and leaves the CPU to the engine).
+            cpus = sorted(os.sched_getaffinity(0))
+            if len(cpus) < 2:
+                raise SystemExit("--pin needs at least 2 CPUs")
+            inference, rest = set(cpus[len(cpus) // 2:]), set(cpus[:len(cpus) // 2])
+            pin(os.getpid(), rest)
+            pin(running.process.pid, rest)
+            pin(running.status()["backend"]["pid"], inference)
+            pin(native_pid, inference)
         async def engine_swaps() -> int:
             async with httpx2.AsyncClient() as client:
                 return int((await client.get(f"{running.url}/variet/status")).json()["swaps"])
 
         async with native_swap_counter(url) as native_swaps:
-            targets = {"engine": Target("engine", running.url, engine_swaps),
-                       "native": Target("llama-server router", url, native_swaps)}
+            ours = Target("engine", running.url, engine_swaps)
+            theirs = Target("llama-server router", url, native_swaps)
             # Both are up for the whole run and take turns, in alternating order, on the same seeds: drift
             # on the machine and who-goes-first land on both alike. The idle one uses no CPU.
             for i in range(args.repeat):
                 for name, work in WORKLOADS.items():
-                    for who in ("engine", "native") if i % 2 == 0 else ("native", "engine"):
-                        runs[who][name].append(await run(targets[who], work, args.seed + i))
-    results = {who: {name: pool(outcomes) for name, outcomes in by_name.items()} for who, by_name in runs.items()}
+                    if i % 2 == 0:
+                        a = await run(ours, work, args.seed + i)
+                        b = await run(theirs, work, args.seed + i)
+                    else:
+                        b = await run(theirs, work, args.seed + i)
+                        a = await run(ours, work, args.seed + i)
+                    pairs[name].append((a, b))
+                print(f"run {i + 1}/{args.repeat} done", file=sys.stderr)
 
-    rows = []
-    for name in WORKLOADS:
-        for who in ("engine", "native"):
-            outcome = results[who][name]
-            waits = "  ".join(f"{tier}={percentile(lat, 95):.2f}" for tier, lat in sorted(outcome.latencies.items()))
-            count = sum(len(v) for v in outcome.latencies.values())
-            spread = f"{outcome.totals[0]:.2f}-{outcome.totals[-1]:.2f}"
-            rows.append([name if who == "engine" else "", "engine" if who == "engine" else "llama-server router",
-                         count, outcome.swaps, outcome.failed, outcome.total, spread, waits])
-        ours, theirs = results["engine"][name], results["native"][name]
-        worse = [what for what, bad in [
-            ("swaps", ours.swaps > theirs.swaps),
-            ("failures", ours.failed > theirs.failed),
-            ("total time", ours.total > theirs.total),
-            *((f"p95 {tier}", percentile(lat, 95) > percentile(theirs.latencies.get(tier, []), 95))
-              for tier, lat in sorted(ours.latencies.items())),
-        ] if bad]
-        verdict = "no worse" if not worse else "worse on " + ", ".join(worse)
-        ratios = "  ".join(f"{tier}={percentile(lat, 95) / percentile(theirs.latencies[tier], 95):.2f}x"
-                           for tier, lat in sorted(ours.latencies.items()) if tier in theirs.latencies)
-        rows.append(["", f"  -> engine {verdict}", "", f"{ours.swaps - theirs.swaps:+d}",
-                     f"{ours.failed - theirs.failed:+d}", f"{ours.total / theirs.total:.2f}x", "", ratios])
-    for who, by_name in results.items():
-        for name, outcome in by_name.items():
-            for reason in outcome.reasons[:3]:
+    rows, verdicts = [], []
+    rng = random.Random(args.seed)
+    for name, by_pair in pairs.items():
+        for who, runs in (("engine", [p[0] for p in by_pair]), ("llama-server router", [p[1] for p in by_pair])):
+            totals = sorted(run.total for run in runs)
+            waits = "  ".join(f"{tier}={percentile(pooled(runs, tier), 95):.3f}"
+                              for tier in sorted({t for run in runs for t in run.waits}))
+            rows.append([name if who == "engine" else "", who, sum(r.requests for r in runs),
+                         f"{mean_swaps(runs):.1f}", sum(r.failed for r in runs), mean_total(runs),
+                         f"{totals[0]:.2f}-{totals[-1]:.2f}", waits])
+        cells, worse = compare(by_pair, rng)
+        verdicts.append([name, *cells, "no worse" if not worse else "WORSE on " + ", ".join(worse)])
+        for who, runs in (("engine", [p[0] for p in by_pair]), ("router", [p[1] for p in by_pair])):
+            for reason in [r for run in runs for r in run.reasons][:3]:
                 print(f"failed ({who}, {name}): {reason}", file=sys.stderr)
-    print(f"swap scheduling on tiny tiers, scale {args.scale}, {args.repeat} runs each, interleaved (same preset, "
-          "--models-max 1; requests, swaps and failures summed; total s = median run, range = fastest-slowest "
-          "run; latency = request start to [DONE])")
-    print(table(["workload", "system", "requests", "swaps", "failed", "total s", "range s",
-                 "p95 latency per tier (s)"], rows))
+
+    pinned = ", llama-server pinned apart from engine and clients" if args.pin else ""
+    print(f"swap scheduling on tiny tiers, scale {args.scale}{pinned}: {args.repeat} runs per workload and system, "
+          "in pairs (same preset, --models-max 1; requests and failures summed; swaps and total = mean per run; "
+          "range = fastest-slowest run; wait = request sent to first streamed data)")
+    print(table(["workload", "system", "requests", "swaps/run", "failed", "total s", "range s",
+                 "p95 wait per tier (s)"], rows))
+    print()
+    print("engine vs llama-server router: point estimate [95 % paired-bootstrap interval]; worse = the whole "
+          "interval on the worse side")
+    print(table(["workload", "swaps/run, engine - router", "failed, engine vs router", "total, engine / router",
+                 "p95 wait per tier, engine / router", "verdict"], verdicts))
+    if args.json:
+        raw = {name: [[{"total": run.total, "swaps": run.swaps, "failed": run.failed, "waits": run.waits}
+                       for run in pair] for pair in by_pair] for name, by_pair in pairs.items()}
+        await anyio.Path(args.json).write_text(json.dumps(raw))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=5, help="runs per workload and system (default 5)")
+    parser.add_argument("--repeat", type=int, default=10, help="runs per workload and system (default 10)")
+    parser.add_argument("--pin", action="store_true",
+                        help="run llama-server (both) on half the CPUs and the engine and clients on the other half")
+    parser.add_argument("--json", help="also write every run's figures (engine, router pairs) to this file")
     parser.add_argument("--scale", type=int, default=1,
                         help="widen the tiny models N times: tokens cost more, as on real tiers (default 1)")
     anyio.run(main, parser.parse_args())
