@@ -91,7 +91,8 @@ class SearchResults(BaseModel):
     number_of_results: int | None = None
     """SearXNG's estimate of the total, when an engine reported one."""
     cached: bool = False
-    """True when this page came from the server's cache instead of SearXNG."""
+    """True when this page needed no request of its own to SearXNG: an identical search made recently (the
+    server's cache) or at the same time (one shared request) answered it."""
     note: str | None = None
     """Why results are missing or partial, and what to try."""
 

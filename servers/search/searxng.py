@@ -8,6 +8,7 @@ on does not mistake us for a scraper.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -75,8 +76,8 @@ class SearxngClient:
     Pages on which an engine failed are not cached, so a transient failure is not repeated from memory.
 
     `search` either returns a page of results or raises a `SearchError` subclass whose message says what
-    to do. Safe for concurrent tasks on one event loop (two identical searches racing may both reach
-    SearXNG; the later answer wins the cache slot).
+    to do. Safe for concurrent tasks on one event loop. With the cache on, identical searches made at the
+    same time share one request to SearXNG (and its answer or error).
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class SearxngClient:
         self._timeout = timeout
         self._cache: TTLCache[SearchQuery, SearchResults] = cache if cache is not None else TTLCache(ttl=0, size=0)
         self._config: TTLCache[str, InstanceConfig] = TTLCache(ttl=300.0, size=1)
+        self._pending: dict[SearchQuery, asyncio.Task[SearchResults]] = {}
         self._owns_transport = transport is None
         self._lazy = LazyAsyncClient(
             base_url=self.base_url,
@@ -114,10 +116,27 @@ class SearxngClient:
         return self._lazy.client
 
     async def search(self, query: SearchQuery) -> SearchResults:
-        """One page of results for `query`, from the cache when an identical search is recent enough."""
+        """One page of results for `query`, from the cache when an identical search is recent or under way."""
         hit = self._cache.get(query)
         if hit is not None:
             return hit.model_copy(update={"cached": True})
+        if not self._cache.enabled:
+            return await self._search(query)
+        pending = self._pending.get(query)
+        if pending is not None:
+            return (await asyncio.shield(pending)).model_copy(update={"cached": True})
+        # The request runs as a task of its own, so a caller that goes away does not fail the others.
+        task = asyncio.ensure_future(self._search(query))
+        self._pending[query] = task
+        task.add_done_callback(lambda done: self._settle(query, done))
+        return await asyncio.shield(task)
+
+    def _settle(self, query: SearchQuery, task: asyncio.Task[SearchResults]) -> None:
+        del self._pending[query]
+        if not task.cancelled():
+            task.exception()  # retrieved: every caller that is still waiting gets it
+
+    async def _search(self, query: SearchQuery) -> SearchResults:
         if query.categories or query.engines:
             config = await self.instance_config()
             if config is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import uvicorn
 from starlette.applications import Starlette
@@ -102,7 +103,7 @@ class FixtureEngine:
 
     `GET /search?q=..&p=N` (engine `fixture`, category general) and `GET /news?q=..&p=N` (engine
     `fixture news`, category news) answer `per_page` results per page; `fail_status` makes both answer
-    that HTTP status instead.
+    that HTTP status instead. `hold` makes answers wait until `release`.
     """
 
     url: str = ""
@@ -112,12 +113,31 @@ class FixtureEngine:
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     """(path, query, page) for every request received, in order."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _open: threading.Event = field(default_factory=threading.Event, repr=False)
+    _arrived: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def __post_init__(self) -> None:
+        self._open.set()
 
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self.fail_status = None
             self.per_page = 5
+        self._arrived.clear()
+        self._open.set()
+
+    def hold(self) -> None:
+        """Keep every answer back until `release`."""
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def wait_for_request(self, timeout: float = 10.0) -> None:
+        """Block until a request has arrived (call from a worker thread)."""
+        if not self._arrived.wait(timeout):
+            raise TimeoutError("no request reached the fixture engine")
 
     def count(self, query: str | None = None) -> int:
         """Requests received, for `query` only when given."""
@@ -136,6 +156,9 @@ class FixtureEngine:
         with self._lock:
             self.requests.append((path, query, page))
             status = self.fail_status
+        self._arrived.set()
+        if not self._open.is_set():
+            await anyio.to_thread.run_sync(self._open.wait, 10.0)
         if status is not None:
             return Response("fixture engine told to fail", status_code=status)
         results = [

@@ -100,6 +100,28 @@ async def test_two_identical_searches_reach_the_engine_once(searx_url: str, engi
 
 
 @pytest.mark.searx
+async def test_identical_searches_at_the_same_time_share_one_request(searx_url: str, engine: FixtureEngine) -> None:
+    answers: list[dict[str, Any]] = []
+    engine.hold()
+    with anyio.fail_after(20):
+        async with Client(create_server(settings(searx_url))) as client:
+
+            async def search() -> None:
+                answers.append(structured(await client.call_tool("web_search", {"query": "together"})))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(search)
+                await anyio.to_thread.run_sync(engine.wait_for_request)
+                await anyio.wait_all_tasks_blocked()  # the other two have asked too
+                engine.release()
+
+    assert engine.count("together") == 1
+    assert sorted(answer["cached"] for answer in answers) == [False, True, True]
+    assert all(_urls(answer) == _urls(answers[0]) for answer in answers)
+
+
+@pytest.mark.searx
 async def test_with_the_cache_off_every_search_reaches_the_engine(searx_url: str, engine: FixtureEngine) -> None:
     with anyio.fail_after(20):
         async with Client(create_server(settings(searx_url, cache_ttl_seconds=0))) as client:
