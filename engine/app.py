@@ -71,7 +71,14 @@ class Engine:
             on_down=lambda: self.scheduler.backend_down(),
             on_up=lambda: self.scheduler.backend_up(),
         )
-        self.scheduler = TierScheduler(tiers, self.backend, self.events, max_wait=self.settings.engine.max_wait_seconds)
+        self.scheduler = TierScheduler(
+            tiers,
+            self.backend,
+            self.events,
+            max_wait=self.settings.engine.max_wait_seconds,
+            gather=self.settings.engine.swap_gather_seconds,
+            expected_swap_seconds={name: tier.load_seconds for name, tier in self.catalogue.tiers.items()},
+        )
 
     async def start(self) -> None:
         self.scheduler.start()

@@ -7,10 +7,19 @@ in a per-tier queue. The policy, `decide`, is a pure function of the queues:
 * When the loaded tier is idle and another tier has waiters, the engine swaps to the tier whose oldest
   waiter has waited longest, then admits that tier's whole queue at once (a batch). The swap is due the
   moment the last request on the loaded tier ends: one for that tier arriving just then waits its turn.
+* Gathering: a swap away from an idle loaded tier is held back briefly after its first waiter arrives, so
+  that requests sent together (an agent's parallel calls, a burst from several clients) are seen together:
+  one for the loaded tier that arrives in the window runs at once instead of costing a swap there and a
+  swap back. The window is a tenth of the waiting tier's swap time, at most `gather` seconds; nothing is
+  held back when no tier is loaded or for an explicit load.
 * Fairness bound: while another tier waits, the loaded tier keeps taking new requests only until that
-  waiter has waited `max_wait` seconds. After that new requests for the loaded tier queue too, in-flight
-  ones finish, and the swap happens. So a waiting request is delayed by at most `max_wait` plus the
-  longest in-flight request plus the swap itself, per tier ahead of it.
+  waiter has waited as long as its own swap takes (the last measured swap to its tier, or its expected
+  load time until one is measured), and never longer than `max_wait`. After that new requests for the
+  loaded tier queue too, in-flight ones finish, and the swap happens. So a waiting request is delayed by
+  at most that bound plus the longest in-flight request plus the swap itself, per tier ahead of it.
+  Why the swap time: waiting is worth it while it costs the waiter less than the swap it saves the busy
+  tier's clients; past that point the swap is the cheaper choice (the break-even rule of "ski rental",
+  which never costs more than twice the best choice made in hindsight).
 
 An explicit load (`request_load`) is a waiter without a request: it is queued like one, so it never
 interrupts a busy tier, and it completes when its tier is loaded.
@@ -37,11 +46,13 @@ from variet.shared.errors import VarietError
 __all__ = [
     "BackendDown",
     "Decision",
+    "Policy",
     "SchedulerState",
     "SwapRecord",
     "TierBackend",
     "TierLoadError",
     "TierScheduler",
+    "Waiting",
     "decide",
 ]
 
@@ -89,29 +100,69 @@ class Decision:
     swap_to: str | None
     """Load this tier now (the loaded one is idle)."""
     wake_at: float | None
-    """When the decision may change by the clock alone (a waiter becomes overdue)."""
+    """When the decision may change by the clock alone (a gathering window ends, a waiter becomes overdue)."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A tier's queue as `decide` sees it."""
+
+    since: float
+    """When its oldest waiter arrived."""
+    explicit: bool = False
+    """An explicit load is among its waiters (never held back to gather)."""
+
+
+GATHER_SHARE = 0.1
+"""The gathering window as a share of the waiting tier's swap time (before the `gather` cap)."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The two knobs of `decide`, both caps on windows derived from a tier's swap time."""
+
+    max_wait: float
+    """Longest a waiter holds back before the loaded tier stops taking new requests."""
+    gather: float = 0.0
+    """Longest a swap away from an idle loaded tier is held back to gather requests sent together."""
+
+    def bound(self, swap_seconds: float) -> float:
+        return min(self.max_wait, swap_seconds)
+
+    def gathering(self, swap_seconds: float) -> float:
+        return min(self.gather, GATHER_SHARE * swap_seconds)
 
 
 def decide(
     loaded: str | None,
     in_flight: Mapping[str, int],
-    oldest_wait: Mapping[str, float],
+    waiters: Mapping[str, Waiting],
     now: float,
-    max_wait: float,
+    swap_seconds: Mapping[str, float],
+    policy: Policy,
 ) -> Decision:
-    """The pure scheduling policy; `oldest_wait` maps each tier with waiters to its oldest waiter's arrival."""
-    others = {tier: since for tier, since in oldest_wait.items() if tier != loaded}
+    """The pure scheduling policy.
+
+    `waiters` maps each tier with waiters to its oldest waiter's arrival and whether an explicit load is
+    among them; `swap_seconds` is what a swap to each tier takes (measured, or expected).
+    """
+    others = {tier: oldest for tier, oldest in waiters.items() if tier != loaded}
     if not others:
         return Decision(admit_loaded=True, swap_to=None, wake_at=None)
-    first = min(others, key=lambda tier: (others[tier], tier))
-    deadline = others[first] + max_wait
+    first = min(others, key=lambda tier: (others[tier].since, tier))
+    deadline = min(oldest.since + policy.bound(swap_seconds[tier]) for tier, oldest in others.items())
     overdue = now >= deadline
+    wake_at = None if overdue else deadline
     # Any request in flight keeps the swap waiting; besides the loaded tier's, that can only be one let go
     # early to a tier whose load then failed, which llama-server is about to answer with an error.
-    busy = any(count > 0 for count in in_flight.values())
     # Waiters for the loaded tier exist only after a drain began; they wait for the rotation.
-    swap_to = None if busy else first
-    return Decision(admit_loaded=not overdue, swap_to=swap_to, wake_at=None if overdue else deadline)
+    if any(count > 0 for count in in_flight.values()):
+        return Decision(admit_loaded=not overdue, swap_to=None, wake_at=wake_at)
+    if loaded is not None and not overdue and not others[first].explicit:
+        gathered = others[first].since + policy.gathering(swap_seconds[first])
+        if now < gathered:
+            return Decision(admit_loaded=True, swap_to=None, wake_at=min(gathered, deadline))
+    return Decision(admit_loaded=not overdue, swap_to=first, wake_at=wake_at)
 
 
 @dataclass
@@ -155,12 +206,19 @@ class TierScheduler:
         events: EventBus,
         *,
         max_wait: float,
+        gather: float = 0.0,
+        expected_swap_seconds: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`expected_swap_seconds`: each tier's expected load time, until a swap to it is measured
+        (a tier without one is bounded by `max_wait` alone)."""
         self._tiers = tiers
         self._backend = backend
         self._events = events
-        self._max_wait = max_wait
+        self._policy = Policy(max_wait=max_wait, gather=gather)
+        self.swap_seconds: dict[str, float] = {tier: max_wait for tier in tiers}
+        """What a swap to each tier takes: the last one measured, else the expected load time."""
+        self.swap_seconds.update(expected_swap_seconds or {})
         self._clock = clock
         self.loaded: str | None = None
         self.swapping_to: str | None = None
@@ -306,8 +364,9 @@ class TierScheduler:
                     waiter.future.exception()  # mark retrieved: explicit loads may have no reader
 
     def _decision(self) -> Decision:
-        oldest = {tier: queue[0].since for tier, queue in self._queues.items() if queue}
-        return decide(self.loaded, self._in_flight, oldest, self._clock(), self._max_wait)
+        waiters = {tier: Waiting(queue[0].since, any(waiter.explicit for waiter in queue))
+                   for tier, queue in self._queues.items() if queue}
+        return decide(self.loaded, self._in_flight, waiters, self._clock(), self.swap_seconds, self._policy)
 
     def _admit(self, tier: str, *, loading: bool = False) -> None:
         """Let `tier`'s queued requests run; `loading`: the tier is still loading (explicit loads stay)."""
@@ -399,6 +458,7 @@ class TierScheduler:
         self._swap_ended.set()
         self.stats.swaps += 1
         self.stats.last_swap[tier] = SwapRecord(tier, started_wall, seconds, ok=True)
+        self.swap_seconds[tier] = seconds
         log.info("swapped %s -> %s in %.2f s", previous, tier, seconds)
         await self._events.publish("swap_done", tier=tier, previous=previous, seconds=round(seconds, 3))
         self._admit(tier)

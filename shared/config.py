@@ -153,8 +153,12 @@ class EngineSettings(BaseModel):
     models_max: int = Field(default=1, ge=1)
     """Tiers loaded at once (llama-server `--models-max`)."""
     max_wait_seconds: float = Field(default=30.0, gt=0)
-    """Fairness bound: once a request for another tier has waited this long, the loaded tier stops taking
-    new requests and the engine swaps as soon as its in-flight requests finish."""
+    """Fairness bound, at most: once a request for another tier has waited as long as a swap to its tier
+    takes (measured; the tier's `load_seconds` until then), or this long if that is less, the loaded tier
+    stops taking new requests and the engine swaps as soon as its in-flight requests finish."""
+    swap_gather_seconds: float = Field(default=0.25, ge=0)
+    """Longest the engine holds back a swap away from an idle tier to gather requests sent together (it
+    never holds back longer than a tenth of the swap itself); 0 swaps at the first request."""
     load_timeout_seconds: float = Field(default=600.0, gt=0)
     """Give up on a tier load after this long."""
     backend_args: dict[str, str | int | float | bool] = Field(default_factory=dict)

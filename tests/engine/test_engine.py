@@ -381,6 +381,40 @@ async def test_after_the_fairness_bound_new_requests_for_a_busy_tier_queue_behin
         assert finished == ["ultra", "fast"]
 
 
+async def test_a_request_for_the_loaded_tier_sent_with_one_for_another_runs_without_a_swap_there_and_back(
+    tiny_dir: Path,
+) -> None:
+    # balanced declares a 600 s load here, so a swap to it is held back for the whole (60 s) gathering window.
+    tiers = (tiny_dir / "tiers.toml").read_text()
+    balanced = tiers.index("[tiers.balanced]")
+    slow = tiers[:balanced] + tiers[balanced:].replace("load_seconds = 0.05", "load_seconds = 600", 1)
+    (tiny_dir / "tiers-slow-balanced.toml").write_text(slow)
+    config = write_config(tiny_dir, extra_engine="swap_gather_seconds = 60", tiers_file="tiers-slow-balanced.toml")
+    with run_engine(config) as running:
+        finished: list[str] = []
+        async with httpx2.AsyncClient(base_url=running.url, timeout=60) as client:
+
+            async def ask(tier: str) -> None:
+                reply = await client.post("/v1/chat/completions", json=chat(tier))
+                assert reply.status_code == 200 and reply.json()["model"] == tier
+                finished.append(tier)
+
+            with anyio.fail_after(60):
+                await ask("fast")
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(ask, "balanced")
+                    await anyio.to_thread.run_sync(
+                        running.wait_for, "the balanced request to queue",
+                        lambda s: s["tiers"]["balanced"]["queued"] == 1)
+                    # fast is loaded and idle: a request for it sent alongside runs at once.
+                    await ask("fast")
+                    assert finished == ["fast", "fast"] and running.status()["swaps"] == 1
+                    # An explicit load is never held back.
+                    assert (await client.post("/variet/tiers/balanced/load")).status_code == 202
+        assert finished == ["fast", "fast", "balanced"]
+        assert running.status()["swaps"] == 2
+
+
 def test_streamed_answers_report_their_decode_speed(own_engine: RunningEngine) -> None:
     with httpx2.stream("POST", f"{own_engine.url}/v1/chat/completions", timeout=60,
                        json=chat("deep-logic", stream=True, max_tokens=64, ignore_eos=True)) as stream:

@@ -4,33 +4,67 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import pytest
 
 from variet.engine.events import EventBus
-from variet.engine.scheduler import TierLoadError, TierScheduler, decide
+from variet.engine.scheduler import Policy, TierLoadError, TierScheduler, Waiting, decide
+
+SLOW = {"fast": 20.0, "balanced": 25.0, "ultra": 90.0, "deep-logic": 40.0}
+"""Swap seconds per tier, as on the inference box."""
+CAP = Policy(max_wait=30)
 
 
 def test_an_idle_loaded_tier_is_swapped_for_the_tier_that_waited_longest() -> None:
-    decision = decide("fast", {"fast": 0}, {"ultra": 5.0, "balanced": 2.0}, now=6.0, max_wait=30)
+    decision = decide("fast", {"fast": 0}, {"ultra": Waiting(5.0), "balanced": Waiting(2.0)}, 6.0, SLOW, CAP)
     assert decision.swap_to == "balanced"
 
 
 def test_a_busy_tier_is_never_evicted() -> None:
-    decision = decide("fast", {"fast": 2}, {"ultra": 0.0}, now=100.0, max_wait=30)
+    decision = decide("fast", {"fast": 2}, {"ultra": Waiting(0.0)}, 100.0, SLOW, CAP)
     assert decision.swap_to is None
 
 
 def test_the_loaded_tier_keeps_taking_requests_until_a_waiter_is_overdue() -> None:
-    before = decide("fast", {"fast": 1}, {"ultra": 10.0}, now=20.0, max_wait=30)
-    assert before.admit_loaded and before.wake_at == 40.0
-    after = decide("fast", {"fast": 1}, {"ultra": 10.0}, now=40.0, max_wait=30)
+    before = decide("fast", {"fast": 1}, {"ultra": Waiting(10.0)}, 20.0, SLOW, CAP)
+    assert before.admit_loaded and before.wake_at == 40.0  # capped at 30 s: ultra's swap takes 90
+    after = decide("fast", {"fast": 1}, {"ultra": Waiting(10.0)}, 40.0, SLOW, CAP)
     assert not after.admit_loaded and after.swap_to is None
 
 
+def test_a_tier_that_swaps_in_quickly_waits_only_as_long_as_its_swap_takes() -> None:
+    quick = {**SLOW, "balanced": 2.0}
+    decision = decide("fast", {"fast": 1}, {"ultra": Waiting(10.0), "balanced": Waiting(11.0)}, 12.0, quick, CAP)
+    assert decision.wake_at == 13.0
+    overdue = decide("fast", {"fast": 1}, {"ultra": Waiting(10.0), "balanced": Waiting(11.0)}, 13.0, quick, CAP)
+    assert not overdue.admit_loaded
+    # The swap still goes to the tier that has waited longest.
+    assert decide("fast", {"fast": 0}, {"ultra": Waiting(10.0), "balanced": Waiting(11.0)}, 13.0, quick,
+                  CAP).swap_to == "ultra"
+
+
 def test_nothing_loaded_and_a_waiter_means_load_it() -> None:
-    assert decide(None, {}, {"deep-logic": 1.0}, now=1.0, max_wait=30).swap_to == "deep-logic"
+    gathering = Policy(max_wait=30, gather=5)
+    assert decide(None, {}, {"deep-logic": Waiting(1.0)}, 1.0, SLOW, gathering).swap_to == "deep-logic"
+
+
+def test_a_swap_away_from_an_idle_tier_is_held_back_to_gather_requests_sent_together() -> None:
+    gathering = Policy(max_wait=30, gather=0.25)
+    held = decide("fast", {"fast": 0}, {"ultra": Waiting(1.0)}, 1.1, SLOW, gathering)
+    # A request for the loaded tier arriving now still runs at once; the swap waits a tenth of its
+    # duration, at most `gather`.
+    assert held.swap_to is None and held.admit_loaded and held.wake_at == 1.25
+    assert decide("fast", {"fast": 0}, {"ultra": Waiting(1.0)}, 1.25, SLOW, gathering).swap_to == "ultra"
+    quick = {**SLOW, "ultra": 0.5}
+    assert decide("fast", {"fast": 0}, {"ultra": Waiting(1.0)}, 1.06, quick, gathering).swap_to == "ultra"
+
+
+def test_an_explicit_load_is_not_held_back_to_gather() -> None:
+    gathering = Policy(max_wait=30, gather=0.25)
+    decision = decide("fast", {"fast": 0}, {"ultra": Waiting(1.0, explicit=True)}, 1.0, SLOW, gathering)
+    assert decision.swap_to == "ultra"
 
 
 class ScriptedBackend:
@@ -56,9 +90,9 @@ class ScriptedBackend:
 
 
 @asynccontextmanager
-async def running(backend: ScriptedBackend) -> AsyncIterator[TierScheduler]:
-    """A started scheduler over `fast` and `ultra`, stopped afterwards."""
-    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), max_wait=30)
+async def running(backend: ScriptedBackend, **options: Any) -> AsyncIterator[TierScheduler]:
+    """A started scheduler over `fast` and `ultra`, stopped afterwards; `options` go to `TierScheduler`."""
+    scheduler = TierScheduler(["fast", "ultra"], backend, EventBus(), **{"max_wait": 30, **options})
     scheduler.start()
     try:
         yield scheduler
@@ -172,3 +206,31 @@ async def test_a_request_for_the_loaded_tier_right_after_it_goes_idle_waits_behi
                 tg.start_soon(run, "fast")  # arrives before the scheduler has started the swap
         assert order == ["ultra", "fast"]
         assert backend.calls == ["load fast", "load ultra", "load fast"]
+
+
+@pytest.mark.anyio
+async def test_a_request_for_the_loaded_tier_sent_with_one_for_another_runs_before_the_swap() -> None:
+    now = [0.0]
+    backend = ScriptedBackend()
+    async with running(backend, gather=0.25, expected_swap_seconds={"fast": 20, "ultra": 90},
+                       clock=lambda: now[0]) as scheduler:
+        with anyio.fail_after(5):
+            await scheduler.acquire("fast")
+            scheduler.release("fast")
+            order: list[str] = []
+
+            async def ultra() -> None:
+                await scheduler.acquire("ultra")
+                order.append("ultra")
+                scheduler.release("ultra")
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ultra)
+                await anyio.wait_all_tasks_blocked()
+                # Sent together with ultra's: runs on the idle loaded tier at once, no swap there and back.
+                assert await scheduler.acquire("fast") is False
+                assert scheduler.loaded == "fast" and scheduler.queued("ultra") == 1
+                now[0] = 0.25  # the gathering window (a tenth of ultra's swap, at most 0.25 s) is over
+                scheduler.release("fast")
+        assert order == ["ultra"]
+        assert backend.calls == ["load fast", "load ultra"]
