@@ -234,3 +234,32 @@ async def test_a_request_for_the_loaded_tier_sent_with_one_for_another_runs_befo
                 scheduler.release("fast")
         assert order == ["ultra"]
         assert backend.calls == ["load fast", "load ultra"]
+
+
+@pytest.mark.anyio
+async def test_the_fairness_bound_follows_the_measured_swap_time() -> None:
+    now = [0.0]
+    backend = ScriptedBackend()
+    backend.ready["ultra"] = anyio.Event()
+    async with running(backend, expected_swap_seconds={"fast": 20, "ultra": 90},
+                       clock=lambda: now[0]) as scheduler:
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(scheduler.acquire, "ultra")
+                await anyio.wait_all_tasks_blocked()
+                now[0] = 2.0  # ultra takes 2 s to load, not the 90 s expected
+                backend.ready["ultra"].set()
+            scheduler.release("ultra")
+            assert scheduler.swap_seconds["ultra"] == 2.0
+            await scheduler.acquire("fast")
+            assert await scheduler.acquire("fast") is False
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(scheduler.acquire, "ultra")
+                await anyio.wait_all_tasks_blocked()
+                assert scheduler.state == "ready"  # fast keeps taking requests while ultra's wait is short
+                now[0] += 2.0  # ... until ultra has waited as long as its measured swap takes (not 30 s)
+                scheduler.release("fast")
+                await anyio.wait_all_tasks_blocked()
+                assert scheduler.state == "draining"
+                scheduler.release("fast")
+        assert backend.calls == ["load ultra", "load fast", "load ultra"]
