@@ -33,6 +33,13 @@ def chat(model: str, *, stream: bool = False, max_tokens: int = 8, **extra: Any)
             "stream": stream, **extra}
 
 
+async def ask(client: httpx2.AsyncClient, tier: str, finished: list[str]) -> None:
+    """A short chat on `tier`, answered by that tier; the tier goes on `finished` (the order of service)."""
+    reply = await client.post("/v1/chat/completions", json=chat(tier))
+    assert reply.status_code == 200 and reply.json()["model"] == tier
+    finished.append(tier)
+
+
 async def sse_data(response: httpx2.Response) -> AsyncIterator[str]:
     async for line in response.aiter_lines():
         if line.startswith("data:"):
@@ -353,23 +360,17 @@ async def test_after_the_fairness_bound_new_requests_for_a_busy_tier_queue_behin
     with run_engine(write_config(tiny_dir, extra_engine="max_wait_seconds = 0.3")) as running:
         finished: list[str] = []
         async with httpx2.AsyncClient(base_url=running.url, timeout=60) as client:
-
-            async def ask(tier: str) -> None:
-                reply = await client.post("/v1/chat/completions", json=chat(tier))
-                assert reply.status_code == 200 and reply.json()["model"] == tier
-                finished.append(tier)
-
             with anyio.fail_after(60):
                 async with client.stream("POST", "/v1/chat/completions",
                                          json=chat("fast", stream=True, max_tokens=_LONG, ignore_eos=True)) as stream:
                     chunks = sse_data(stream)
                     await anext(chunks)
                     async with anyio.create_task_group() as tg:
-                        tg.start_soon(ask, "ultra")
+                        tg.start_soon(ask, client, "ultra", finished)
                         # Past the bound the busy tier stops taking new requests ...
                         await anyio.to_thread.run_sync(
                             running.wait_for, "the fast tier to drain", lambda s: s["state"] == "draining")
-                        tg.start_soon(ask, "fast")
+                        tg.start_soon(ask, client, "fast", finished)
                         status = await anyio.to_thread.run_sync(
                             running.wait_for, "the late fast request to queue",
                             lambda s: s["tiers"]["fast"]["queued"] == 1)
@@ -393,21 +394,15 @@ async def test_a_request_for_the_loaded_tier_sent_with_one_for_another_runs_with
     with run_engine(config) as running:
         finished: list[str] = []
         async with httpx2.AsyncClient(base_url=running.url, timeout=60) as client:
-
-            async def ask(tier: str) -> None:
-                reply = await client.post("/v1/chat/completions", json=chat(tier))
-                assert reply.status_code == 200 and reply.json()["model"] == tier
-                finished.append(tier)
-
             with anyio.fail_after(60):
-                await ask("fast")
+                await ask(client, "fast", finished)
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(ask, "balanced")
+                    tg.start_soon(ask, client, "balanced", finished)
                     await anyio.to_thread.run_sync(
                         running.wait_for, "the balanced request to queue",
                         lambda s: s["tiers"]["balanced"]["queued"] == 1)
                     # fast is loaded and idle: a request for it sent alongside runs at once.
-                    await ask("fast")
+                    await ask(client, "fast", finished)
                     assert finished == ["fast", "fast"] and running.status()["swaps"] == 1
                     # An explicit load is never held back.
                     assert (await client.post("/variet/tiers/balanced/load")).status_code == 202

@@ -100,6 +100,13 @@ async def running(backend: ScriptedBackend, **options: Any) -> AsyncIterator[Tie
         await scheduler.stop()
 
 
+async def serve(scheduler: TierScheduler, tier: str, order: list[str]) -> None:
+    """One request on `tier`: wait for its turn, note it in `order`, and end at once."""
+    await scheduler.acquire(tier)
+    order.append(tier)
+    scheduler.release(tier)
+
+
 @pytest.mark.anyio
 async def test_a_request_waits_for_the_busy_tier_then_runs_after_one_swap() -> None:
     backend = ScriptedBackend()
@@ -107,19 +114,13 @@ async def test_a_request_waits_for_the_busy_tier_then_runs_after_one_swap() -> N
         with anyio.fail_after(5):
             await scheduler.acquire("fast")
             order: list[str] = []
-
-            async def other() -> None:
-                await scheduler.acquire("ultra")
-                order.append("ultra runs")
-                scheduler.release("ultra")
-
             async with anyio.create_task_group() as tg:
-                tg.start_soon(other)
+                tg.start_soon(serve, scheduler, "ultra", order)
                 await anyio.wait_all_tasks_blocked()
                 assert scheduler.queued("ultra") == 1 and scheduler.loaded == "fast"
                 order.append("fast done")
                 scheduler.release("fast")
-        assert order == ["fast done", "ultra runs"]
+        assert order == ["fast done", "ultra"]
         assert backend.calls == ["load fast", "load ultra"]
         assert scheduler.stats.swaps == 2
 
@@ -193,17 +194,11 @@ async def test_a_request_for_the_loaded_tier_right_after_it_goes_idle_waits_behi
         with anyio.fail_after(5):
             await scheduler.acquire("fast")
             order: list[str] = []
-
-            async def run(tier: str) -> None:
-                await scheduler.acquire(tier)
-                order.append(tier)
-                scheduler.release(tier)
-
             async with anyio.create_task_group() as tg:
-                tg.start_soon(run, "ultra")
+                tg.start_soon(serve, scheduler, "ultra", order)
                 await anyio.wait_all_tasks_blocked()
                 scheduler.release("fast")
-                tg.start_soon(run, "fast")  # arrives before the scheduler has started the swap
+                tg.start_soon(serve, scheduler, "fast", order)  # arrives before the scheduler has started the swap
         assert order == ["ultra", "fast"]
         assert backend.calls == ["load fast", "load ultra", "load fast"]
 
@@ -218,14 +213,8 @@ async def test_a_request_for_the_loaded_tier_sent_with_one_for_another_runs_befo
             await scheduler.acquire("fast")
             scheduler.release("fast")
             order: list[str] = []
-
-            async def ultra() -> None:
-                await scheduler.acquire("ultra")
-                order.append("ultra")
-                scheduler.release("ultra")
-
             async with anyio.create_task_group() as tg:
-                tg.start_soon(ultra)
+                tg.start_soon(serve, scheduler, "ultra", order)
                 await anyio.wait_all_tasks_blocked()
                 # Sent together with ultra's: runs on the idle loaded tier at once, no swap there and back.
                 assert await scheduler.acquire("fast") is False
