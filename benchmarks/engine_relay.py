@@ -51,7 +51,7 @@ async def main(args: argparse.Namespace) -> None:
     with engine(directory) as running:
         async with httpx2.AsyncClient(timeout=120, limits=httpx2.Limits(max_connections=64)) as client:
             await one_stream(client, f"{running.url}/v1/chat/completions", 8)  # loads the tier
-            backend = str(running.status()["backend"]["url"])  # type: ignore[index]
+            backend = running.status().backend.url
             direct_url, engine_url = f"{backend}/v1/chat/completions", f"{running.url}/v1/chat/completions"
             for _ in range(5):  # warm both paths
                 await one_stream(client, direct_url, 16)

@@ -32,6 +32,7 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import engine, percentile, table, tiny_tiers
 
+from variet.contract import EngineStatus
 from variet.engine.backend import free_port
 from variet.engine.launcher import stop_process
 from variet.engine.llama_build import install_llama_server
@@ -280,11 +281,12 @@ async def main(args: argparse.Namespace) -> None:
             inference, rest = set(cpus[len(cpus) // 2:]), set(cpus[:len(cpus) // 2])
             pin(os.getpid(), rest)
             pin(running.process.pid, rest)
-            pin(running.status()["backend"]["pid"], inference)
+            pin(running.status().backend.pid or 0, inference)
             pin(native_pid, inference)
         async def engine_swaps() -> int:
             async with httpx2.AsyncClient() as client:
-                return int((await client.get(f"{running.url}/variet/status")).json()["swaps"])
+                answer = await client.get(f"{running.url}/variet/status")
+                return EngineStatus.model_validate_json(answer.content).swaps
 
         async with native_swap_counter(url) as native_swaps:
             ours = Target("engine", running.url, engine_swaps)

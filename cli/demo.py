@@ -13,9 +13,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+
+if TYPE_CHECKING:
+    from variet.contract import EngineStatus
 
 __all__ = ["TASKS", "add_parser"]
 
@@ -57,16 +60,18 @@ def _demo(args: argparse.Namespace) -> int:
         _say(f"3/4 engine up at {engine.url}; starting variet-router and variet-inference over stdio ...")
         rows, status = anyio.run(_drive, engine.url, args.max_tokens)
     _print_table(rows)
-    print(f"\nengine: {status['swaps']} swaps; measured tok/s: " + ", ".join(
-        f"{name} {info['measured_tokens_per_second']}" for name, info in status["tiers"].items()
-        if info["measured_tokens_per_second"]))
+    print(f"\nengine: {status.swaps} swaps; measured tok/s: " + ", ".join(
+        f"{name} {info.measured_tokens_per_second}" for name, info in status.tiers.items()
+        if info.measured_tokens_per_second))
     print("(tiny random-weight models: the answers are noise; the routing, swapping and streaming are real)")
     return 0
 
 
-async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], dict[str, Any]]:
+async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], EngineStatus]:
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
+
+    from variet.shared.engine_client import EngineClient
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("VARIET_")}
     env |= {"VARIET_ENGINE_URL": url, "VARIET_CONFIG": os.devnull}
@@ -96,16 +101,9 @@ async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], dict[str, 
             rows.append([_short(task), data["tier"], _short(data["reasons"][0], 58), swap,
                          f"{(data['time_to_first_token_seconds'] or 0) * 1000:.0f}",
                          f"{data['tokens_per_second'] or 0:.0f}"])
-        status: Any = (await infer.call_tool("engine_status", {})).structured_content
-        raw: Any = await _raw_status(url)
-    return rows, {**raw, "summary": status["summary"]}
-
-
-async def _raw_status(url: str) -> dict[str, Any]:
-    from variet.shared.engine_client import EngineClient
-
-    async with EngineClient(url) as engine:
-        return await engine.status()
+        async with EngineClient(url) as engine:
+            status = await engine.status()
+    return rows, status
 
 
 def _short(text: str, width: int = 40) -> str:

@@ -93,19 +93,19 @@ async def _engine_checks(settings: Any) -> list[Check]:
         return [Check("engine", "FAIL", f"{url}: API key refused", str(exc).split(": ", 1)[-1])]
     except EngineError as exc:
         return [Check("engine", "FAIL", f"{url}: {exc}", "check the engine's log")]
-    checks = [Check("engine", "ok", f"{url}: {status['state']}, loaded {status['loaded'] or 'nothing'}")]
-    backend = status["backend"]
-    if backend["up"]:
-        checks.append(Check("llama-server", "ok", f"up at {backend['url']} (restarts: {backend['restarts']})"))
+    checks = [Check("engine", "ok", f"{url}: {status.state}, loaded {status.loaded or 'nothing'}")]
+    backend = status.backend
+    if backend.up:
+        checks.append(Check("llama-server", "ok", f"up at {backend.url} (restarts: {backend.restarts})"))
     else:
         checks.append(Check("llama-server", "FAIL", "down (the engine restarts it)",
                             "see the llama-server log named in the engine's output"))
-    missing = [name for name, tier in status["tiers"].items() if not tier["model_file_present"]]
+    missing = [name for name, tier in status.tiers.items() if not tier.model_file_present]
     if missing:
         checks.append(Check("model files", "FAIL", f"missing for: {', '.join(missing)}",
                             "put the GGUF files where tiers.toml says (`variet engine preset` shows the paths)"))
     else:
-        checks.append(Check("model files", "ok", f"all {len(status['tiers'])} present on the engine's machine"))
+        checks.append(Check("model files", "ok", f"all {len(status.tiers)} present on the engine's machine"))
     return checks
 
 
@@ -132,9 +132,9 @@ async def _searxng_check(settings: Any) -> Check:
 
 
 def _google_check(settings: Any) -> Check:
-    from variet.shared.config import loose_mode
     from variet.shared.errors import ConfigError
     from variet.shared.google import auth_command, scopes_for, token_path
+    from variet.shared.secrets import loose_mode
 
     try:
         path = token_path(settings)

@@ -1,7 +1,7 @@
 """`variet hosts export`: each MCP host's own configuration for the Variet servers, printed or written.
 
 Commands are the absolute paths of the installed console scripts; the file never holds the engine key (see
-`variet.shared.hosts`). Writing into an existing file merges: Variet's entries are replaced, everything else
+`variet.cli.host_files`). Writing into an existing file merges: Variet's entries are replaced, everything else
 in the file stays. Notes on what is left to do go to stderr, so stdout can be redirected into a file.
 """
 
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from variet.shared.hosts import HOSTS, SERVERS
+from variet.cli.host_files import HOSTS, SERVERS
 
 __all__ = ["add_parser"]
 
@@ -50,7 +50,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from variet.shared import hosts
+    from variet.cli import host_files as hosts
     from variet.shared.config import config_path, load_settings
     from variet.shared.errors import ConfigError
 
@@ -100,8 +100,8 @@ def _export(args: argparse.Namespace) -> int:
 def _tiers(settings: Any, notes: list[str]) -> list[Any]:
     from importlib.resources import files
 
+    from variet.cli.host_files import HostTier
     from variet.shared.config import load_tiers
-    from variet.shared.hosts import TierFacts
 
     path = settings.relative_path(settings.engine.tiers_file)
     if settings.source is not None and not path.exists():
@@ -110,13 +110,13 @@ def _tiers(settings: Any, notes: list[str]) -> list[Any]:
         catalogue = load_tiers(Path(str(files("variet.config") / "tiers.toml")))
     else:
         catalogue = settings.tiers()
-    return [TierFacts(name, tier.context) for name, tier in catalogue.tiers.items()]
+    return [HostTier(name, tier.context) for name, tier in catalogue.tiers.items()]
 
 
 def _write(path: Path, content: Any, *, force: bool) -> Path:
     """Merge `content` into the JSON file at `path` (or replace it with `force`); returns the file written."""
+    from variet.cli.host_files import merge
     from variet.shared.errors import ConfigError
-    from variet.shared.hosts import merge
 
     # Write through a symlink (dotfile managers link these files) rather than replacing the link.
     target = path.resolve() if path.is_symlink() else path

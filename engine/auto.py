@@ -7,13 +7,11 @@ loaded, or being swapped in, or most requested in the queues, as the one already
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from variet.engine.core import Engine
 from variet.router import Conversation, RouteHints, route
 from variet.shared.config import RouterSettings
-
-if TYPE_CHECKING:
-    from variet.engine.app import Engine
 
 __all__ = ["AutoRouter", "request_text"]
 

@@ -21,18 +21,21 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 
+from variet.contract import BackendDownEvent, BackendUpEvent
 from variet.engine.events import EventBus
 from variet.engine.preset import render_preset
-from variet.engine.scheduler import BackendDown, TierLoadError
+from variet.engine.scheduler import BackendDown, TierBackend, TierLoadError
+from variet.engine.upstream import Connect, Tcp
 from variet.shared.config import EngineSettings, TierCatalogue
 
-__all__ = ["LlamaServer", "free_port"]
+__all__ = ["LlamaServer", "ModelBackend", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,49 @@ def _stop_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
+class ModelBackend(TierBackend, Protocol):
+    """The model server behind the engine: a `TierBackend` that also runs as a process and takes relayed requests.
+
+    It publishes `backend_up` and `backend_down` on the engine's event bus; the engine never calls back
+    into it for those. The real one is `LlamaServer`; tests pass a fake.
+    """
+
+    @property
+    def url(self) -> str:
+        """Where it answers (for messages and status)."""
+
+    @property
+    def up(self) -> bool:
+        """Whether it runs and answers."""
+
+    @property
+    def restarts(self) -> int:
+        """Restarts after a crash."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def log_file(self) -> Path: ...
+
+    @property
+    def auth_header(self) -> tuple[str, str]:
+        """The header every relayed request carries."""
+
+    @property
+    def connect(self) -> Connect:
+        """Opens a new connection for one relayed request (the relay's connection factory)."""
+
+    async def start(self) -> None:
+        """Start it and return once it takes requests; raises `BackendDown` if it cannot start."""
+
+    async def stop(self) -> None:
+        """Stop it and everything it started."""
+
+    def log_tail(self) -> str:
+        """The last lines of its log, for error messages."""
+
+
 class _PortTaken(Exception):
     """Something other than our llama-server answers on the port we chose."""
 
@@ -81,16 +127,12 @@ class LlamaServer:
         catalogue: TierCatalogue,
         settings: EngineSettings,
         events: EventBus,
-        *,
-        on_down: Callable[[], None],
-        on_up: Callable[[], None],
     ) -> None:
+        """Publishes `backend_up` and `backend_down` on `events` (the scheduler listens for them)."""
         self._binary = binary
         self._catalogue = catalogue
         self._settings = settings
         self._events = events
-        self._on_down = on_down
-        self._on_up = on_up
         self.port = settings.backend_port or free_port()
         # Only the engine may talk to llama-server: a per-run key also tells us, should another program
         # grab the port we picked, that what answers there is not our llama-server.
@@ -128,6 +170,10 @@ class LlamaServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def connect(self) -> Tcp:
+        return Tcp("127.0.0.1", self.port)
 
     # -- process -------------------------------------------------------------------------------
 
@@ -170,8 +216,7 @@ class LlamaServer:
         log.info("llama-server pid %d on %s (log: %s)", self._proc.pid, self.url, self.log_file)
         await self._wait_healthy(self._proc)
         self.up = True
-        self._on_up()
-        await self._events.publish("backend_up", url=self.url, pid=self._proc.pid)
+        self._events.publish(BackendUpEvent(time=time.time(), url=self.url, pid=self._proc.pid))
 
     async def _wait_healthy(self, proc: asyncio.subprocess.Process) -> None:
         loop = asyncio.get_running_loop()
@@ -197,9 +242,8 @@ class LlamaServer:
                 return
             self.up = False
             self._kill_group()
-            self._on_down()
             log.warning("llama-server exited with code %s; restarting", code)
-            await self._events.publish("backend_down", exit_code=code)
+            self._events.publish(BackendDownEvent(time=time.time(), exit_code=code, log_file=str(self.log_file)))
             while not self._stopping:
                 delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
                 attempt += 1

@@ -1,40 +1,56 @@
-"""A small fan-out of engine events (swap started/done/failed, backend down/up) to SSE subscribers."""
+"""A small fan-out of the engine's events to SSE subscribers and to in-process listeners.
+
+Events are the contract's models (`variet.contract.events`). In-process listeners are how the engine's
+parts hear of each other without calling back: the backend publishes `backend_down`, the scheduler
+listens for it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable
 
-__all__ = ["EventBus"]
+from variet.contract import EngineEvent
+
+__all__ = ["EventBus", "Listener"]
 
 _SUBSCRIBER_BACKLOG = 256
 _HISTORY = 64
+
+Listener = Callable[[EngineEvent], None]
+"""Called synchronously with each event as it is published; must not block."""
 
 
 class EventBus:
     """Publish events to every current subscriber; a slow subscriber loses its oldest events, never blocks."""
 
     def __init__(self) -> None:
-        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
-        self.history: deque[dict[str, Any]] = deque(maxlen=_HISTORY)
+        self._subscribers: set[asyncio.Queue[EngineEvent]] = set()
+        self._listeners: list[Listener] = []
+        self.history: deque[EngineEvent] = deque(maxlen=_HISTORY)
+        """The last events, oldest first."""
 
-    async def publish(self, event: str, **data: Any) -> None:
-        record = {"event": event, "time": round(time.time(), 3), **data}
-        self.history.append(record)
+    def publish(self, event: EngineEvent) -> None:
+        self.history.append(event)
+        for listener in self._listeners:
+            listener(event)
         for queue in self._subscribers:
             if queue.full():
                 queue.get_nowait()
-            queue.put_nowait(record)
+            queue.put_nowait(event)
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+    def listen(self, listener: Listener) -> None:
+        """Call `listener` with every event from now on (for the engine's own parts)."""
+        self._listeners.append(listener)
+
+    def subscribe(self) -> asyncio.Queue[EngineEvent]:
         """Register a subscriber now; read events from the returned queue, then `unsubscribe` it."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
+        queue: asyncio.Queue[EngineEvent] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
         self._subscribers.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[EngineEvent]) -> None:
         self._subscribers.discard(queue)
 
     @property

@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx2
 
+from variet.contract import EngineStatus
 from variet.engine.backend import free_port
 from variet.shared.errors import VarietError
 
@@ -34,10 +34,9 @@ class EngineProcess:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> EngineStatus:
         """The engine's `/variet/status`."""
-        data: dict[str, Any] = httpx2.get(f"{self.url}/variet/status", timeout=10).json()
-        return data
+        return EngineStatus.model_validate_json(httpx2.get(f"{self.url}/variet/status", timeout=10).content)
 
 
 @contextlib.contextmanager

@@ -218,7 +218,8 @@ class _Progress:
         self._shown = -1
 
     def update(self, step: str, percent: int) -> None:
-        if not self._tty and percent // 10 == self._shown // 10:
+        # cmake restarts its count per target: show the furthest point reached, never a step back.
+        if percent <= self._shown or (not self._tty and percent // 10 == self._shown // 10):
             return
         self._shown = percent
         elapsed = int(time.monotonic() - self._start)

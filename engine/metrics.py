@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from variet.engine.app import Engine
+from variet.engine.core import Engine
 
 __all__ = ["render_metrics"]
 

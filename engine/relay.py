@@ -1,10 +1,14 @@
-"""Completions: pick the tier, hold it, and relay the request to llama-server, stream included.
+"""Completions: check the request, pick the tier, hold it, and relay the request to llama-server, stream included.
 
 This is the engine's hot path, so it is plain ASGI (no Starlette routing or middleware) and talks to
-llama-server through `variet.engine.upstream`. The tier's slot is taken by the scheduler and released
-here when the upstream response ends, the client goes away or the upstream fails. Streams are relayed
-chunk by chunk as they arrive; the last few chunks are kept to read llama-server's `timings` (the
-measured decode speed).
+llama-server through `variet.engine.upstream`, over connections from the backend's `connect`. The tier's
+slot is taken by the scheduler and released here when the upstream response ends, the client goes away or
+the upstream fails. Streams are relayed chunk by chunk as they arrive; the last few chunks are kept to
+read llama-server's `timings` (the measured decode speed).
+
+A client's mistake gets a 4xx in the contract's error shape, whether the engine sees it (`variet.engine.
+requests`) or llama-server does; llama-server's own errors are wrapped, keeping its message
+(`variet.engine.backend_errors`).
 """
 
 from __future__ import annotations
@@ -14,17 +18,17 @@ import contextlib
 import json
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from variet.engine.errors import backend_down, error_response
+from variet.engine.backend_errors import wrap_backend_error
+from variet.engine.core import Engine, Router
+from variet.engine.errors import Family, backend_down, error_response, family_of
+from variet.engine.requests import RequestProblem, check_request, parse_body
 from variet.engine.scheduler import BackendDown, TierLoadError
 from variet.engine.upstream import NoResponse, Upstream, UpstreamError, post
-
-if TYPE_CHECKING:
-    from variet.engine.app import Engine, Router
 
 __all__ = ["RELAYED_PATHS", "TIER_HEADER", "find_timings", "relay"]
 
@@ -48,7 +52,7 @@ def find_timings(tail: bytes) -> dict[str, Any] | None:
     if start < 0:
         return None
     line = tail[start + 5 : end if end >= 0 else len(tail)]
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, RecursionError):
         timings = json.loads(line).get("timings")
         if isinstance(timings, dict):
             return timings
@@ -73,37 +77,44 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(parts)
 
 
+def _problem(problem: RequestProblem, family: Family) -> ASGIApp:
+    return error_response(problem.status, problem.message, "invalid_request_error", problem.code, family=family,
+                          param=problem.param)
+
+
 async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: Receive) -> ASGIApp:
+    path: str = scope["path"]
+    family = family_of(path)
     if scope["method"] != "POST":
-        return error_response(405, f"{scope['path']} takes POST, not {scope['method']}",
-                              "invalid_request_error", "method_not_allowed")
+        return error_response(405, f"{path} takes POST, not {scope['method']}",
+                              "invalid_request_error", "method_not_allowed", family=family)
     raw = await _read_body(receive)
     if raw is None:
         return Response(status_code=400)  # nobody is left to read it
-    try:
-        payload = json.loads(raw)
-    except ValueError as exc:
-        return error_response(400, f"malformed JSON body: {exc}", "invalid_request_error", "invalid_json")
-    if not isinstance(payload, dict):
-        return error_response(400, "the body must be a JSON object", "invalid_request_error", "invalid_json")
+    payload = parse_body(raw)
+    if isinstance(payload, RequestProblem):
+        return _problem(payload, family)
     name = payload.get("model")
     valid = ", ".join([*engine.valid_names(), *(["auto"] if router else [])])
     if not isinstance(name, str) or not name:
-        return error_response(400, f"`model` is required: one of {valid}", "invalid_request_error", "model_missing")
+        return error_response(400, f"`model` is required: one of {valid}", "invalid_request_error", "model_missing",
+                              family=family, param="model")
     headers = {}
     if name == "auto" and router is not None:
         try:
             tier, why = router(payload, engine)
-        except ValueError as exc:
-            return error_response(400, f"cannot route this request: {exc}", "invalid_request_error", "route_failed")
+        except (ValueError, RecursionError) as exc:
+            return error_response(400, f"cannot route this request: {exc}", "invalid_request_error", "route_failed",
+                                  family=family)
         headers["x-variet-route"] = json.dumps(why, separators=(",", ":"))[:1000]
     else:
         resolved = engine.catalogue.resolve(name)
         if resolved is None:
-            return error_response(
-                404, f"unknown model {name!r}: use one of {valid}", "invalid_request_error", "model_not_found"
-            )
+            return error_response(404, f"unknown model {name!r}: use one of {valid}", "invalid_request_error",
+                                  "model_not_found", family=family, param="model")
         tier = resolved
+    if (problem := check_request(path, payload, engine.catalogue.tiers[tier], tier)) is not None:
+        return _problem(problem, family)
     headers[TIER_HEADER] = tier
     if payload["model"] != tier:
         payload["model"] = tier
@@ -113,25 +124,26 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
         loading = await engine.scheduler.acquire(tier)
     except TierLoadError as exc:
         engine.stats[tier].errors += 1
-        return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed")
+        return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed",
+                              family=family)
     except BackendDown as exc:
         engine.stats[tier].errors += 1
-        return backend_down(engine, str(exc))
+        return backend_down(engine.backend.url, engine.backend.log_file, str(exc), family=family)
     query = scope.get("query_string", b"").decode("latin-1")
     if loading:  # llama-server holds the request until the tier it is loading is ready
         query += ("&" if query else "") + "autoload=true"
-    target = scope["path"] + (f"?{query}" if query else "")
-    return await _forward(engine, target, raw, bool(payload.get("stream")), tier, headers, loading)
+    target = path + (f"?{query}" if query else "")
+    return await _forward(engine, target, raw, bool(payload.get("stream")), tier, headers, loading, family)
 
 
 async def _forward(engine: Engine, target: str, body: bytes, streaming: bool, tier: str,
-                   headers: dict[str, str], loading: bool) -> ASGIApp:
+                   headers: dict[str, str], loading: bool, family: Family) -> ASGIApp:
     """Send the request upstream while holding the tier's slot; release it when the response ends."""
     backend = engine.backend
     upstream_headers = [("content-type", "application/json"), backend.auth_header]
     for attempt in range(_SEND_ATTEMPTS):
         try:
-            upstream = await post(backend.port, target, upstream_headers, body)
+            upstream = await post(backend.connect, target, upstream_headers, body)
             break
         except NoResponse as exc:
             # llama-server's router sometimes closes a connection without answering while it swaps
@@ -144,32 +156,31 @@ async def _forward(engine: Engine, target: str, body: bytes, streaming: bool, ti
             error = exc
         engine.scheduler.release(tier)
         engine.stats[tier].errors += 1
-        return backend_down(engine, str(error))
+        return backend_down(backend.url, backend.log_file, str(error), family=family)
     content_type = upstream.headers.get("content-type", "application/json")
     if not streaming or upstream.status != 200:
         try:
             body = await upstream.read()
         except UpstreamError as exc:
             engine.stats[tier].errors += 1
-            return backend_down(engine, str(exc))
+            return backend_down(backend.url, backend.log_file, str(exc), family=family)
         finally:
             upstream.close()
             engine.scheduler.release(tier)
+        if upstream.status == 200:
+            with contextlib.suppress(ValueError, AttributeError, RecursionError):
+                timings = json.loads(body).get("timings")
+                if isinstance(timings, dict):
+                    engine.record_speed(tier, timings)
+            return Response(body, status_code=200, media_type=content_type, headers=headers)
+        engine.stats[tier].errors += 1
         if loading and upstream.status >= 500:
             # llama-server failed the tier's load while holding this request: say so as the engine would.
             record = await engine.scheduler.finished_swap(tier)
             if record is not None and not record.ok:
-                engine.stats[tier].errors += 1
                 return error_response(500, f"could not load tier {tier!r}: {record.error}", "server_error",
-                                      "tier_load_failed")
-        if upstream.status == 200:
-            with contextlib.suppress(ValueError, AttributeError):
-                timings = json.loads(body).get("timings")
-                if isinstance(timings, dict):
-                    engine.record_speed(tier, timings)
-        else:
-            engine.stats[tier].errors += 1
-        return Response(body, status_code=upstream.status, media_type=content_type, headers=headers)
+                                      "tier_load_failed", family=family)
+        return wrap_backend_error(upstream.status, body, tier, engine.catalogue.tiers[tier].context, family, headers)
     return _Relayed(engine, tier, upstream, {**headers, "content-type": content_type})
 
 
@@ -205,8 +216,9 @@ class _Relayed:
                         return
             except UpstreamError:
                 engine.stats[tier].errors += 1
-                error = {"error": {"message": "the model backend died mid-stream; retry the request",
-                                   "type": "backend_unavailable", "src": "variet-engine"}}
+                error = {"type": "error", "error": {"message": "the model backend died mid-stream; retry the request",
+                                                    "type": "backend_unavailable", "code": "backend_down",
+                                                    "src": "variet-engine"}}
                 await send({"type": "http.response.body", "more_body": True,
                             "body": f"event: error\ndata: {json.dumps(error)}\n\n".encode()})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -40,6 +40,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from variet.contract import (
+    BackendDownEvent,
+    BackendUpEvent,
+    EngineEvent,
+    SwapDoneEvent,
+    SwapFailedEvent,
+    SwapStartedEvent,
+    UnloadedEvent,
+)
 from variet.engine.events import EventBus
 from variet.shared.errors import VarietError
 
@@ -232,6 +241,7 @@ class TierScheduler:
         self._swap_ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = _Stats()
+        events.listen(self._on_event)
 
     # -- views ---------------------------------------------------------------------------------
 
@@ -268,14 +278,21 @@ class TierScheduler:
                 pass
         self._fail_all(BackendDown("the engine is shutting down"))
 
+    def _on_event(self, event: EngineEvent) -> None:
+        if isinstance(event, BackendDownEvent):
+            self.backend_down()
+        elif isinstance(event, BackendUpEvent):
+            self.backend_up()
+
     def backend_down(self) -> None:
-        """llama-server died: nothing is loaded any more and every waiter fails."""
+        """llama-server died: nothing is loaded any more and every waiter fails (on its `backend_down` event)."""
         self.down = True
         self.loaded = None
         self._fail_all(BackendDown("llama-server is down; the engine is restarting it"))
         self._wake.set()
 
     def backend_up(self) -> None:
+        """llama-server (re)started with nothing loaded (on its `backend_up` event)."""
         self.down = False
         self.loaded = None
         self._wake.set()
@@ -418,7 +435,7 @@ class TierScheduler:
         except BackendDown:
             return
         self.loaded = None
-        await self._events.publish("unloaded", tier=tier)
+        self._events.publish(UnloadedEvent(time=time.time(), tier=tier))
 
     async def _swap(self, tier: str) -> None:
         previous = self.loaded
@@ -426,7 +443,8 @@ class TierScheduler:
         self._swap_ended.clear()
         self.swap_started = self._clock()
         started_wall = time.time()
-        await self._events.publish("swap_started", tier=tier, previous=previous)
+        self._events.publish(SwapStartedEvent(time=started_wall, tier=tier, previous=previous,
+                                              expected_seconds=round(self.swap_seconds[tier], 3)))
         try:
             self.loaded = None
             if self.queued(tier):
@@ -450,7 +468,7 @@ class TierScheduler:
                 if not waiter.future.done():
                     waiter.future.set_exception(exc)
                     waiter.future.exception()
-            await self._events.publish("swap_failed", tier=tier, error=str(exc))
+            self._events.publish(SwapFailedEvent(time=time.time(), tier=tier, error=str(exc)))
             return
         seconds = self._clock() - self.swap_started
         self.loaded = tier
@@ -460,6 +478,6 @@ class TierScheduler:
         self.stats.last_swap[tier] = SwapRecord(tier, started_wall, seconds, ok=True)
         self.swap_seconds[tier] = seconds
         log.info("swapped %s -> %s in %.2f s", previous, tier, seconds)
-        await self._events.publish("swap_done", tier=tier, previous=previous, seconds=round(seconds, 3))
+        self._events.publish(SwapDoneEvent(time=time.time(), tier=tier, previous=previous, seconds=round(seconds, 3)))
         self._admit(tier)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from variet.engine.llama_build import cached_llama_server
 from variet.shared.config import Settings
 from variet.shared.errors import ConfigError
-from variet.shared.runner import is_loopback
+from variet.shared.net import is_loopback
 
 __all__ = ["check_bind", "find_llama_server", "parse_listen", "serve"]
 
@@ -48,14 +48,15 @@ def check_bind(host: str, api_key: str | None) -> None:
 def serve(settings: Settings, *, listen: str | None = None) -> int:
     import uvicorn
 
-    from variet.engine.app import Engine, create_app
+    from variet.engine.app import create_app
     from variet.engine.auto import AutoRouter
+    from variet.engine.core import Engine
 
     host, port = parse_listen(listen or settings.engine.listen)
     api_key = settings.engine_api_key()
     check_bind(host, api_key)
     catalogue = settings.tiers()
-    engine = Engine(settings, catalogue, find_llama_server(settings), api_key=api_key)
+    engine = Engine(settings, catalogue, binary=find_llama_server(settings), api_key=api_key)
     log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
     app = create_app(engine, router=AutoRouter(settings.router))
     # No proxy-header rewriting: the engine is not meant to sit behind a proxy, and it costs every request.

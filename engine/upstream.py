@@ -14,12 +14,42 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import httptools
 
-__all__ = ["NoResponse", "Upstream", "UpstreamError", "post"]
+__all__ = ["Connect", "NoResponse", "Tcp", "Upstream", "UpstreamError", "post", "tcp"]
 
 _READ_SIZE = 65536
+
+class Connect(Protocol):
+    """Opens a new connection to the model server: the relay's injection seam (tests connect to a fake)."""
+
+    @property
+    def address(self) -> str:
+        """`host:port`, for the Host header and messages."""
+
+    async def __call__(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+
+@dataclass(frozen=True)
+class Tcp:
+    """A `Connect` for a TCP address."""
+
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def __call__(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(self.host, self.port)
+
+
+def tcp(port: int, host: str = "127.0.0.1") -> Tcp:
+    return Tcp(host, port)
 
 
 class UpstreamError(Exception):
@@ -109,15 +139,15 @@ class Upstream:
 
 
 async def post(
-    port: int, target: str, headers: Sequence[tuple[str, str]], body: bytes, *, connect_timeout: float = 10.0
+    connect: Connect, target: str, headers: Sequence[tuple[str, str]], body: bytes, *, connect_timeout: float = 10.0
 ) -> Upstream:
-    """POST `body` to llama-server on 127.0.0.1:`port` and return once the status and headers are in."""
+    """POST `body` over a new connection from `connect`; return once the status and headers are in."""
     try:
         async with asyncio.timeout(connect_timeout):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await connect()
     except (OSError, TimeoutError) as exc:
-        raise UpstreamError(f"cannot connect to 127.0.0.1:{port}: {exc or 'timed out'}") from exc
-    head = [f"POST {target} HTTP/1.1", f"host: 127.0.0.1:{port}", f"content-length: {len(body)}"]
+        raise UpstreamError(f"cannot connect to {connect.address}: {exc or 'timed out'}") from exc
+    head = [f"POST {target} HTTP/1.1", f"host: {connect.address}", f"content-length: {len(body)}"]
     head += [f"{name}: {value}" for name, value in headers]
     upstream = Upstream(reader, writer)
     try:

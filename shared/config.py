@@ -9,7 +9,6 @@ TOML: they come from environment variables or from files readable only by their 
 from __future__ import annotations
 
 import os
-import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from variet.shared.errors import ConfigError
+from variet.shared.secrets import read_secret_file
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -34,8 +34,6 @@ __all__ = [
     "config_path",
     "load_settings",
     "load_tiers",
-    "loose_mode",
-    "read_secret_file",
 ]
 
 TIER_NAMES = ("fast", "balanced", "deep-coder", "deep-logic", "ultra")
@@ -406,27 +404,3 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mappin
     except ValidationError as exc:
         raise _explain(file, exc) from None
     return settings.model_copy(update={"source": source})
-
-
-def loose_mode(path: Path) -> int | None:
-    """The permission bits of `path` when its group or others may use it, else None (private).
-
-    Raises FileNotFoundError when there is no such file.
-    """
-    mode = stat.S_IMODE(path.stat().st_mode)
-    return mode if mode & 0o077 else None
-
-
-def read_secret_file(path: str | os.PathLike[str]) -> str:
-    """Read a secret from a file that only its owner may read or write (mode 0600 or stricter)."""
-    file = Path(path).expanduser()
-    try:
-        mode = loose_mode(file)
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: secret file not found") from None
-    if mode is not None:
-        raise ConfigError(f"{file}: mode is {mode:o}; secrets must be private: run `chmod 600 {file}`")
-    secret = file.read_text(encoding="utf-8").strip()
-    if not secret:
-        raise ConfigError(f"{file}: secret file is empty")
-    return secret

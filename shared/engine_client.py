@@ -1,19 +1,21 @@
-"""An async client for the engine's HTTP API, used by the MCP servers, `variet doctor` and the demo.
+"""An async client for the engine's HTTP API, used by the MCP servers, the CLI and the front doors.
 
-HTTP failures are translated here, once, into `variet.shared.errors`: `EngineUnreachable` (nothing at the
-URL), `EngineAuthError` (401) and `EngineError` (any other error answer, with the engine's message).
+Answers come back as the contract's models (`variet.contract`). HTTP failures are translated here, once,
+into `variet.shared.errors`: `EngineUnreachable` (nothing at the URL), `EngineAuthError` (401) and
+`EngineError` (any other error answer, with the engine's message).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 
+from variet.contract import EngineEvent, EngineStatus, LoadAnswer, ModelList, UnloadAnswer, parse_event
 from variet.shared.config import Settings
 from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
 from variet.shared.http import LazyAsyncClient
@@ -119,46 +121,57 @@ class EngineClient:
 
     # -- control -----------------------------------------------------------------------------------
 
-    async def status(self) -> dict[str, Any]:
-        data: dict[str, Any] = await self._request("GET", "/variet/status")
-        return data
+    async def status(self) -> EngineStatus:
+        return EngineStatus.model_validate(await self._request("GET", "/variet/status"))
 
-    async def models(self) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = (await self._request("GET", "/v1/models"))["data"]
-        return data
+    async def models(self) -> ModelList:
+        return ModelList.model_validate(await self._request("GET", "/v1/models"))
 
-    async def load(self, tier: str) -> dict[str, Any]:
-        data: dict[str, Any] = await self._request("POST", f"/variet/tiers/{tier}/load")
-        return data
+    async def load(self, tier: str) -> LoadAnswer:
+        return LoadAnswer.model_validate(await self._request("POST", f"/variet/tiers/{tier}/load"))
 
-    async def unload(self) -> dict[str, Any]:
-        data: dict[str, Any] = await self._request("POST", "/variet/unload")
-        return data
+    async def unload(self) -> UnloadAnswer:
+        return UnloadAnswer.model_validate(await self._request("POST", "/variet/unload"))
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        """The engine's events as they happen, starting with `subscribed` (the whole status); unknown kinds skipped.
+
+        Ends when the engine closes the stream; raises `EngineUnreachable` if it cannot connect.
+        """
+        try:
+            async with self._http.stream("GET", "/variet/events") as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._check(response)
+                async for line in response.aiter_lines():
+                    if line.startswith("data:") and (event := parse_event(line[5:])) is not None:
+                        yield event
+        except httpx2.TransportError as exc:
+            raise self._unreachable(exc) from exc
 
     async def ensure_loaded(self, tier: str, *, wait: float, progress: ProgressFn | None = None) -> SwapWait:
         """Start a swap to `tier` (idempotent) and wait up to `wait` seconds for it, reporting progress."""
         started = time.monotonic()
-        previous = (await self.status())["tiers"][tier]["last_swap"]
+        previous = (await self.status()).tier(tier).last_swap
         await self.load(tier)
         last_report = -_PROGRESS_EVERY_SECONDS
         while True:
             status = await self.status()
             elapsed = time.monotonic() - started
-            info = status["tiers"][tier]
-            if status["loaded"] == tier and status["swapping"] is None:
-                swap = info.get("last_swap")
-                took = swap["seconds"] if swap and swap != previous and swap["ok"] else None
+            info = status.tier(tier)
+            swap = info.last_swap
+            if status.loaded == tier and status.swapping is None:
+                took = swap.seconds if swap is not None and swap != previous and swap.ok else None
                 return SwapWait(tier, True, elapsed, "loaded", swap_seconds=took)
-            swap = info.get("last_swap")
-            if swap and swap != previous and not swap["ok"]:
-                return SwapWait(tier, False, elapsed, "failed", swap["error"])
+            if swap is not None and swap != previous and not swap.ok:
+                return SwapWait(tier, False, elapsed, "failed", swap.error)
             if elapsed >= wait:
-                return SwapWait(tier, False, elapsed, status["state"])
+                return SwapWait(tier, False, elapsed, status.state)
             if progress is not None and elapsed - last_report >= _PROGRESS_EVERY_SECONDS:
                 last_report = elapsed
-                expected = float(info["expected_load_seconds"]) or None
-                ahead = status["tiers"].get(status["loaded"] or "", {}).get("in_flight", 0)
-                note = f"; waiting for {ahead} request(s) on {status['loaded']}" if ahead else ""
+                expected = info.expected_load_seconds or None
+                ahead = status.tiers[status.loaded].in_flight if status.loaded in status.tiers else 0
+                note = f"; waiting for {ahead} request(s) on {status.loaded}" if ahead else ""
                 message = f"loading {tier}: {elapsed:.1f} s (expected ~{expected or 0:.3g} s){note}"
                 await progress(elapsed, expected, message)
             await _pause()

@@ -31,8 +31,9 @@ from typing import Any, Literal, NoReturn
 import anyio
 import anyio.to_thread
 
-from variet.shared.config import GoogleSettings, Settings, loose_mode
+from variet.shared.config import GoogleSettings, Settings
 from variet.shared.errors import ConfigError, VarietError
+from variet.shared.secrets import loose_mode
 
 __all__ = [
     "CALENDAR_EVENTS",

@@ -13,33 +13,24 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import ipaddress
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from variet.shared.config import Settings, load_settings, read_secret_file
+from variet.shared.config import Settings, load_settings
 from variet.shared.errors import ConfigError
+from variet.shared.net import is_loopback
+from variet.shared.secrets import read_secret_file
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["BearerAuth", "ServeOptions", "http_app", "is_loopback", "mcp_token", "parse_args", "run_server"]
+__all__ = ["BearerAuth", "ServeOptions", "http_app", "mcp_token", "parse_args", "run_server"]
 
 log = logging.getLogger("variet")
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and `localhost`."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def mcp_token(settings: Settings) -> str | None:

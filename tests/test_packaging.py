@@ -8,7 +8,11 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-SOURCE_FOLDERS = ("cli", "config", "engine", "router", "servers", "shared")
+NOT_SHIPPED = {"tests", "benchmarks", "build", "scripts", "vscode"}
+SOURCE_FOLDERS = tuple(sorted(
+    folder.name for folder in ROOT.iterdir()
+    if (folder / "__init__.py").is_file() and folder.name not in NOT_SHIPPED and not folder.name.startswith(".")
+))
 
 
 def test_the_wheel_ships_every_package_folder_under_variet(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from variet.contract import TierFacts
 from variet.shared.config import Settings
 from variet.shared.engine_client import Completion, EngineClient
 from variet.shared.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
@@ -102,13 +103,12 @@ class _State:
     settings: Settings
 
 
-def _placement(info: dict[str, Any]) -> str:
-    gpus = info.get("gpus") or []
-    if not gpus:
+def _placement(facts: TierFacts) -> str:
+    if not facts.gpus:
         return "CPU"
-    if len(gpus) == 1:
-        return f"GPU {gpus[0]} only"
-    return f"GPUs {', '.join(map(str, gpus))} ({info.get('split') or 'layer'} split)"
+    if len(facts.gpus) == 1:
+        return f"GPU {facts.gpus[0]} only"
+    return f"GPUs {', '.join(map(str, facts.gpus))} ({facts.split or 'layer'} split)"
 
 
 def _result(completion: Completion) -> CompletionResult:
@@ -145,7 +145,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     )
 
     async def tier_names() -> list[str]:
-        return [m["id"] for m in await engine_call(state.engine.models()) if m["id"] != "auto"]
+        return (await engine_call(state.engine.models())).names()
 
     async def check_tier(tier: str) -> str:
         names = await tier_names()
@@ -155,12 +155,15 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
 
     async def pick_tier(tier: str | None, ctx: Context[Any, Any]) -> str:
         """The tier to run on: the given one (loaded first, bounded wait) or the loaded one."""
+        status = await engine_call(state.engine.status())
         if tier is None:
-            loaded = (await engine_call(state.engine.status()))["loaded"]
-            if loaded is None:
-                raise ToolError(f"no tier is loaded: pass `tier` (one of {', '.join(await tier_names())})")
-            return str(loaded)
-        await check_tier(tier)
+            if status.loaded is None:
+                raise ToolError(f"no tier is loaded: pass `tier` (one of {', '.join(status.tiers)})")
+            return status.loaded
+        if tier not in status.tiers:
+            raise ToolError(f"unknown tier {tier!r}: use one of {', '.join(status.tiers)}")
+        if status.loaded == tier and status.swapping is None and status.state == "ready":
+            return tier  # the common case: no swap to wait for, so no extra round trips
         await load_within_wait(state.engine, tier, wait=settings.mcp.load_wait_seconds, ctx=ctx,
                                again="call this tool again (or engine_status to watch the swap)")
         return tier
@@ -171,48 +174,46 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
         models = await engine_call(state.engine.models())
         status = await engine_call(state.engine.status())
         tiers = []
-        for model in models:
-            if model["id"] == "auto":
-                continue
-            info = model.get("tier", {})
-            live = status["tiers"].get(model["id"], {})
+        for model in models.tiers:
+            assert model.tier is not None
+            live = status.tiers.get(model.id)
             tiers.append(TierInfo(
-                name=model["id"],
-                model_file=info.get("model_file", ""),
-                aliases=model.get("aliases", []),
-                loaded=status["loaded"] == model["id"],
-                expected_tokens_per_second=info.get("expected_tokens_per_second", 0.0),
-                measured_tokens_per_second=live.get("measured_tokens_per_second"),
-                expected_load_seconds=info.get("expected_load_seconds", 0.0),
-                placement=_placement(info),
-                strengths=info.get("strengths", []),
-                description=model.get("description", ""),
+                name=model.id,
+                model_file=model.tier.model_file,
+                aliases=model.aliases,
+                loaded=status.loaded == model.id,
+                expected_tokens_per_second=model.tier.expected_tokens_per_second,
+                measured_tokens_per_second=live.measured_tokens_per_second if live else None,
+                expected_load_seconds=model.tier.expected_load_seconds,
+                placement=_placement(model.tier),
+                strengths=model.tier.strengths,
+                description=model.description,
             ))
-        return TierList(loaded=status["loaded"], tiers=tiers)
+        return TierList(loaded=status.loaded, tiers=tiers)
 
     @server.tool(annotations=READ_ONLY)
     async def engine_status() -> EngineStatus:
         """Show the engine at a glance: loaded tier, swap in progress, queues per tier, last swaps, backend health."""
         status = await engine_call(state.engine.status())
-        rows = []
-        for name, info in status["tiers"].items():
-            swap = info.get("last_swap") or {}
-            rows.append(TierQueue(
-                tier=name, queued=info["queued"], in_flight=info["in_flight"],
-                last_swap_seconds=swap.get("seconds"), last_swap_ok=swap.get("ok"),
-                measured_tokens_per_second=info.get("measured_tokens_per_second"),
-            ))
-        swapping = (status.get("swapping") or {}).get("tier")
-        backend_up = bool(status["backend"]["up"])
-        parts = [f"loaded: {status['loaded'] or 'none'}", f"state: {status['state']}"]
-        if swapping:
-            parts.append(f"swapping to {swapping} ({status['swapping']['elapsed_seconds']:.1f} s so far)")
-        parts.append(f"{status['in_flight']} running, {status['queued']} queued, {status['swaps']} swaps")
-        if not backend_up:
+        rows = [
+            TierQueue(
+                tier=name, queued=info.queued, in_flight=info.in_flight,
+                last_swap_seconds=info.last_swap.seconds if info.last_swap else None,
+                last_swap_ok=info.last_swap.ok if info.last_swap else None,
+                measured_tokens_per_second=info.measured_tokens_per_second,
+            )
+            for name, info in status.tiers.items()
+        ]
+        swapping = status.swapping.tier if status.swapping else None
+        parts = [f"loaded: {status.loaded or 'none'}", f"state: {status.state}"]
+        if status.swapping:
+            parts.append(f"swapping to {status.swapping.tier} ({status.swapping.elapsed_seconds:.1f} s so far)")
+        parts.append(f"{status.in_flight} running, {status.queued} queued, {status.swaps} swaps")
+        if not status.backend.up:
             parts.append("llama-server is DOWN (restarting)")
         return EngineStatus(
-            summary="; ".join(parts), loaded=status["loaded"], state=status["state"], swapping_to=swapping,
-            backend_up=backend_up, swaps=status["swaps"], queued=status["queued"], in_flight=status["in_flight"],
+            summary="; ".join(parts), loaded=status.loaded, state=status.state, swapping_to=swapping,
+            backend_up=status.backend.up, swaps=status.swaps, queued=status.queued, in_flight=status.in_flight,
             tiers=rows,
         )
 
@@ -242,8 +243,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     @server.tool(annotations=SWAP)
     async def unload() -> UnloadResult:
         """Unload the loaded tier to free the GPUs (after requests running on it finish)."""
-        answer = await engine_call(state.engine.unload())
-        was = answer.get("tier")
+        was = (await engine_call(state.engine.unload())).tier
         message = f"unloading {was} once it is idle" if was else "nothing was loaded"
         return UnloadResult(message=message, was_loaded=was)
 

@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from variet.contract import ModelList
 from variet.router import RouteDecision, explain_policy, route
 from variet.shared.config import Settings, Tier, TierCatalogue
 from variet.shared.engine_client import EngineClient
@@ -56,22 +57,21 @@ class TaskResult(BaseModel):
     total_seconds: float
 
 
-def catalogue_from_models(models: list[dict[str, Any]]) -> TierCatalogue:
+def catalogue_from_models(models: ModelList) -> TierCatalogue:
     """The engine's tiers as a catalogue the policy can weigh (no model files needed)."""
     tiers = {}
-    for model in models:
-        info = model.get("tier")
-        if not info:
-            continue
-        tiers[model["id"]] = Tier(
-            model=info.get("model_file") or f"{model['id']}.gguf",
-            aliases=tuple(model.get("aliases", [])),
-            context=info["context"],
-            gpus=tuple(info.get("gpus", [])),
-            tokens_per_second=info["expected_tokens_per_second"],
-            load_seconds=info["expected_load_seconds"],
-            strengths=tuple(info.get("strengths", [])),
-            description=model.get("description", ""),
+    for model in models.tiers:
+        facts = model.tier
+        assert facts is not None
+        tiers[model.id] = Tier(
+            model=facts.model_file or f"{model.id}.gguf",
+            aliases=tuple(model.aliases),
+            context=facts.context,
+            gpus=tuple(facts.gpus),
+            tokens_per_second=facts.expected_tokens_per_second,
+            load_seconds=facts.expected_load_seconds,
+            strengths=tuple(facts.strengths),
+            description=model.description,
         )
     return TierCatalogue(tiers=tiers)
 
@@ -102,8 +102,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
             return settings.tiers(), None
         except EngineError as exc:
             raise ToolError(str(exc)) from exc
-        swapping = status.get("swapping") or {}
-        return catalogue, swapping.get("tier") or status["loaded"]
+        return catalogue, status.busy_tier
 
     def decide(task: str, catalogue: TierCatalogue, loaded: str | None, pinned: str | None) -> RouteDecision:
         if not task.strip():

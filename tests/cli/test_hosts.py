@@ -15,13 +15,13 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from variet.shared import hosts
+from variet.cli import host_files as hosts
 from variet.shared.errors import ConfigError
 
 SECRET = "sk-variet-test-7f3a9c1e"
 ENGINE = "http://127.0.0.1:9"
-TIERS = [hosts.TierFacts("fast", 65536), hosts.TierFacts("deep-coder", 32768)]
-FIVE = [hosts.TierFacts(name, 32768) for name in ("fast", "balanced", "deep-coder", "deep-logic", "ultra")]
+TIERS = [hosts.HostTier("fast", 65536), hosts.HostTier("deep-coder", 32768)]
+FIVE = [hosts.HostTier(name, 32768) for name in ("fast", "balanced", "deep-coder", "deep-logic", "ultra")]
 MCP_KEYS = {
     "claude-code": {"mcpServers"},
     "openclaude": {"mcpServers"},

@@ -17,8 +17,9 @@ import httpx2
 import pytest
 
 from tests.parts.engine import RunningEngine, llama_server_binary, run_engine, write_config
-from variet.engine.app import Engine
+from variet.contract import EngineStatus, ModelList
 from variet.engine.backend import free_port
+from variet.engine.core import Engine
 from variet.shared.config import load_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama]
@@ -50,7 +51,7 @@ async def test_a_swap_through_the_engine_is_reported_by_status_and_events(engine
     async with httpx2.AsyncClient(base_url=engine.url, timeout=30) as client:
         first = await client.post("/v1/chat/completions", json=chat("fast"))
         assert first.status_code == 200, first.text
-        swaps_before = engine.status()["swaps"]
+        swaps_before = engine.status().swaps
         seen: list[dict[str, Any]] = []
         with anyio.fail_after(30):
             async with client.stream("GET", "/variet/events") as events:
@@ -68,11 +69,11 @@ async def test_a_swap_through_the_engine_is_reported_by_status_and_events(engine
     assert [e["event"] for e in seen] == ["swap_started", "swap_done"]
     assert seen[0]["tier"] == "balanced" and seen[0]["previous"] == "fast"
     status = engine.status()
-    assert status["loaded"] == "balanced"
-    assert status["swaps"] == swaps_before + 1  # type: ignore[operator]
-    tiers: Any = status["tiers"]
-    assert tiers["balanced"]["last_swap"]["ok"] is True
-    assert tiers["balanced"]["measured_tokens_per_second"] > 0
+    assert status.loaded == "balanced"
+    assert status.swaps == swaps_before + 1
+    tiers: Any = status.tiers
+    assert tiers["balanced"].last_swap.ok is True
+    assert tiers["balanced"].measured_tokens_per_second > 0
     metrics = httpx2.get(f"{engine.url}/metrics").text
     assert 'variet_tier_loaded{tier="balanced"} 1' in metrics
 
@@ -101,10 +102,10 @@ async def test_a_long_stream_finishes_intact_before_the_next_tier_is_loaded(engi
                     assert load.status_code == 202 and load.json()["state"] == "loading"
                     status = await anyio.to_thread.run_sync(
                         engine.wait_for, "ultra to queue behind the stream",
-                        lambda s: s["tiers"]["ultra"]["queued"] == 1,
+                        lambda s: s.tiers["ultra"].queued == 1,
                     )
-                    assert status["loaded"] == "fast"
-                    assert status["tiers"]["fast"]["in_flight"] == 1  # type: ignore[index]
+                    assert status.loaded == "fast"
+                    assert status.tiers["fast"].in_flight == 1
                     rest = [data async for data in chunks]
                     finished["stream"] = anyio.current_time()
         assert rest[-1] == "[DONE]"
@@ -114,7 +115,7 @@ async def test_a_long_stream_finishes_intact_before_the_next_tier_is_loaded(engi
         assert other["reply"].status_code == 200
         assert other["reply"].json()["model"] == "ultra"
         assert finished["stream"] <= finished["ultra"]
-        assert engine.status()["loaded"] == "ultra"
+        assert engine.status().loaded == "ultra"
 
 
 async def test_thirty_concurrent_requests_over_three_tiers_all_complete_with_batched_swaps(
@@ -144,16 +145,16 @@ async def test_thirty_concurrent_requests_over_three_tiers_all_complete_with_bat
                                      json=chat("deep-logic", stream=True, max_tokens=_LONG, ignore_eos=True)) as stream:
                 chunks = sse_data(stream)  # kept: a collected generator would close the stream
                 await anext(chunks)
-                swaps_before: Any = engine.status()["swaps"]
+                swaps_before: Any = engine.status().swaps
                 async with anyio.create_task_group() as tg:
                     for i in range(30):
                         tg.start_soon(one, i, client)
                     await anyio.to_thread.run_sync(
-                        engine.wait_for, "all thirty to queue", lambda s: s["queued"] == 30)
+                        engine.wait_for, "all thirty to queue", lambda s: s.queued == 30)
                     await stream.aclose()  # leaving the stream frees deep-logic
     assert len(models) == 30
     assert all(status == 200 and model == tier for tier, status, model in models.values()), models
-    swaps = engine.status()["swaps"] - swaps_before  # type: ignore[operator]
+    swaps = engine.status().swaps - swaps_before
     # One batch per tier: exactly one swap into each of the three tiers.
     assert swaps == 3
 
@@ -161,13 +162,13 @@ async def test_thirty_concurrent_requests_over_three_tiers_all_complete_with_bat
 async def test_a_killed_llama_server_gives_a_clear_503_then_the_engine_restarts_it(own_engine: RunningEngine) -> None:
     async with httpx2.AsyncClient(base_url=own_engine.url, timeout=30) as client:
         assert (await client.post("/v1/chat/completions", json=chat("fast"))).status_code == 200
-        backend: Any = own_engine.status()["backend"]
+        backend: Any = own_engine.status().backend
         events: list[str] = []
         with anyio.fail_after(60):
             async with client.stream("GET", "/variet/events") as stream:
                 lines = sse_data(stream)
                 assert json.loads(await anext(lines))["event"] == "subscribed"
-                os.kill(backend["pid"], signal.SIGKILL)
+                os.kill(backend.pid, signal.SIGKILL)
                 reply = await client.post("/v1/chat/completions", json=chat("fast"))
                 assert reply.status_code == 503
                 error = reply.json()["error"]
@@ -179,12 +180,12 @@ async def test_a_killed_llama_server_gives_a_clear_503_then_the_engine_restarts_
                         break
         assert events == ["backend_down", "backend_up"]
         status: Any = own_engine.status()
-        assert status["backend"]["up"] and status["backend"]["restarts"] == 1
+        assert status.backend.up and status.backend.restarts == 1
         again = await client.post("/v1/chat/completions", json=chat("fast"))
         assert again.status_code == 200, again.text
         assert again.json()["model"] == "fast"
-    new_pid = own_engine.status()["backend"]["pid"]  # type: ignore[index]
-    assert new_pid != backend["pid"]
+    new_pid = own_engine.status().backend.pid
+    assert new_pid != backend.pid
 
 
 def live_group_members(group: int) -> list[int]:
@@ -203,7 +204,7 @@ def live_group_members(group: int) -> list[int]:
 def test_an_engine_killed_outright_takes_llama_server_and_its_instances_with_it(tiny_dir: Path) -> None:
     with run_engine(write_config(tiny_dir)) as running:
         httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30)
-        group: Any = running.status()["backend"]["pid"]
+        group: Any = running.status().backend.pid
         assert len(live_group_members(group)) >= 2  # the router and the fast instance
         running.process.kill()
         running.process.wait()
@@ -216,7 +217,7 @@ def test_an_engine_killed_outright_takes_llama_server_and_its_instances_with_it(
 def test_stopping_the_engine_leaves_no_llama_server_behind(tiny_dir: Path) -> None:
     with run_engine(write_config(tiny_dir)) as running:
         httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30)
-        pid: Any = running.status()["backend"]["pid"]
+        pid: Any = running.status().backend.pid
     children = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout.split()
     assert children == []
 
@@ -264,7 +265,7 @@ def test_a_missing_model_file_names_the_file_and_the_tier(tiny_dir: Path, tmp_pa
         assert reply.status_code == 500
         message = reply.json()["error"]["message"]
         assert "gone.gguf" in message and "deep-coder" in message
-        assert running.status()["tiers"]["deep-coder"]["model_file_present"] is False  # type: ignore[index]
+        assert running.status().tiers["deep-coder"].model_file_present is False
         assert httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30).status_code == 200
 
 
@@ -289,7 +290,7 @@ async def test_a_model_llama_server_cannot_load_gets_a_clear_error_and_the_engin
                 assert "'balanced'" in error["message"] and "broken.gguf" in error["message"]
             assert (await client.post("/v1/chat/completions", json=chat("fast"))).status_code == 200
         status = running.status()
-        assert status["failed_swaps"] >= 1 and status["tiers"]["balanced"]["last_swap"]["ok"] is False  # type: ignore[index]
+        assert status.failed_swaps >= 1 and status.tiers["balanced"].last_swap.ok is False
 
 
 async def _collect(client: httpx2.AsyncClient, body: dict[str, Any], into: list[httpx2.Response]) -> None:
@@ -353,11 +354,11 @@ async def test_a_client_that_goes_away_mid_stream_frees_its_tier(engine: Running
                                      json=chat("balanced", stream=True, max_tokens=_LONG, ignore_eos=True)) as stream:
                 await anext(sse_data(stream))
                 status = engine.status()
-                assert status["tiers"]["balanced"]["in_flight"] == 1  # type: ignore[index]
+                assert status.tiers["balanced"].in_flight == 1
             # Leaving the block closes the connection without reading the rest.
             await anyio.to_thread.run_sync(
                 engine.wait_for, "the abandoned stream to be released",
-                lambda s: s["tiers"]["balanced"]["in_flight"] == 0,
+                lambda s: s.tiers["balanced"].in_flight == 0,
             )
         reply = await client.post("/v1/chat/completions", json=chat("deep-coder"))
     assert reply.status_code == 200 and reply.json()["model"] == "deep-coder"
@@ -378,12 +379,12 @@ async def test_after_the_fairness_bound_new_requests_for_a_busy_tier_queue_behin
                         tg.start_soon(ask, client, "ultra", finished)
                         # Past the bound the busy tier stops taking new requests ...
                         await anyio.to_thread.run_sync(
-                            running.wait_for, "the fast tier to drain", lambda s: s["state"] == "draining")
+                            running.wait_for, "the fast tier to drain", lambda s: s.state == "draining")
                         tg.start_soon(ask, client, "fast", finished)
                         status = await anyio.to_thread.run_sync(
                             running.wait_for, "the late fast request to queue",
-                            lambda s: s["tiers"]["fast"]["queued"] == 1)
-                        assert status["tiers"]["fast"]["in_flight"] == 1  # type: ignore[index]
+                            lambda s: s.tiers["fast"].queued == 1)
+                        assert status.tiers["fast"].in_flight == 1
                         assert finished == []
                         # ... and once its stream ends, the waiting tier goes first.
                         rest = [data async for data in chunks]
@@ -409,22 +410,22 @@ async def test_a_request_for_the_loaded_tier_sent_with_one_for_another_runs_with
                     tg.start_soon(ask, client, "balanced", finished)
                     await anyio.to_thread.run_sync(
                         running.wait_for, "the balanced request to queue",
-                        lambda s: s["tiers"]["balanced"]["queued"] == 1)
+                        lambda s: s.tiers["balanced"].queued == 1)
                     # fast is loaded and idle: a request for it sent alongside runs at once.
                     await ask(client, "fast", finished)
-                    assert finished == ["fast", "fast"] and running.status()["swaps"] == 1
+                    assert finished == ["fast", "fast"] and running.status().swaps == 1
                     # An explicit load is never held back.
                     assert (await client.post("/variet/tiers/balanced/load")).status_code == 202
         assert finished == ["fast", "fast", "balanced"]
-        assert running.status()["swaps"] == 2
+        assert running.status().swaps == 2
 
 
 def test_streamed_answers_report_their_decode_speed(own_engine: RunningEngine) -> None:
     with httpx2.stream("POST", f"{own_engine.url}/v1/chat/completions", timeout=60,
                        json=chat("deep-logic", stream=True, max_tokens=64, ignore_eos=True)) as stream:
         assert stream.read().rstrip().endswith(b"data: [DONE]")
-    tiers: Any = own_engine.status()["tiers"]
-    assert tiers["deep-logic"]["measured_tokens_per_second"] > 0
+    tiers: Any = own_engine.status().tiers
+    assert tiers["deep-logic"].measured_tokens_per_second > 0
     metrics = httpx2.get(f"{own_engine.url}/metrics").text
     assert 'variet_generated_tokens_total{tier="deep-logic"} 64' in metrics
 
@@ -440,7 +441,7 @@ async def test_a_swap_whose_requests_all_left_before_reaching_llama_server_still
     # A swap's batch normally starts the load itself, in llama-server (autoload). If every one of its
     # clients leaves before its request is sent, the engine must start the load on its own.
     settings = load_settings(write_config(tiny_dir))
-    engine = Engine(settings, settings.tiers(), llama_server_binary())
+    engine = Engine(settings, settings.tiers(), binary=llama_server_binary())
     await engine.start()
     try:
         with anyio.fail_after(60):
@@ -454,3 +455,23 @@ async def test_a_swap_whose_requests_all_left_before_reaching_llama_server_still
         assert {m["id"]: m["status"]["value"] for m in models}["fast"] == "loaded"
     finally:
         await engine.stop()
+
+
+def test_the_engine_publishes_its_contract_and_answers_by_it(engine: RunningEngine) -> None:
+    document = httpx2.get(f"{engine.url}/variet/openapi.json", timeout=10).json()
+    assert document["info"]["version"] and "EngineStatus" in document["components"]["schemas"]
+    models = ModelList.model_validate_json(httpx2.get(f"{engine.url}/v1/models", timeout=10).content)
+    assert models.names() == ["fast", "balanced", "deep-coder", "deep-logic", "ultra"]
+    assert all(entry.tier and entry.tier.max_output_tokens == entry.tier.context for entry in models.tiers)
+    status = EngineStatus.model_validate_json(httpx2.get(f"{engine.url}/variet/status", timeout=10).content)
+    assert set(status.tiers) == set(models.names()) and status.backend.up
+    assert status.tier("fast").context == models.tiers[0].tier.context  # type: ignore[union-attr]
+
+
+def test_an_unknown_path_or_method_gets_the_engines_error_shape(engine: RunningEngine) -> None:
+    for method, path, status in (("POST", "/variet/tiers/../../etc/load", 404), ("GET", "/nope", 404),
+                                 ("DELETE", "/variet/status", 405), ("GET", "/v1/chat/completions", 405)):
+        reply = httpx2.request(method, f"{engine.url}{path}", timeout=10)
+        assert reply.status_code == status, (method, path, reply.text)
+        error = reply.json()["error"]
+        assert error["src"] == "variet-engine" and error["message"], (method, path, error)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from variet.engine.upstream import NoResponse, UpstreamError, post
+from variet.engine.upstream import NoResponse, UpstreamError, post, tcp
 
 pytestmark = pytest.mark.anyio
 
@@ -66,7 +66,7 @@ async def test_the_request_goes_out_as_written_and_a_sized_answer_is_read_whole(
         await writer.drain()
 
     async with serving(handler) as port:
-        answer = await post(port, "/v1/messages?beta=true", [("authorization", "Bearer k")], b'{"model":"fast"}')
+        answer = await post(tcp(port), "/v1/messages?beta=true", [("authorization", "Bearer k")], b'{"model":"fast"}')
         body = await answer.read()
         answer.close()
     assert (answer.status, answer.headers["content-type"], body) == (404, "application/json", b'{"error":404}')
@@ -89,7 +89,7 @@ async def test_a_chunked_stream_arrives_piece_by_piece_without_its_framing() -> 
         await writer.drain()
 
     async with serving(handler) as port:
-        answer = await post(port, "/v1/chat/completions", [], b"{}")
+        answer = await post(tcp(port), "/v1/chat/completions", [], b"{}")
         pieces = []
         async for piece in answer.chunks():
             pieces.append(piece)
@@ -105,7 +105,7 @@ async def test_a_connection_closed_before_any_answer_is_safe_to_retry() -> None:
 
     async with serving(handler) as port:
         with pytest.raises(NoResponse, match="without answering"):
-            await post(port, "/v1/chat/completions", [], b"{}")
+            await post(tcp(port), "/v1/chat/completions", [], b"{}")
 
 
 async def test_a_connection_lost_mid_body_is_an_error_but_not_a_retry() -> None:
@@ -115,7 +115,7 @@ async def test_a_connection_lost_mid_body_is_an_error_but_not_a_retry() -> None:
         await writer.drain()
 
     async with serving(handler) as port:
-        answer = await post(port, "/v1/chat/completions", [], b"{}")
+        answer = await post(tcp(port), "/v1/chat/completions", [], b"{}")
         pieces = []
         with pytest.raises(UpstreamError, match="mid-response") as raised:
             async for piece in answer.chunks():
@@ -133,14 +133,14 @@ async def test_a_garbled_answer_is_reported_as_malformed() -> None:
 
     async with serving(handler) as port:
         with pytest.raises(UpstreamError, match="malformed"):
-            await post(port, "/v1/chat/completions", [], b"{}")
+            await post(tcp(port), "/v1/chat/completions", [], b"{}")
 
 
 async def test_nothing_listening_names_the_address() -> None:
     async with serving(read_request) as port:
         pass  # the port is closed again: nothing listens there now
     with pytest.raises(UpstreamError, match=f"cannot connect to 127.0.0.1:{port}"):
-        await post(port, "/v1/chat/completions", [], b"{}")
+        await post(tcp(port), "/v1/chat/completions", [], b"{}")
 
 
 async def test_closing_mid_stream_hangs_up_on_the_server() -> None:
@@ -154,7 +154,7 @@ async def test_closing_mid_stream_hangs_up_on_the_server() -> None:
             hung_up.set()
 
     async with serving(handler) as port:
-        answer = await post(port, "/v1/chat/completions", [], b"{}")
+        answer = await post(tcp(port), "/v1/chat/completions", [], b"{}")
         async for _ in answer.chunks():
             break
         answer.close()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.parts.llama import find_llama_server
+from variet.contract import EngineStatus
 from variet.engine.backend import free_port
 from variet.engine.launcher import EngineProcess, launch_engine
 from variet.shared.errors import VarietError
@@ -40,13 +40,13 @@ def write_config(directory: Path, *, extra_engine: str = "", tiers_file: str = "
 class RunningEngine(EngineProcess):
     """The launched engine, plus a bounded wait on its status for tests."""
 
-    def wait_for(self, predicate: str, check: object, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_for(self, predicate: str, check: Callable[[EngineStatus], bool], timeout: float = 30.0) -> EngineStatus:
         """Poll /variet/status until `check(status)` is true; fail with the last status otherwise."""
         deadline = time.monotonic() + timeout
-        status: dict[str, Any] = {}
+        status: EngineStatus | None = None
         while time.monotonic() < deadline:
             status = self.status()
-            if check(status):  # type: ignore[operator]
+            if check(status):
                 return status
             time.sleep(_POLL)
         pytest.fail(f"timed out waiting for {predicate}; last status: {status}")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from variet.shared.config import load_settings, load_tiers, read_secret_file
+from variet.shared.config import load_settings, load_tiers
 from variet.shared.errors import ConfigError
+from variet.shared.secrets import read_secret_file
 
 REAL_TIERS = Path(__file__).parents[2] / "config" / "tiers.toml"
 EXAMPLE = Path(__file__).parents[2] / "config" / "variet.example.toml"

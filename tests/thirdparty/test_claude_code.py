@@ -66,8 +66,8 @@ async def _claude(node: NodeTools, env: dict[str, str], cwd: Path, *args: str) -
 
 async def _requests(engine: RunningEngine) -> dict[str, int]:
     status = await anyio.to_thread.run_sync(engine.status)
-    tiers: dict[str, Any] = status["tiers"]  # type: ignore[assignment]
-    return {name: tier["requests"] for name, tier in tiers.items()}
+    tiers: dict[str, Any] = status.tiers
+    return {name: tier.requests for name, tier in tiers.items()}
 
 
 @pytest.mark.anyio

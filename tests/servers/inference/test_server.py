@@ -33,7 +33,7 @@ def settings_for(url: str, *, wait: float = 60.0) -> Settings:
 
 
 def not_loaded(engine: RunningEngine, *candidates: str) -> str:
-    loaded = engine.status()["loaded"]
+    loaded = engine.status().loaded
     return next(tier for tier in candidates if tier != loaded)
 
 
@@ -241,5 +241,5 @@ async def test_unload_frees_the_tier_once_it_is_idle(engine: RunningEngine) -> N
             result = await client.call_tool("unload", {})
             assert not result.is_error and result.structured_content["was_loaded"] == "balanced"  # type: ignore[index]
             status = await anyio.to_thread.run_sync(
-                engine.wait_for, "the tier to be unloaded", lambda s: s["loaded"] is None and s["state"] == "idle")
-    assert status["tiers"]["balanced"]["loaded"] is False  # type: ignore[index]
+                engine.wait_for, "the tier to be unloaded", lambda s: s.loaded is None and s.state == "idle")
+    assert status.tiers["balanced"].loaded is False

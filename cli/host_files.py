@@ -30,9 +30,9 @@ __all__ = [
     "HOSTS",
     "SERVERS",
     "HostConfig",
+    "HostTier",
     "Launch",
     "Part",
-    "TierFacts",
     "console_script",
     "launches",
     "merge",
@@ -65,7 +65,7 @@ class Launch:
 
 
 @dataclass(frozen=True)
-class TierFacts:
+class HostTier:
     """What a host needs to know about a tier: its name and context size in tokens."""
 
     name: str
@@ -166,7 +166,7 @@ def render(
     *,
     engine_url: str,
     config_file: Path | None,
-    tiers: Sequence[TierFacts],
+    tiers: Sequence[HostTier],
     routes: Mapping[str, str] | None = None,
     key_file: Path | None = None,
 ) -> HostConfig:
@@ -228,11 +228,11 @@ def _mcp_document(
     return document
 
 
-def _models_document(spec: Mapping[str, Any], tiers: Sequence[TierFacts], values: Mapping[str, str]) -> list[Any]:
+def _models_document(spec: Mapping[str, Any], tiers: Sequence[HostTier], values: Mapping[str, str]) -> list[Any]:
     if not tiers:
         raise ConfigError("no tiers to list: check [engine] tiers_file")
     models = []
-    for tier in (TierFacts(AUTO, min(t.context for t in tiers)), *tiers):
+    for tier in (HostTier(AUTO, min(t.context for t in tiers)), *tiers):
         output = min(int(spec["max_output_tokens"]), tier.context // 4)
         model = _fill(copy.deepcopy(spec["model"]), {**values, "{tier}": tier.name})
         models.append({**model, "maxInputTokens": tier.context - output, "maxOutputTokens": output})

@@ -1,0 +1,53 @@
+"""The engine's HTTP contract: pydantic models of every JSON body the engine sends, with no I/O.
+
+The engine builds its answers from these models and every client (the MCP servers, the CLI, the Discord
+assistant, benchmarks) reads them back through them, so a field is named in one place. The same models
+publish the contract as an OpenAPI document (`GET /variet/openapi.json`, `variet.contract.openapi`) for
+clients in other languages, such as the VS Code extension.
+
+Models that describe answers ignore fields they do not know, so an older client keeps working against a
+newer engine that adds some.
+"""
+
+from variet.contract.control import Health, LoadAnswer, UnloadAnswer
+from variet.contract.errors import ErrorBody, ErrorDetail
+from variet.contract.events import (
+    BackendDownEvent,
+    BackendUpEvent,
+    EngineEvent,
+    SubscribedEvent,
+    SwapDoneEvent,
+    SwapFailedEvent,
+    SwapStartedEvent,
+    UnloadedEvent,
+    parse_event,
+)
+from variet.contract.models import AUTO_MODEL, ModelEntry, ModelList, TierFacts
+from variet.contract.status import BackendInfo, EngineState, EngineStatus, SwapInfo, SwappingInfo, TierState
+
+__all__ = [
+    "AUTO_MODEL",
+    "BackendDownEvent",
+    "BackendInfo",
+    "BackendUpEvent",
+    "EngineEvent",
+    "EngineState",
+    "EngineStatus",
+    "ErrorBody",
+    "ErrorDetail",
+    "Health",
+    "LoadAnswer",
+    "ModelEntry",
+    "ModelList",
+    "SubscribedEvent",
+    "SwapDoneEvent",
+    "SwapFailedEvent",
+    "SwapInfo",
+    "SwapStartedEvent",
+    "SwappingInfo",
+    "TierFacts",
+    "TierState",
+    "UnloadAnswer",
+    "UnloadedEvent",
+    "parse_event",
+]

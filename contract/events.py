@@ -1,0 +1,96 @@
+"""`GET /variet/events`: a server-sent event per change; the SSE `event:` name equals the body's `event`.
+
+The first event of every subscription is `subscribed`, carrying the whole status, so a client needs no
+separate status call to start. Events a client does not know (newer engines add some) parse to None with
+`parse_event`; skip them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from variet.contract._base import Answer
+from variet.contract.status import EngineStatus
+
+__all__ = [
+    "BackendDownEvent",
+    "BackendUpEvent",
+    "EngineEvent",
+    "SubscribedEvent",
+    "SwapDoneEvent",
+    "SwapFailedEvent",
+    "SwapStartedEvent",
+    "UnloadedEvent",
+    "parse_event",
+]
+
+
+class _Event(Answer):
+    time: float = Field(description="When it happened, in seconds since the epoch.")
+
+
+class SubscribedEvent(_Event):
+    event: Literal["subscribed"] = "subscribed"
+    status: EngineStatus
+
+
+class SwapStartedEvent(_Event):
+    event: Literal["swap_started"] = "swap_started"
+    tier: str
+    previous: str | None = Field(description="The tier that was loaded, if any.")
+    expected_seconds: float = Field(default=0.0, description="How long the swap is expected to take.")
+
+
+class SwapDoneEvent(_Event):
+    event: Literal["swap_done"] = "swap_done"
+    tier: str
+    previous: str | None
+    seconds: float
+
+
+class SwapFailedEvent(_Event):
+    event: Literal["swap_failed"] = "swap_failed"
+    tier: str
+    error: str
+
+
+class UnloadedEvent(_Event):
+    event: Literal["unloaded"] = "unloaded"
+    tier: str
+
+
+class BackendDownEvent(_Event):
+    event: Literal["backend_down"] = "backend_down"
+    exit_code: int | None
+    log_file: str = Field(default="", description="llama-server's log, for the cause.")
+
+
+class BackendUpEvent(_Event):
+    event: Literal["backend_up"] = "backend_up"
+    url: str
+    pid: int | None
+
+
+EngineEvent = Annotated[
+    SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent
+    | BackendUpEvent,
+    Field(discriminator="event"),
+]
+"""Every event the engine publishes, told apart by `event`."""
+
+_ADAPTER: TypeAdapter[EngineEvent] = TypeAdapter(EngineEvent)
+
+
+def parse_event(data: str | bytes) -> EngineEvent | None:
+    """One SSE `data:` payload as its event model; None for an event this client does not know.
+
+    Raises `ValueError` for a payload that is not a valid event of a known kind.
+    """
+    try:
+        return _ADAPTER.validate_json(data)
+    except ValidationError as exc:
+        if any(error["type"] == "union_tag_invalid" for error in exc.errors()):
+            return None
+        raise ValueError(f"not a valid engine event: {exc}") from exc

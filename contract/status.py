@@ -1,0 +1,86 @@
+"""`GET /variet/status`: the loaded tier, the swap under way, queues, swaps and speeds per tier."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from variet.contract._base import Answer
+
+__all__ = ["BackendInfo", "EngineState", "EngineStatus", "SwapInfo", "SwappingInfo", "TierState"]
+
+EngineState = Literal["idle", "ready", "draining", "swapping", "down"]
+"""idle: nothing loaded; ready: the loaded tier takes requests; draining: it finishes its requests before a
+swap; swapping: a tier is loading; down: llama-server is not running (the engine restarts it)."""
+
+
+class SwapInfo(Answer):
+    """The last swap to a tier."""
+
+    at: float = Field(description="When it began, in seconds since the epoch.")
+    seconds: float = Field(description="How long it took (until it failed, for a failed one).")
+    ok: bool
+    error: str | None = Field(default=None, description="Why it failed, naming what to fix.")
+
+
+class TierState(Answer):
+    """One tier as the engine sees it now."""
+
+    loaded: bool
+    queued: int = Field(description="Requests waiting for this tier.")
+    in_flight: int = Field(description="Requests running on this tier.")
+    expected_tokens_per_second: float = Field(description="Decode speed from tiers.toml.")
+    measured_tokens_per_second: float | None = Field(description="Decode speed measured on recent answers.")
+    expected_load_seconds: float = Field(description="Load time from tiers.toml.")
+    last_swap: SwapInfo | None
+    requests: int = Field(description="Requests for this tier since the engine started.")
+    errors: int = Field(default=0, description="Of those, how many failed.")
+    model_file: str = Field(default="", description="The GGUF file's name.")
+    context: int = Field(default=0, description="Context size in tokens.")
+    model_file_present: bool
+
+
+class SwappingInfo(Answer):
+    """The swap under way."""
+
+    tier: str
+    elapsed_seconds: float
+    expected_seconds: float = Field(description="The last measured swap to this tier, else its load_seconds.")
+
+
+class BackendInfo(Answer):
+    """The llama-server process the engine supervises."""
+
+    url: str
+    up: bool
+    restarts: int = Field(description="Restarts after a crash since the engine started.")
+    pid: int | None
+
+
+class EngineStatus(Answer):
+    """The whole engine at a glance."""
+
+    loaded: str | None
+    state: EngineState
+    swapping: SwappingInfo | None
+    queued: int
+    in_flight: int
+    swaps: int
+    failed_swaps: int
+    backend: BackendInfo
+    tiers: dict[str, TierState]
+    uptime_seconds: float
+    version: str = Field(default="", description="The engine's Variet version.")
+
+    def tier(self, name: str) -> TierState:
+        """The state of tier `name`; KeyError names the tiers there are."""
+        try:
+            return self.tiers[name]
+        except KeyError:
+            raise KeyError(f"unknown tier {name!r}: the engine has {', '.join(self.tiers)}") from None
+
+    @property
+    def busy_tier(self) -> str | None:
+        """The tier a swap is loading, else the loaded one."""
+        return self.swapping.tier if self.swapping is not None else self.loaded

@@ -1,0 +1,187 @@
+"""The engine's core: settings, tiers, the model backend, the scheduler, counters and the status view.
+
+No HTTP here. The app (`variet.engine.app`) serves this object, the relay (`variet.engine.relay`) runs
+completions through it, and both read it; nothing here reads them back, so imports run one way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from variet.contract import (
+    AUTO_MODEL,
+    BackendInfo,
+    EngineStatus,
+    ModelEntry,
+    ModelList,
+    SwapInfo,
+    SwappingInfo,
+    TierFacts,
+    TierState,
+)
+from variet.engine.backend import LlamaServer, ModelBackend
+from variet.engine.events import EventBus
+from variet.engine.scheduler import TierScheduler
+from variet.shared.config import Settings, TierCatalogue
+
+__all__ = ["Engine", "Router", "TierStats", "engine_version"]
+
+_EMA = 0.3
+"""Weight of the newest measurement in a tier's decode speed."""
+
+
+Router = Callable[[dict[str, Any], "Engine"], tuple[str, dict[str, Any]]]
+"""Picks a tier for `model: "auto"`: returns the tier and a JSON-able explanation; ValueError if it cannot."""
+
+
+def engine_version() -> str:
+    try:
+        return version("variet")
+    except PackageNotFoundError:
+        return "0"
+
+
+@dataclass
+class TierStats:
+    """Counters for one tier since the engine started."""
+
+    requests: int = 0
+    errors: int = 0
+    tokens_per_second: float | None = None
+    tokens: int = 0
+
+
+class Engine:
+    """Everything the engine knows at run time. Pass `backend` to run against a fake model server."""
+
+    def __init__(self, settings: Settings, catalogue: TierCatalogue, *, binary: Path | None = None,
+                 backend: ModelBackend | None = None, api_key: str | None = None,
+                 events: EventBus | None = None) -> None:
+        self.settings = settings
+        self.catalogue = catalogue
+        self.api_key = api_key
+        self.events = events or EventBus()
+        self.started = time.time()
+        self.version = engine_version()
+        tiers = list(catalogue.tiers)
+        self.stats = {tier: TierStats() for tier in tiers}
+        if backend is None:
+            if binary is None:
+                raise ValueError("Engine needs a llama-server `binary` or a `backend`")
+            backend = LlamaServer(binary, catalogue, settings.engine, self.events)
+        self.backend: ModelBackend = backend
+        self.scheduler = TierScheduler(
+            tiers,
+            backend,
+            self.events,
+            max_wait=settings.engine.max_wait_seconds,
+            gather=settings.engine.swap_gather_seconds,
+            expected_swap_seconds={name: tier.load_seconds for name, tier in catalogue.tiers.items()},
+        )
+
+    async def start(self) -> None:
+        self.scheduler.start()
+        await self.backend.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        await self.backend.stop()
+
+    def valid_names(self) -> list[str]:
+        names = list(self.catalogue.tiers)
+        for tier in self.catalogue.tiers.values():
+            names += tier.aliases
+        return names
+
+    def record_speed(self, tier: str, timings: dict[str, Any]) -> None:
+        """Fold llama-server's `timings` of one answer into the tier's measured decode speed."""
+        speed = timings.get("predicted_per_second")
+        count = timings.get("predicted_n")
+        if not isinstance(speed, int | float) or not isinstance(count, int) or count < 2:
+            return
+        stats = self.stats[tier]
+        stats.tokens += count
+        previous = stats.tokens_per_second
+        stats.tokens_per_second = speed if previous is None else (1 - _EMA) * previous + _EMA * speed
+
+    def _tier_state(self, name: str) -> TierState:
+        scheduler, tier, stats = self.scheduler, self.catalogue.tiers[name], self.stats[name]
+        swap = scheduler.stats.last_swap.get(name)
+        path = self.catalogue.model_path(name)
+        return TierState(
+            loaded=scheduler.loaded == name,
+            queued=scheduler.queued(name),
+            in_flight=scheduler.in_flight(name),
+            expected_tokens_per_second=tier.tokens_per_second,
+            measured_tokens_per_second=_round(stats.tokens_per_second),
+            expected_load_seconds=tier.load_seconds,
+            last_swap=None if swap is None else SwapInfo(
+                at=swap.started, seconds=round(swap.seconds, 3), ok=swap.ok, error=swap.error),
+            requests=stats.requests,
+            errors=stats.errors,
+            model_file=path.name,
+            context=tier.context,
+            model_file_present=path.is_file(),
+        )
+
+    def status(self) -> EngineStatus:
+        scheduler = self.scheduler
+        tiers = {name: self._tier_state(name) for name in self.catalogue.tiers}
+        swapping = None
+        if scheduler.swapping_to is not None and scheduler.swap_started is not None:
+            swapping = SwappingInfo(
+                tier=scheduler.swapping_to,
+                elapsed_seconds=round(time.monotonic() - scheduler.swap_started, 3),
+                expected_seconds=round(scheduler.swap_seconds[scheduler.swapping_to], 3),
+            )
+        backend = self.backend
+        return EngineStatus(
+            loaded=scheduler.loaded,
+            state=scheduler.state,
+            swapping=swapping,
+            queued=sum(state.queued for state in tiers.values()),
+            in_flight=sum(state.in_flight for state in tiers.values()),
+            swaps=scheduler.stats.swaps,
+            failed_swaps=scheduler.stats.failed_swaps,
+            backend=BackendInfo(url=backend.url, up=backend.up, restarts=backend.restarts, pid=backend.pid),
+            tiers=tiers,
+            uptime_seconds=round(time.time() - self.started, 1),
+            version=self.version,
+        )
+
+    def models(self, *, with_auto: bool) -> ModelList:
+        """The `/v1/models` list: every tier with its facts, then `auto` when a router is on."""
+        created = int(self.started)
+        data = [
+            ModelEntry(
+                id=name,
+                created=created,
+                description=tier.description,
+                aliases=list(tier.aliases),
+                loaded=self.scheduler.loaded == name,
+                tier=TierFacts(
+                    model_file=Path(tier.model).name,
+                    context=tier.context,
+                    max_output_tokens=tier.context,
+                    gpus=list(tier.gpus),
+                    split=tier.split if len(tier.gpus) > 1 else None,
+                    strengths=list(tier.strengths),
+                    expected_tokens_per_second=tier.tokens_per_second,
+                    expected_load_seconds=tier.load_seconds,
+                ),
+            )
+            for name, tier in self.catalogue.tiers.items()
+        ]
+        if with_auto:
+            data.append(ModelEntry(id=AUTO_MODEL, created=created,
+                                   description="Variet picks the tier for each request (swap-aware router)."))
+        return ModelList(data=data)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
