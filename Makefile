@@ -24,6 +24,7 @@ llama-server: dev
 deps: dev llama-server
 	scripts/test-deps
 	scripts/node-tools >/dev/null
+	scripts/continue-cli >/dev/null
 
 demo: llama-server
 	$(VARIET) demo
