@@ -38,9 +38,9 @@ def built(node: NodeTools) -> Path:
 
 
 @pytest.fixture
-def keyed_engine(tiny_dir: Path) -> Iterator[RunningEngine]:
-    """An engine of its own (the tests swap, unload and cancel), which wants an API key."""
-    with run_engine(write_config(tiny_dir), env={"VARIET_ENGINE_API_KEY": KEY}) as running:
+def keyed_engine(real_dir: Path) -> Iterator[RunningEngine]:
+    """An engine of its own on the embedded default tiers (the tests swap and cancel), which wants an API key."""
+    with run_engine(write_config(real_dir), env={"VARIET_ENGINE_API_KEY": KEY}) as running:
         yield running
 
 

@@ -1,13 +1,14 @@
 /**
- * The provider, the event feed and the status board against the real engine (real llama-server, tiny
- * random-weight tiers): models and limits, streaming, `auto`, swaps as the status bar shows them,
+ * The provider, the event feed and the status board against the real engine on the embedded default tiers
+ * (real llama-server; `fast` is the real SmolLM2-135M model, the others tiny random-weight models): models
+ * and limits, streaming, a real model's tool call, `auto`, swaps as the status bar shows them,
  * cancellation, token counts and the errors a user meets. The tests share one engine and run in order.
  */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import type { ResponsePart } from "../../src/chat";
+import type { ChatMessage, ResponsePart, ToolCallPart } from "../../src/chat";
 import type { EngineEvent } from "../../src/contract";
 import { EngineAuthFailed, EngineClient, EngineError, EngineRefused, EngineUnreachable } from "../../src/engine";
 import { EventFeed } from "../../src/feed";
@@ -42,14 +43,18 @@ async function watched(client: EngineClient = engine()) {
 }
 
 test("the models are the engine's five tiers and auto, with the contract's limits and tool calling", async () => {
+  const list = await engine().models();
+  const context = Object.fromEntries(list.data.filter((e) => e.tier).map((e) => [e.id, e.tier!.context]));
   const models = await new VarietChat(() => engine()).models();
   assert.deepEqual(models.map((m) => m.id), ["auto", ...TIERS]);
   for (const model of models) {
-    assert.equal(model.maxInputTokens + model.maxOutputTokens, 32768, model.id); // the tiny tiers' context
-    assert.equal(model.maxOutputTokens, 8192);
+    const budget = model.id === "auto" ? Math.min(...Object.values(context)) : context[model.id]!;
+    assert.equal(model.maxInputTokens + model.maxOutputTokens, budget, model.id);
+    assert.equal(model.maxOutputTokens, Math.min(8192, Math.floor(budget / 4)), model.id);
     assert.equal(model.capabilities.toolCalling, true);
     assert.equal(model.name, `Variet ${model.id}`);
   }
+  assert.equal(context.fast, 8192, "the real model's context");
 });
 
 test("a swap started by a load shows as 'loading <tier>… N s' and ends on the loaded tier", async () => {
@@ -74,15 +79,37 @@ test("a swap started by a load shows as 'loading <tier>… N s' and ends on the 
   }
 });
 
-test("a tier streams its answer as text parts and reports the tier and token usage", async () => {
+test("the real model streams its answer as text parts and reports the tier and token usage", async () => {
   const parts: ResponsePart[] = [];
   const answer = await new VarietChat(() => engine()).respond(
-    "fast", ask("Say hello."), { modelOptions: { max_tokens: 24, ignore_eos: true } },
+    "fast", ask("Say hello."), { modelOptions: { max_tokens: 24, ignore_eos: true, temperature: 0 } },
     (part) => parts.push(part), AbortSignal.timeout(60_000));
   assert.equal(answer.tier, "fast");
   assert.equal(answer.usage?.completionTokens, 24);
   assert.ok(parts.length > 1, `streamed in pieces: ${JSON.stringify(parts)}`);
   assert.ok(parts.every((p) => p.kind === "text"));
+  assert.match(parts.map((p) => (p.kind === "text" ? p.text : "")).join(""), /[a-z]{2,}/i, "real words");
+});
+
+test("the real model's streamed tool call arrives whole, and its result goes back for the answer", async () => {
+  const chat = new VarietChat(() => engine());
+  const tools = [{ name: "list_tiers", description: "List the engine's model tiers with their strengths.",
+                   inputSchema: { type: "object", properties: {} } }];
+  const options = { tools, modelOptions: { max_tokens: 64, temperature: 0, seed: 1 } };
+  const messages: ChatMessage[] = ask("Use list_tiers to list the tiers.");
+  const first: ResponsePart[] = [];
+  await chat.respond("fast", messages, { ...options, toolMode: "required" }, (p) => first.push(p), AbortSignal.timeout(120_000));
+  const calls = first.filter((p): p is ToolCallPart => p.kind === "toolCall");
+  assert.equal(calls.length, 1, JSON.stringify(first));
+  assert.equal(calls[0]!.name, "list_tiers");
+  assert.ok(calls[0]!.callId, "the engine gave the call an id");
+  messages.push({ role: "assistant", content: [calls[0]!] },
+                { role: "user", content: [{ kind: "toolResult", callId: calls[0]!.callId, content: [
+                  JSON.stringify({ tiers: TIERS.map((name) => ({ name })) })] }] });
+  const second: ResponsePart[] = [];
+  // No tools this time, so the answer is text.
+  await chat.respond("fast", messages, { modelOptions: options.modelOptions }, (p) => second.push(p), AbortSignal.timeout(120_000));
+  assert.ok(second.length > 0 && second.every((p) => p.kind === "text"), JSON.stringify(second));
 });
 
 test("auto is answered by the tier the engine's router picks, which the answer names", async () => {
@@ -97,8 +124,8 @@ test("cancelling a streamed answer closes the engine's request at once", async (
   const controller = new AbortController();
   let parts = 0;
   const started = Date.now();
-  // 30000 tokens would keep the tier busy for many seconds; the abort must end it long before.
-  const answer = chat.respond("fast", ask("Write a long story."), { modelOptions: { max_tokens: 30000, ignore_eos: true } },
+  // 4000 tokens keep the real model busy for most of a minute; the abort must end it long before.
+  const answer = chat.respond("fast", ask("Write a long story."), { modelOptions: { max_tokens: 4000, ignore_eos: true } },
     () => { if (++parts === 3) controller.abort(); }, controller.signal);
   await assert.rejects(answer, (error: Error) => error.name === "AbortError");
   await until("the engine to drop the request", async () => (await client.status()).tiers.fast!.in_flight === 0, 5);
