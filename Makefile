@@ -28,6 +28,7 @@ deps: dev llama-server
 	scripts/test-deps
 	scripts/node-tools >/dev/null
 	scripts/continue-cli >/dev/null
+	scripts/code-server >/dev/null
 
 demo: llama-server
 	$(VARIET) demo

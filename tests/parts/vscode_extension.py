@@ -1,7 +1,8 @@
-"""The VS Code extension (`vscode/`) built for tests: its npm packages installed and its TypeScript compiled.
+"""The VS Code extension (`vscode/`) built for tests: its npm packages installed, compiled and packaged.
 
 `compiled_extension(node)` runs `npm ci` when `package-lock.json` changed since the last install (a stamp in
-`node_modules` holds the lock file's hash), then `tsc`; it fails the test, never skips, when either fails.
+`node_modules` holds the lock file's hash), then `tsc`; `package_vsix(node, folder, out)` packages an
+extension folder with the extension's own `vsce`, as `make vscode` does. Both fail the test, never skip.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from tests.parts.node import NodeTools
 
-__all__ = ["EXTENSION", "compiled_extension", "node_env", "npm_env"]
+__all__ = ["EXTENSION", "compiled_extension", "node_env", "npm_env", "package_vsix"]
 
 EXTENSION = Path(__file__).resolve().parents[2] / "vscode"
 _STAMP = EXTENSION / "node_modules" / ".variet-lock-sha256"
@@ -38,14 +39,14 @@ def npm_env(node: NodeTools) -> dict[str, str]:
             "NO_UPDATE_NOTIFIER": "1"}
 
 
-def _run(node: NodeTools, *command: str) -> None:
+def _run(node: NodeTools, *command: str, cwd: Path = EXTENSION) -> None:
     try:
-        done = subprocess.run(list(command), cwd=EXTENSION, env=npm_env(node), capture_output=True, text=True,
+        done = subprocess.run(list(command), cwd=cwd, env=npm_env(node), capture_output=True, text=True,
                               timeout=600, check=False)
     except OSError as exc:
         pytest.fail(f"cannot run {command[0]}: {exc}")
     if done.returncode != 0:
-        pytest.fail(f"$ {' '.join(command)} (in {EXTENSION})\nexit {done.returncode}\n{done.stdout[-4000:]}\n"
+        pytest.fail(f"$ {' '.join(command)} (in {cwd})\nexit {done.returncode}\n{done.stdout[-4000:]}\n"
                     f"{done.stderr[-4000:]}")
 
 
@@ -57,3 +58,10 @@ def compiled_extension(node: NodeTools) -> Path:
         _STAMP.write_text(lock + "\n")
     _run(node, str(EXTENSION / "node_modules" / ".bin" / "tsc"), "-p", ".")
     return EXTENSION
+
+
+def package_vsix(node: NodeTools, folder: Path, out: Path) -> Path:
+    """`folder` (an extension with a package.json) packaged as `out` by vsce, without its dependencies."""
+    _run(node, str(EXTENSION / "node_modules" / ".bin" / "vsce"), "package", "--no-dependencies",
+         "--allow-missing-repository", "--skip-license", "--out", str(out), cwd=folder)
+    return out

@@ -22,7 +22,7 @@ import pytest
 from tests.fakes.openai_chat_stub import ToolCall, serve_openai_chat_stub
 from tests.parts.engine import RunningEngine, run_engine, write_config
 from tests.parts.node import NodeTools, node_tools
-from tests.parts.vscode_extension import EXTENSION, compiled_extension, node_env, npm_env
+from tests.parts.vscode_extension import EXTENSION, compiled_extension, node_env, package_vsix
 
 KEY = "sk-variet-vscode-test-51c0"
 
@@ -108,12 +108,7 @@ def test_the_extension_streams_swaps_cancels_and_calls_tools_against_the_engine_
 def test_the_packaged_vsix_holds_the_compiled_extension_and_none_of_its_sources(
     node: NodeTools, built: Path, tmp_path: Path
 ) -> None:
-    vsix = tmp_path / "variet.vsix"
-    done = subprocess.run(
-        [str(EXTENSION / "node_modules" / ".bin" / "vsce"), "package", "--no-dependencies",
-         "--allow-missing-repository", "--skip-license", "--out", str(vsix)],
-        cwd=EXTENSION, env=npm_env(node), capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    vsix = package_vsix(node, built, tmp_path / "variet.vsix")
     with zipfile.ZipFile(vsix) as archive:
         names = set(archive.namelist())
         manifest = json.loads(archive.read("extension/package.json"))

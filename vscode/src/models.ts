@@ -33,6 +33,11 @@ interface Limits {
   tools: boolean;
 }
 
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  return !trimmed || /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
 function limits(facts: TierFacts): Limits {
   const output = Math.min(facts.max_output_tokens || facts.context, Math.floor(facts.context / 4), OUTPUT_CAP);
   return { context: facts.context, output, tools: facts.tool_calling ?? true };
@@ -63,19 +68,21 @@ export function modelInfos(list: ModelList, loaded: string | null | undefined): 
     const facts = entry.tier;
     const { context, output, tools } = limits(facts);
     const speed = `~${Math.round(facts.expected_tokens_per_second)} tok/s`;
+    const load = facts.expected_load_seconds < 1 ? "<1 s" : `~${Math.round(facts.expected_load_seconds)} s`;
     const isLoaded = entry.id === loaded;
     infos.push({
       id: entry.id,
       name: `Variet ${entry.id}`,
       family: "variet",
       version: facts.model_file,
+      // Hovers render this as one paragraph: sentences, not lines.
       tooltip: [
-        entry.description,
-        `${facts.model_file}: ${context} tokens of context, ${speed}`,
-        facts.strengths.length ? `Good at: ${facts.strengths.join(", ")}` : "",
-        isLoaded ? "Loaded now." : `Not loaded: a request waits ~${Math.round(facts.expected_load_seconds)} s for the swap.`,
-      ].filter(Boolean).join("\n"),
-      detail: isLoaded ? `loaded · ${speed}` : `swap ~${Math.round(facts.expected_load_seconds)} s · ${speed}`,
+        sentence(entry.description ?? ""),
+        `${facts.model_file}: ${context} tokens of context, ${speed}.`,
+        facts.strengths.length ? `Good at ${facts.strengths.join(", ")}.` : "",
+        isLoaded ? "Loaded now." : `Not loaded: a request waits ${load} for the swap.`,
+      ].filter(Boolean).join(" "),
+      detail: isLoaded ? `loaded · ${speed}` : `swap ${load} · ${speed}`,
       maxInputTokens: context - output,
       maxOutputTokens: output,
       capabilities: { toolCalling: tools, imageInput: false },

@@ -40,7 +40,10 @@ test("the loaded tier says so; the others say how long a swap to them takes", ()
   const infos = Object.fromEntries(modelInfos(list, "fast").map((m) => [m.id, m]));
   assert.equal(infos.fast!.detail, "loaded · ~16 tok/s");
   assert.equal(infos["deep-logic"]!.detail, "swap ~25 s · ~16 tok/s");
-  assert.match(infos["deep-logic"]!.tooltip, /waits ~25 s for the swap/);
+  assert.equal(infos["deep-logic"]!.tooltip, "deep-logic tier. m.gguf: 16384 tokens of context, ~16 tok/s. Good at code. " +
+    "Not loaded: a request waits ~25 s for the swap.");
+  const quick = modelInfos({ object: "list", data: [entry("fast", facts(8192, { expected_load_seconds: 0.4 }))] }, null);
+  assert.equal(quick[0]!.detail, "swap <1 s · ~16 tok/s");
   assert.equal(infos.auto!.detail, "router · fast loaded");
 });
 

@@ -1,0 +1,152 @@
+"""code-server (VS Code in a browser, from npm; `scripts/code-server` installs it) on a loopback port.
+
+`running_code_server(root, ...)` installs the given `.vsix` files into a fresh extensions folder, writes the
+user settings, starts code-server without authentication, telemetry or update checks, with HOME inside
+`root`, and stops it and everything it started (extension host, MCP servers) afterwards. `Workbench` drives
+the page through a `Browser`: the Command Palette, quick picks, the status bar.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.parts.browser import Browser
+from variet.engine.backend import free_port
+
+__all__ = ["SCRIPT", "CodeServer", "Workbench", "code_server_bin", "running_code_server"]
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "code-server"
+_START_TIMEOUT = 60.0
+
+
+def code_server_bin() -> Path:
+    """The pinned code-server's bin dir (code-server and its Node); fails, never skips, when it is missing."""
+    done = subprocess.run([str(SCRIPT), "--check"], capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        pytest.fail(done.stderr.strip() or "code-server is missing: run scripts/code-server")
+    return Path(done.stdout.strip())
+
+
+@dataclass(frozen=True)
+class CodeServer:
+    url: str
+    """The workbench with the workspace folder open."""
+    workspace: Path
+    log: Path
+
+
+@contextmanager
+def running_code_server(root: Path, *, extensions: Sequence[Path], settings: Mapping[str, Any],
+                        env: Mapping[str, str] | None = None) -> Iterator[CodeServer]:
+    bin_dir = code_server_bin()
+    home, user_data, extensions_dir, workspace = (root / name for name in ("home", "user-data", "extensions",
+                                                                         "workspace"))
+    for folder in (home, user_data / "User", extensions_dir, workspace):
+        folder.mkdir(parents=True, exist_ok=True)
+    environ = {"PATH": f"{bin_dir}{os.pathsep}/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+               **(env or {})}
+    common = ["--user-data-dir", str(user_data), "--extensions-dir", str(extensions_dir)]
+    for vsix in extensions:
+        done = subprocess.run([str(bin_dir / "code-server"), *common, "--install-extension", str(vsix)],
+                              env=environ, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"code-server could not install {vsix}:\n{done.stdout}\n{done.stderr}")
+    (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
+    port = free_port()
+    log = root / "code-server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(bin_dir / "code-server"), *common, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
+             "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+             "--disable-getting-started-override", str(workspace)],
+            env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_until_serving(f"http://127.0.0.1:{port}/", process, log)
+        yield CodeServer(f"http://127.0.0.1:{port}/?folder={workspace}", workspace, log)
+    finally:
+        _stop_group(process)
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    with httpx2.Client(timeout=2, trust_env=False) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"code-server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            try:
+                if http.get(url).status_code < 500:
+                    return
+            except httpx2.TransportError:
+                pass
+            time.sleep(0.1)
+    pytest.fail(f"code-server did not answer at {url} within {_START_TIMEOUT:.0f} s")
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to code-server's process group (its extension host and the servers it started), then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # children that outlive their parent are still in the group
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class Workbench:
+    """The VS Code page: commands, quick picks and the status bar."""
+
+    ROWS = ".quick-input-widget .monaco-list-row"
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+
+    def status_texts(self) -> list[str]:
+        texts: list[str] = self.browser.js(
+            "return Array.from(document.querySelectorAll('.statusbar-item')).map(e => e.innerText.trim())")
+        return texts
+
+    def wait_for_status(self, what: str, pattern: str, timeout: float = 60.0) -> str:
+        """The first status-bar text matching the regular expression `pattern`, once there is one."""
+        found: str = self.browser.wait_for(what, """
+            const re = new RegExp(arguments[0]);
+            return Array.from(document.querySelectorAll('.statusbar-item')).map(e => e.innerText.trim())
+                .find(t => re.test(t)) || null;""", pattern, timeout=timeout)
+        return found
+
+    def command(self, title: str) -> None:
+        """Run a command by its title from the Command Palette."""
+        self.browser.press("Escape")
+        self.browser.press("F1")
+        self.browser.wait_for("the Command Palette", "return !!document.querySelector('.quick-input-widget input')")
+        self.browser.type(title)
+        self.browser.wait_for(f"{title!r} in the Command Palette", """
+            const row = document.querySelector(arguments[0]);
+            return row && row.innerText.includes(arguments[1]);""", self.ROWS, title)
+        self.browser.press("Enter")
+
+    def rows(self) -> list[str]:
+        """The rows of the open quick pick, each as its text with line breaks as ` | `."""
+        rows: list[str] = self.browser.js(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText.replace(/\\n/g, ' | '))",
+            self.ROWS)
+        return rows
