@@ -51,6 +51,7 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     from variet.engine.app import create_app
     from variet.engine.auto import AutoRouter
     from variet.engine.core import Engine
+    from variet.engine.dashboard import dashboard_url
 
     host, port = parse_listen(listen or settings.engine.listen)
     api_key = settings.engine_api_key()
@@ -58,6 +59,7 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     catalogue = settings.tiers()
     engine = Engine(settings, catalogue, binary=find_llama_server(settings), api_key=api_key)
     log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
+    log.info("dashboard: %s", dashboard_url(host, port))
     app = create_app(engine, router=AutoRouter(settings.router))
     # No proxy-header rewriting: the engine is not meant to sit behind a proxy, and it costs every request.
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)

@@ -94,3 +94,4 @@ def test_the_openapi_document_describes_every_control_answer_and_event() -> None
         assert name in schemas, name
     assert document["info"]["version"] == "1.2.3"
     assert "/variet/tiers/{tier}/load" in document["paths"]
+    assert document["paths"]["/ui"]["get"]["security"] == []  # the dashboard page; its data calls need the key
