@@ -133,8 +133,8 @@ async def _searxng_check(settings: Any) -> Check:
 
 
 def _google_check(settings: Any) -> Check:
+    from variet.servers.google import auth_command, scopes_for, token_path
     from variet.shared.errors import ConfigError
-    from variet.shared.google import auth_command, scopes_for, token_path
     from variet.shared.secrets import loose_mode
 
     try:
