@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
 
+from tests.engine.test_app import app_with_fake
 from tests.engine.test_engine import chat, sse_data
+from tests.fakes.llama import Reply, sse
 from tests.parts.engine import RunningEngine
+from variet.contract import RequestDoneEvent
 from variet.engine.events import EventBus
 from variet.engine.outcome import RequestOutcome
 
@@ -29,6 +33,25 @@ def test_a_request_that_never_got_a_tier_is_not_reported() -> None:
     queue = bus.subscribe()
     RequestOutcome().publish(bus, 400)
     assert queue.empty()
+
+
+@pytest.mark.anyio
+async def test_the_status_reported_is_the_one_the_client_got_and_a_broken_stream_counts_as_failed(
+    tmp_path: Path,
+) -> None:
+    async with app_with_fake(tmp_path) as app:
+        events = app.engine.events.subscribe()
+        assert (await app.client.post("/v1/chat/completions", json=chat("fast"))).status_code == 200
+        app.llama.script.append(Reply(chunks=sse({"choices": [{"delta": {"content": "a"}}]}), cut_after=0))
+        assert (await app.client.post("/v1/chat/completions", json=chat("fast", stream=True))).status_code == 200
+        app.backend.failing["balanced"] = "model file for tier 'balanced' is truncated"
+        app.llama.script.append(Reply(status=500, body=b'{"error": {"code": 500, "message": "loading failed"}}'))
+        assert (await app.client.post("/v1/chat/completions", json=chat("balanced"))).status_code == 500
+        assert (await app.client.post("/v1/chat/completions", json=chat("nope"))).status_code == 404
+        done = [event for event in [events.get_nowait() for _ in range(events.qsize())]
+                if isinstance(event, RequestDoneEvent)]
+    assert [(e.tier, e.status, e.waited_for_swap) for e in done] == [
+        ("fast", 200, True), ("fast", 502, False), ("balanced", 500, True)]
 
 
 @pytest.mark.anyio
