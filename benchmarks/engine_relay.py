@@ -2,6 +2,10 @@
 
 Direct and relayed requests go to the same llama-server process and the same loaded tier, interleaved,
 in one run. Usage: python benchmarks/engine_relay.py [--requests 200] [--tokens 128] [--concurrent 30]
+
+`--dashboard` also measures what an open dashboard (/ui) costs: the pairs run in blocks, every other block
+with a dashboard's load on the engine (one events subscriber and a status poll every second, as the page
+does), and a second table sets the two side by side.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -19,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import BACKEND_KEY, engine, median, peak_rss_mib, percentile, table, tiny_tiers
 
 TIER = "fast"
+_BLOCK = 20  # pairs per block with --dashboard: blocks alternate between a dashboard closed and open
 
 
 async def one_stream(client: httpx2.AsyncClient, url: str, tokens: int) -> tuple[float, float, float]:
@@ -46,6 +54,55 @@ async def one_stream(client: httpx2.AsyncClient, url: str, tokens: int) -> tuple
     return ttft, speed, last - started
 
 
+@asynccontextmanager
+async def dashboard_open(url: str) -> AsyncIterator[dict[str, int]]:
+    """What an open dashboard asks of the engine: the models once, its events stream, its status every second."""
+    seen = {"events": 0, "polls": 0}
+    async with httpx2.AsyncClient(base_url=url, timeout=30) as client, anyio.create_task_group() as tasks:
+
+        async def follow() -> None:
+            async with client.stream("GET", "/variet/events") as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:"):
+                        json.loads(line[5:])
+                        seen["events"] += 1
+
+        async def poll() -> None:
+            (await client.get("/v1/models")).raise_for_status()
+            while True:
+                (await client.get("/variet/status")).raise_for_status()
+                seen["polls"] += 1
+                await anyio.sleep(1)
+
+        tasks.start_soon(follow)
+        tasks.start_soon(poll)
+        yield seen
+        tasks.cancel_scope.cancel()
+
+
+def dashboard_table(closed: dict[str, list[Any]], opened: dict[str, list[Any]], seen: dict[str, int]) -> str:
+    """Added TTFT and throughput with the dashboard closed and open, side by side."""
+    rows = []
+    for side in (closed, opened):
+        ttft = {k: [r[0] * 1000 for r in v] for k, v in side.items()}
+        speed = {k: [r[1] for r in v] for k, v in side.items()}
+        rows.append([
+            median(ttft["engine"]) - median(ttft["direct"]),
+            percentile(ttft["engine"], 99) - percentile(ttft["direct"], 99),
+            median(speed["engine"]) / median(speed["direct"]),
+            median(speed["engine"]),
+        ])
+    (added, added_p99, ratio, speed_), (added_open, added_p99_open, ratio_open, speed_open) = rows
+    return table(["with the dashboard", "closed", "open", "open vs closed"], [
+        ["added TTFT median (ms)", f"{added:+.3f}", f"{added_open:+.3f}", f"{added_open - added:+.3f} ms"],
+        ["added TTFT p99 (ms)", f"{added_p99:+.3f}", f"{added_p99_open:+.3f}", f"{added_p99_open - added_p99:+.3f} ms"],
+        ["engine tok/s median", speed_, speed_open, f"{speed_open / speed_:.1%}"],
+        ["engine vs direct tok/s", f"{ratio:.1%}", f"{ratio_open:.1%}", f"{ratio_open - ratio:+.1%}"],
+        ["pairs measured", len(closed["engine"]), len(opened["engine"]), ""],
+        ["events / status polls the dashboard got", "-", f"{seen['events']} / {seen['polls']}", ""],
+    ])
+
+
 async def main(args: argparse.Namespace) -> None:
     directory = tiny_tiers(args.scale)
     with engine(directory) as running:
@@ -57,9 +114,19 @@ async def main(args: argparse.Namespace) -> None:
                 await one_stream(client, direct_url, 16)
                 await one_stream(client, engine_url, 16)
             results: dict[str, list[tuple[float, float, float]]] = {"direct": [], "engine": []}
-            for _ in range(args.requests):
-                results["direct"].append(await one_stream(client, direct_url, args.tokens))
-                results["engine"].append(await one_stream(client, engine_url, args.tokens))
+            opened: dict[str, list[tuple[float, float, float]]] = {"direct": [], "engine": []}
+            seen = {"events": 0, "polls": 0}
+            for block in range(0, args.requests, _BLOCK):
+                is_open = args.dashboard and (block // _BLOCK) % 2 == 1
+                side = opened if is_open else results
+                view: AbstractAsyncContextManager[dict[str, int] | None] = (
+                    dashboard_open(running.url) if is_open else nullcontext())
+                async with view as counts:
+                    for _ in range(min(_BLOCK, args.requests - block)):
+                        side["direct"].append(await one_stream(client, direct_url, args.tokens))
+                        side["engine"].append(await one_stream(client, engine_url, args.tokens))
+                if counts is not None:
+                    seen = {k: seen[k] + counts[k] for k in seen}
 
             async def concurrent() -> None:
                 async with anyio.create_task_group() as tg:
@@ -92,12 +159,19 @@ async def main(args: argparse.Namespace) -> None:
     print(f"engine relay: {args.requests} interleaved streams of {args.tokens} tokens on tier {TIER!r} "
           f"(tiny model, scale {args.scale}, same llama-server)")
     print(table(["metric", "direct", "engine", "engine vs direct", "goal", ""], rows))
+    if args.dashboard:
+        print(f"\nthe same, in blocks of {_BLOCK} pairs with a dashboard closed and open in turn "
+              "(open: one events subscriber and a status poll every second, as /ui does)")
+        print(dashboard_table(results, opened, seen))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=200, help="interleaved pairs (p99 needs a few hundred)")
+    parser.add_argument("--requests", type=int, default=200,
+                        help="interleaved pairs (p99 needs a few hundred); with --dashboard, half with it open")
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--concurrent", type=int, default=30)
     parser.add_argument("--scale", type=int, default=1, help="widen the tiny models N times (default 1)")
+    parser.add_argument("--dashboard", action="store_true",
+                        help="also measure with a dashboard open (every other block of pairs), side by side")
     anyio.run(main, parser.parse_args())
