@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import BACKEND_KEY, engine, median, peak_rss_mib, percentile, table, tiny_tiers
 
 TIER = "fast"
-_BLOCK = 20  # pairs per block with --dashboard: blocks alternate between a dashboard closed and open
+_BLOCK = 10  # pairs per block with --dashboard: blocks alternate between a dashboard closed and open
 
 
 async def one_stream(client: httpx2.AsyncClient, url: str, tokens: int) -> tuple[float, float, float]:
@@ -80,27 +79,37 @@ async def dashboard_open(url: str) -> AsyncIterator[dict[str, int]]:
         tasks.cancel_scope.cancel()
 
 
-def dashboard_table(closed: dict[str, list[Any]], opened: dict[str, list[Any]], seen: dict[str, int]) -> str:
-    """Added TTFT and throughput with the dashboard closed and open, side by side."""
-    rows = []
-    for side in (closed, opened):
-        ttft = {k: [r[0] * 1000 for r in v] for k, v in side.items()}
-        speed = {k: [r[1] for r in v] for k, v in side.items()}
-        rows.append([
-            median(ttft["engine"]) - median(ttft["direct"]),
+Pairs = dict[str, list[tuple[float, float, float]]]
+"""Measurements per path ("direct", "engine"): TTFT, tok/s, whole stream, in seconds."""
+
+
+def _figures(pairs: Pairs) -> tuple[float, float, float]:
+    """Added TTFT median and p99 (ms) and engine vs direct tok/s."""
+    ttft = {k: [r[0] * 1000 for r in v] for k, v in pairs.items()}
+    speed = {k: [r[1] for r in v] for k, v in pairs.items()}
+    return (median(ttft["engine"]) - median(ttft["direct"]),
             percentile(ttft["engine"], 99) - percentile(ttft["direct"], 99),
-            median(speed["engine"]) / median(speed["direct"]),
-            median(speed["engine"]),
-        ])
-    (added, added_p99, ratio, speed_), (added_open, added_p99_open, ratio_open, speed_open) = rows
-    return table(["with the dashboard", "closed", "open", "open vs closed"], [
-        ["added TTFT median (ms)", f"{added:+.3f}", f"{added_open:+.3f}", f"{added_open - added:+.3f} ms"],
-        ["added TTFT p99 (ms)", f"{added_p99:+.3f}", f"{added_p99_open:+.3f}", f"{added_p99_open - added_p99:+.3f} ms"],
-        ["engine tok/s median", speed_, speed_open, f"{speed_open / speed_:.1%}"],
-        ["engine vs direct tok/s", f"{ratio:.1%}", f"{ratio_open:.1%}", f"{ratio_open - ratio:+.1%}"],
-        ["pairs measured", len(closed["engine"]), len(opened["engine"]), ""],
-        ["events / status polls the dashboard got", "-", f"{seen['events']} / {seen['polls']}", ""],
-    ])
+            median(speed["engine"]) / median(speed["direct"]))
+
+
+def dashboard_table(closed: Pairs, halves: tuple[Pairs, Pairs], opened: Pairs, seen: dict[str, int]) -> str:
+    """The engine's figures with the dashboard closed and open, side by side, beside the noise of this run: the
+    same figures from the closed blocks split in two interleaved halves, A and B."""
+    shut, open_, (a, b) = _figures(closed), _figures(opened), (_figures(halves[0]), _figures(halves[1]))
+    rows = []
+    for i, (name, unit, floor) in enumerate([("added TTFT median", "ms", 0.1), ("added TTFT p99", "ms", 2.0),
+                                             ("engine vs direct tok/s", "%", 0.01)]):
+        delta, noise = open_[i] - shut[i], abs(a[i] - b[i])
+        same = "same" if abs(delta) <= max(noise, floor) else "differs"
+        if unit == "%":
+            rows.append([name, f"{shut[i]:.1%}", f"{open_[i]:.1%}", f"{delta * 100:+.1f} pt", f"{noise * 100:.1f} pt",
+                         same])
+        else:
+            rows.append([f"{name} ({unit})", f"{shut[i]:+.3f}", f"{open_[i]:+.3f}", f"{delta:+.3f}", f"{noise:.3f}",
+                         same])
+    rows += [["pairs measured", len(closed["engine"]), len(opened["engine"]), "", "", ""],
+             ["events / status polls the dashboard read", "-", f"{seen['events']} / {seen['polls']}", "", "", ""]]
+    return table(["engine", "dashboard closed", "open", "open - closed", "noise |A - B|", ""], rows)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -113,18 +122,22 @@ async def main(args: argparse.Namespace) -> None:
             for _ in range(5):  # warm both paths
                 await one_stream(client, direct_url, 16)
                 await one_stream(client, engine_url, 16)
-            results: dict[str, list[tuple[float, float, float]]] = {"direct": [], "engine": []}
-            opened: dict[str, list[tuple[float, float, float]]] = {"direct": [], "engine": []}
+            results: Pairs = {"direct": [], "engine": []}
+            opened: Pairs = {"direct": [], "engine": []}
+            halves: tuple[Pairs, Pairs] = ({"direct": [], "engine": []}, {"direct": [], "engine": []})
             seen = {"events": 0, "polls": 0}
-            for block in range(0, args.requests, _BLOCK):
-                is_open = args.dashboard and (block // _BLOCK) % 2 == 1
-                side = opened if is_open else results
+            for number, block in enumerate(range(0, args.requests, _BLOCK)):
+                is_open = args.dashboard and number % 2 == 1
+                sides = [opened] if is_open else [results, halves[number // 2 % 2]]
                 view: AbstractAsyncContextManager[dict[str, int] | None] = (
                     dashboard_open(running.url) if is_open else nullcontext())
                 async with view as counts:
                     for _ in range(min(_BLOCK, args.requests - block)):
-                        side["direct"].append(await one_stream(client, direct_url, args.tokens))
-                        side["engine"].append(await one_stream(client, engine_url, args.tokens))
+                        pair = {path: await one_stream(client, url, args.tokens)
+                                for path, url in (("direct", direct_url), ("engine", engine_url))}
+                        for side in sides:
+                            for path, figures in pair.items():
+                                side[path].append(figures)
                 if counts is not None:
                     seen = {k: seen[k] + counts[k] for k in seen}
 
@@ -160,9 +173,9 @@ async def main(args: argparse.Namespace) -> None:
           f"(tiny model, scale {args.scale}, same llama-server)")
     print(table(["metric", "direct", "engine", "engine vs direct", "goal", ""], rows))
     if args.dashboard:
-        print(f"\nthe same, in blocks of {_BLOCK} pairs with a dashboard closed and open in turn "
-              "(open: one events subscriber and a status poll every second, as /ui does)")
-        print(dashboard_table(results, opened, seen))
+        print(f"\nwith a dashboard open (one events subscriber, a status poll every second, as /ui does) in every "
+              f"other block of {_BLOCK} pairs; noise: the closed blocks' figures split in two interleaved halves")
+        print(dashboard_table(results, halves, opened, seen))
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ const S = {
   opened: null, // engine time of the first answer this page got
   failures: 0,
   eventFailures: 0,
+  polling: false,
   pollTimer: 0,
-  eventsTimer: 0,
+  eventsTimer: 0, // set while a new events stream waits to be opened
   events: null, // the AbortController of the open events stream
   cards: new Map(),
   noticeTimer: 0,
@@ -153,27 +154,34 @@ function stop() {
   S.running = false;
   clearTimeout(S.pollTimer);
   clearTimeout(S.eventsTimer);
+  S.eventsTimer = 0;
   S.events?.abort();
   S.events = null;
 }
 
 async function poll() {
   clearTimeout(S.pollTimer);
-  if (!S.running) return;
+  if (!S.running || S.polling) return; // one poll at a time: the running one schedules the next
+  S.polling = true;
+  let wait = POLL_MS;
   try {
     const response = await api('/variet/status');
     if (!response.ok) throw new Unreachable(await errorMessage(response));
     const status = await response.json();
-    if (!S.running) return;
-    setStatus(status);
-    reachable();
-    S.pollTimer = setTimeout(poll, POLL_MS);
+    if (S.running) {
+      setStatus(status);
+      reachable();
+    }
   } catch (error) {
-    if (error instanceof AuthError) return rejected();
-    if (!S.running) return;
-    unreachable();
-    S.pollTimer = setTimeout(poll, BACKOFF_MS[Math.min(S.failures, BACKOFF_MS.length) - 1]);
+    if (error instanceof AuthError) rejected();
+    else if (S.running) {
+      unreachable();
+      wait = BACKOFF_MS[Math.min(S.failures, BACKOFF_MS.length) - 1];
+    }
+  } finally {
+    S.polling = false;
   }
+  if (S.running) S.pollTimer = setTimeout(poll, wait);
 }
 
 function reachable() {
@@ -183,7 +191,7 @@ function reachable() {
   $('main').hidden = false;
   $('summary').hidden = false;
   if (recovered || S.models.size === 0) loadModels();
-  if (!S.events) openEvents();
+  if (!S.events && !S.eventsTimer) openEvents();
   else if ($('link').dataset.link === 'unreachable') setLink('connecting');
   render();
 }
@@ -196,6 +204,7 @@ function unreachable() {
     S.events?.abort();
     S.events = null;
     clearTimeout(S.eventsTimer);
+    S.eventsTimer = 0;
   }
   setLink('unreachable');
   render();
@@ -230,7 +239,10 @@ async function openEvents() {
   setLink('reconnecting');
   S.eventFailures += 1;
   const wait = BACKOFF_MS[Math.min(S.eventFailures, BACKOFF_MS.length) - 1];
-  S.eventsTimer = setTimeout(() => { if (S.running && !S.events && !S.failures) openEvents(); }, wait);
+  S.eventsTimer = setTimeout(() => {
+    S.eventsTimer = 0;
+    if (S.running && !S.events && !S.failures) openEvents();
+  }, wait);
 }
 
 async function readEvents(body) {
