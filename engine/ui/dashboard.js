@@ -10,7 +10,7 @@ const KEEP_SECONDS = 900;
 const MAX_ERRORS = 50;
 const NOTICE_MS = 6000;
 const KEY_STORE = 'variet-engine-key';
-const MIN_SPAN = 10; // seconds: the shortest stretch the timeline draws
+const MIN_SPAN = 3; // seconds: the shortest stretch the timeline draws
 const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300];
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -546,7 +546,7 @@ function renderTiers(status) {
     const state = tierState(name, tier, status);
     card.root.dataset.state = state;
     card.badge.textContent = {loaded: 'loaded', draining: 'finishing', loading: 'loading', idle: 'idle',
-      failed: 'load failed', waiting: tier.queued ? `${tier.queued} waiting` : 'load queued'}[state];
+      failed: 'load failed', waiting: tier.queued ? `${tier.queued} waiting` : 'queued'}[state];
     card.desc.textContent = S.models.get(name)?.description || '';
     const swap = state === 'loading' ? openSwap(name) : null;
     card.progress.hidden = card.progressText.hidden = state !== 'loading';
