@@ -638,6 +638,13 @@ function renderTimeline() {
     }
   }
   const visible = (item) => (item.end ?? end) >= begin;
+  for (const request of S.requests.filter(visible)) {
+    // The time a request waited for its tier, under the swap it waited for: a long one is a starving tier.
+    const y = row.get(request.tier);
+    if (y === undefined || !(request.waitedSeconds > 0)) continue;
+    svg(root, 'line', {class: 'wait', x1: x(request.start), x2: x(request.start + request.waitedSeconds),
+      y1: y + lane / 2, y2: y + lane / 2}, `${request.tier}: a request waited ${seconds(request.waitedSeconds)}`);
+  }
   for (const stay of S.resident.filter(visible)) {
     const y = row.get(stay.tier);
     if (y === undefined) continue;
@@ -660,10 +667,6 @@ function renderTimeline() {
     const y = row.get(request.tier);
     if (y === undefined) continue;
     const ok = request.status < 400;
-    if (request.waitedSeconds > 0) {
-      svg(root, 'line', {class: 'wait', x1: x(request.start), x2: x(request.start + request.waitedSeconds),
-        y1: y + lane - 4, y2: y + lane - 4});
-    }
     const at = x(request.end);
     svg(root, 'line', {class: 'request', 'data-tier': request.tier, 'data-ok': String(ok),
       'data-waited': String(request.waited), x1: at, x2: at, y1: y + 7, y2: y + lane - 7},

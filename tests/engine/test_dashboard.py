@@ -1,4 +1,5 @@
-"""The dashboard at /ui in a real browser (Debian's headless Chromium) against the real engine on tiny tiers."""
+"""The dashboard at /ui in a real browser (Debian's headless Chromium) against the real engine on the embedded default
+(the real SmolLM2 model as `fast`, four tiny generated tiers)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from variet.engine.backend import free_port
 pytestmark = [pytest.mark.llama, pytest.mark.browser]
 
 TIERS = ["fast", "balanced", "deep-coder", "deep-logic", "ultra"]
-_LONG = 30000
+_LONG = 7000  # tokens: the real model generates them for many seconds, within its 8192-token context
 # Chromium logs each refused or cut connection while the engine is down; the page handles them.
 _NETWORK_ERRORS = ("net::ERR_CONNECTION_REFUSED", "net::ERR_CONNECTION_RESET", "net::ERR_EMPTY_RESPONSE",
                    "net::ERR_INCOMPLETE_CHUNKED_ENCODING", "net::ERR_NETWORK_CHANGED")
@@ -84,11 +85,8 @@ def open_dashboard(browser: Browser, engine: RunningEngine) -> None:
 
 @contextmanager
 def long_stream(engine: RunningEngine, tier: str) -> Iterator[None]:
-    """A stream on `tier` that stays in flight until the block ends: the client reads its first bytes, then stops.
-
-    Its small receive buffer and an answer larger than the engine's socket buffers (about 7 MB of SSE for
-    4 MB at most) keep the relay from finishing while nobody reads, however fast the tier generates.
-    """
+    """A long stream on `tier` that stays in flight until the block ends: the client reads its first bytes, then
+    stops reading, with a small receive buffer, so the relay cannot finish it early into socket buffers."""
     body = json.dumps(chat(tier, stream=True, max_tokens=_LONG, ignore_eos=True)).encode()
     host, port = engine.url.removeprefix("http://").rsplit(":", 1)
     with socket.socket() as client:
@@ -102,9 +100,9 @@ def long_stream(engine: RunningEngine, tier: str) -> Iterator[None]:
 
 
 def test_the_page_shows_every_tier_a_swap_as_it_happens_and_loads_and_unloads_with_its_buttons(
-    tiny_dir: Path, tmp_path: Path,
+    real_dir: Path, tmp_path: Path,
 ) -> None:
-    with run_engine(write_config(tiny_dir)) as engine, open_browser(tmp_path / "chromium") as browser:
+    with run_engine(write_config(real_dir)) as engine, open_browser(tmp_path / "chromium") as browser:
         open_dashboard(browser, engine)
         driver = browser.driver
         assert set(cards(driver).values()) == {"idle"}
@@ -151,10 +149,10 @@ def test_the_page_shows_every_tier_a_swap_as_it_happens_and_loads_and_unloads_wi
 
 
 def test_with_a_key_the_page_asks_for_it_shows_nothing_before_and_says_when_it_is_wrong(
-    tiny_dir: Path, tmp_path: Path,
+    real_dir: Path, tmp_path: Path,
 ) -> None:
     key = secrets.token_hex(16)
-    with run_engine(write_config(tiny_dir), env={"VARIET_ENGINE_API_KEY": key}) as engine:
+    with run_engine(write_config(real_dir), env={"VARIET_ENGINE_API_KEY": key}) as engine:
         page = httpx2.get(f"{engine.url}/ui")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         policy = page.headers["content-security-policy"]
@@ -206,11 +204,11 @@ def test_with_a_key_the_page_asks_for_it_shows_nothing_before_and_says_when_it_i
 
 
 def test_a_failed_load_and_a_llama_server_restart_show_with_the_engines_messages_and_the_page_carries_on(
-    tiny_dir: Path, tmp_path: Path,
+    real_dir: Path, tmp_path: Path,
 ) -> None:
     (tmp_path / "broken.gguf").write_bytes(b"GGUF" + os.urandom(4096))
-    tiers = (tiny_dir / "tiers.toml").read_text().replace('"ultra.gguf"', f'"{tmp_path / "broken.gguf"}"')
-    (tmp_path / "tiers.toml").write_text(tiers.replace('models_dir = "."', f'models_dir = "{tiny_dir}"'))
+    tiers = (real_dir / "tiers.toml").read_text().replace('"ultra.gguf"', f'"{tmp_path / "broken.gguf"}"')
+    (tmp_path / "tiers.toml").write_text(tiers.replace('models_dir = "."', f'models_dir = "{real_dir}"'))
     with run_engine(write_config(tmp_path)) as engine, open_browser(tmp_path / "chromium") as browser:
         open_dashboard(browser, engine)
         driver = browser.driver
@@ -244,9 +242,9 @@ def test_a_failed_load_and_a_llama_server_restart_show_with_the_engines_messages
 
 
 def test_the_page_says_the_engine_is_unreachable_while_it_restarts_and_recovers_by_itself(
-    tiny_dir: Path, tmp_path: Path,
+    real_dir: Path, tmp_path: Path,
 ) -> None:
-    config = write_config(tiny_dir)
+    config = write_config(real_dir)
     port = free_port()
     with open_browser(tmp_path / "chromium") as browser:
         driver = browser.driver
@@ -268,7 +266,7 @@ def test_the_page_says_the_engine_is_unreachable_while_it_restarts_and_recovers_
         assert browser.console_errors(*_NETWORK_ERRORS) == []
 
 
-def test_serve_prints_the_dashboards_address(tiny_dir: Path) -> None:
-    with run_engine(write_config(tiny_dir)) as engine:
+def test_serve_prints_the_dashboards_address(real_dir: Path) -> None:
+    with run_engine(write_config(real_dir)) as engine:
         assert f"dashboard: {engine.url}/ui" in engine.log.read_text()
 
