@@ -178,7 +178,7 @@ async def test_a_killed_llama_server_gives_a_clear_503_then_the_engine_restarts_
                     events.append(json.loads(data)["event"])
                     if events[-1] == "backend_up":
                         break
-        assert events == ["backend_down", "backend_up"]
+        assert [e for e in events if e != "request_done"] == ["backend_down", "backend_up"]
         status: Any = own_engine.status()
         assert status.backend.up and status.backend.restarts == 1
         again = await client.post("/v1/chat/completions", json=chat("fast"))
