@@ -8,6 +8,7 @@ const BACKOFF_MS = [1000, 2000, 4000, 5000];
 const TICK_MS = 500;
 const KEEP_SECONDS = 900;
 const MAX_ERRORS = 50;
+const MAX_REQUESTS = 5000; // request marks kept for the timeline (the newest): a busy engine has many
 const NOTICE_MS = 6000;
 const KEY_STORE = 'variet-engine-key';
 const MIN_SPAN = 3; // seconds: the shortest stretch the timeline draws
@@ -490,6 +491,7 @@ function prune() {
   const horizon = engineNow() - KEEP_SECONDS;
   const keep = (item) => item.end === null || (item.end ?? item.time) >= horizon;
   for (const name of ['swaps', 'resident', 'requests', 'marks', 'outages']) S[name] = S[name].filter(keep);
+  if (S.requests.length > MAX_REQUESTS) S.requests = S.requests.slice(-MAX_REQUESTS);
 }
 
 // ---- drawing
