@@ -100,8 +100,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
             try:
                 hello = SubscribedEvent(time=round(time.time(), 3), status=engine.status())
                 yield f"event: subscribed\ndata: {hello.model_dump_json()}\n\n".encode()
-                while True:
-                    event = await queue.get()
+                while (event := await queue.get()) is not None:
                     yield f"event: {event.event}\ndata: {event.model_dump_json()}\n\n".encode()
             finally:
                 engine.events.unsubscribe(queue)
