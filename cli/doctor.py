@@ -94,6 +94,7 @@ async def _engine_checks(settings: Any) -> list[Check]:
     except EngineError as exc:
         return [Check("engine", "FAIL", f"{url}: {exc}", "check the engine's log")]
     checks = [Check("engine", "ok", f"{url}: {status.state}, loaded {status.loaded or 'nothing'}")]
+    checks.append(Check("dashboard", "ok", f"{url.rstrip('/')}/ui (open it in a browser)"))
     backend = status.backend
     if backend.up:
         checks.append(Check("llama-server", "ok", f"up at {backend.url} (restarts: {backend.restarts})"))

@@ -3,7 +3,8 @@
 `running_code_server(root, ...)` installs the given `.vsix` files into a fresh extensions folder, writes the
 user settings, starts code-server without authentication, telemetry or update checks, with HOME inside
 `root`, and stops it and everything it started (extension host, MCP servers) afterwards. `Workbench` drives
-the page through a `Browser`: the Command Palette, quick picks, the status bar.
+the page in a `Browser` (`tests.parts.browser`) as a user would: real key presses and mouse clicks, the
+Command Palette, quick picks, the status bar.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx2
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
 
 from tests.parts.browser import Browser
 from variet.engine.backend import free_port
@@ -113,21 +116,54 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
 
 
 class Workbench:
-    """The VS Code page: commands, quick picks and the status bar."""
+    """The VS Code page: commands, quick picks, the status bar, and real keys and clicks."""
 
     ROWS = ".quick-input-widget .monaco-list-row"
+    KEYS: ClassVar[dict[str, str]] = {"Enter": Keys.ENTER, "Escape": Keys.ESCAPE, "F1": Keys.F1}
 
     def __init__(self, browser: Browser) -> None:
         self.browser = browser
 
+    def wait_js(self, what: str, script: str, *args: Any, timeout: float = 30.0) -> Any:
+        """Run `script` in the page until it returns something truthy, and return that."""
+        return self.browser.wait(what, lambda driver: driver.execute_script(script, *args), timeout)
+
+    def press(self, key: str) -> None:
+        ActionChains(self.browser.driver).send_keys(self.KEYS.get(key, key)).perform()
+
+    def type(self, text: str) -> None:
+        ActionChains(self.browser.driver).send_keys(text).perform()
+
+    def click(self, css: str, text: str = "", timeout: float = 30.0) -> None:
+        """A real mouse click at the middle of the first element matching `css` whose text contains `text`,
+        once it has stopped moving (a view still being laid out drops clicks)."""
+        x, y = self.wait_js(f"{css} {text!r} to click", """
+            const e = Array.from(document.querySelectorAll(arguments[0])).find(e => e.innerText.includes(arguments[1]));
+            if (!e) return null;
+            const b = e.getBoundingClientRect();
+            const at = [Math.round(b.x + b.width / 2), Math.round(b.y + b.height / 2)];
+            const last = window.__varietLastRect;
+            window.__varietLastRect = at.join();
+            return b.width > 0 && last === at.join() ? at : null;""", css, text, timeout=timeout)
+        self.browser.script("window.__varietLastRect = null;")
+        actions = ActionChains(self.browser.driver)
+        actions.w3c_actions.pointer_action.move_to_location(x, y).click()
+        actions.perform()
+
+    def move_away(self) -> None:
+        """Park the mouse where it shows no tooltip."""
+        actions = ActionChains(self.browser.driver)
+        actions.w3c_actions.pointer_action.move_to_location(700, 300)
+        actions.perform()
+
     def status_texts(self) -> list[str]:
-        texts: list[str] = self.browser.js(
+        texts: list[str] = self.browser.script(
             "return Array.from(document.querySelectorAll('.statusbar-item')).map(e => e.innerText.trim())")
         return texts
 
     def wait_for_status(self, what: str, pattern: str, timeout: float = 60.0) -> str:
         """The first status-bar text matching the regular expression `pattern`, once there is one."""
-        found: str = self.browser.wait_for(what, """
+        found: str = self.wait_js(what, """
             const re = new RegExp(arguments[0]);
             return Array.from(document.querySelectorAll('.statusbar-item')).map(e => e.innerText.trim())
                 .find(t => re.test(t)) || null;""", pattern, timeout=timeout)
@@ -135,18 +171,18 @@ class Workbench:
 
     def command(self, title: str) -> None:
         """Run a command by its title from the Command Palette."""
-        self.browser.press("Escape")
-        self.browser.press("F1")
-        self.browser.wait_for("the Command Palette", "return !!document.querySelector('.quick-input-widget input')")
-        self.browser.type(title)
-        self.browser.wait_for(f"{title!r} in the Command Palette", """
+        self.press("Escape")
+        self.press("F1")
+        self.wait_js("the Command Palette", "return !!document.querySelector('.quick-input-widget input')")
+        self.type(title)
+        self.wait_js(f"{title!r} in the Command Palette", """
             const row = document.querySelector(arguments[0]);
             return row && row.innerText.includes(arguments[1]);""", self.ROWS, title)
-        self.browser.press("Enter")
+        self.press("Enter")
 
     def rows(self) -> list[str]:
         """The rows of the open quick pick, each as its text with line breaks as ` | `."""
-        rows: list[str] = self.browser.js(
+        rows: list[str] = self.browser.script(
             "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText.replace(/\\n/g, ' | '))",
             self.ROWS)
         return rows

@@ -9,13 +9,12 @@ extension's command into VS Code's secret storage, the status bar, the chat's mo
 servers. Sending a message from the chat view needs a GitHub Copilot sign-in, which cannot happen offline,
 so chat requests go through the API instead.
 
-Set VARIET_SCREENSHOTS to a folder to keep screenshots of the status bar, the model picker and the MCP list.
+Set VARIET_SCREENSHOT_DIR to a folder to keep screenshots of the status bar, the model picker and the MCP list.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -26,14 +25,14 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.parts.browser import Browser, browser
+from tests.parts.browser import open_browser
 from tests.parts.code_server import Workbench, running_code_server
 from tests.parts.engine import RunningEngine, run_engine, write_config
 from tests.parts.node import NodeTools, node_tools
 from tests.parts.vscode_extension import EXTENSION, compiled_extension, package_vsix
 from variet.contract import EngineStatus
 
-pytestmark = [pytest.mark.llama, pytest.mark.codeserver]
+pytestmark = [pytest.mark.llama, pytest.mark.browser, pytest.mark.codeserver]
 
 KEY = "sk-variet-code-server-3e9d"
 TIERS = ["fast", "balanced", "deep-coder", "deep-logic", "ultra"]
@@ -45,17 +44,16 @@ PROBE = Path(__file__).parent / "probe"
 class Session:
     engine: RunningEngine
     workbench: Workbench
-    browser: Browser
     settings: Path
     probe_out: Path
     before_key: str
     """The status bar's text before the key was entered."""
-    shots: Path | None
+    shots: Path
 
     def shot(self, name: str) -> None:
-        if self.shots is not None:
-            self.browser.move_away()
-            self.browser.screenshot(self.shots / f"{name}.png")
+        """A screenshot (kept in $VARIET_SCREENSHOT_DIR when that is set)."""
+        self.workbench.move_away()
+        self.workbench.browser.screenshot(self.shots / f"code-server-{name}.png")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +62,6 @@ def session(real_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     root = tmp_path_factory.mktemp("code-server")
     compiled_extension(node)
     extensions = [package_vsix(node, EXTENSION, root / "variet.vsix"), package_vsix(node, PROBE, root / "probe.vsix")]
-    shots = Path(os.environ["VARIET_SCREENSHOTS"]) if os.environ.get("VARIET_SCREENSHOTS") else None
     with run_engine(write_config(real_dir), env={"VARIET_ENGINE_API_KEY": KEY}) as engine:
         servers_config = root / "variet.toml"  # what the MCP servers read: the engine's URL (the key comes apart)
         servers_config.write_text(f'[engine]\nurl = "{engine.url}"\n')
@@ -81,18 +78,19 @@ def session(real_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         }
         probe_out = root / "probe.json"
         with running_code_server(root, extensions=extensions, settings=settings,
-                                 env={"VARIET_PROBE_OUT": str(probe_out)}) as server, browser() as page:
+                                 env={"VARIET_PROBE_OUT": str(probe_out)}) as server, \
+                open_browser(root / "chromium", width=1400, height=900) as page:
             workbench = Workbench(page)
-            page.open(server.url)
+            page.get(server.url)
             before = workbench.wait_for_status("the Variet status-bar item", r"^Variet: (key refused|unreachable)")
             workbench.command("Variet: Set the engine API key")
-            page.wait_for("the key's input box",
-                          "return !!document.querySelector('.quick-input-widget input[type=password]')")
-            page.type(KEY)
-            page.press("Enter")
+            workbench.wait_js("the key's input box",
+                              "return !!document.querySelector('.quick-input-widget input[type=password]')")
+            workbench.type(KEY)
+            workbench.press("Enter")
             workbench.wait_for_status("the engine to accept the key", ONLINE)
-            yield Session(engine, workbench, page, server.workspace.parent / "user-data" / "User" / "settings.json",
-                          probe_out, before, shots)
+            yield Session(engine, workbench, server.workspace.parent / "user-data" / "User" / "settings.json",
+                          probe_out, before, root / "screenshots")
 
 
 def test_the_status_bar_says_the_key_is_refused_until_it_is_entered_and_it_never_lands_in_settings(
@@ -128,11 +126,11 @@ def test_an_extension_gets_text_a_tool_call_token_counts_and_cancellation_from_t
 
 
 def test_the_chat_model_picker_lists_auto_and_every_tier_with_what_loading_it_costs(session: Session) -> None:
-    session.workbench.command("Chat: Open Chat (Ask)")
-    page = session.browser
+    page = session.workbench
+    page.command("Chat: Open Chat (Ask)")
     page.click("a.model-picker-name", "Variet")
     page.click("[role=option], .monaco-list-row", "Other Models")
-    rows = page.wait_for("the Variet tiers in the picker", """
+    rows = page.wait_js("the Variet tiers in the picker", """
         const rows = Array.from(document.querySelectorAll('[role=option], .monaco-list-row'))
             .map(e => e.innerText.replace(/\\n/g, ' | ')).filter(t => t.startsWith('Variet '));
         return rows.length >= 6 ? rows : null;""")
@@ -150,14 +148,14 @@ def test_vs_code_lists_the_five_variet_mcp_servers_and_starts_one_with_the_engin
     session: Session,
 ) -> None:
     session.workbench.command("MCP: List Servers")
-    rows = session.browser.wait_for("the MCP servers", """
+    rows = session.workbench.wait_js("the MCP servers", """
         const rows = Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText.replace(/\\n/g, ' | '));
         return rows.filter(r => r.startsWith('variet-')).length === 5 ? rows : null;""", Workbench.ROWS)
     names = [match.group(0) for row in rows if (match := re.match(r"variet-[a-z]+", row))]
     assert names == [f"variet-{s}" for s in ("inference", "router", "search", "calendar", "gmail")], rows
     session.shot("mcp-servers")
-    session.browser.click(Workbench.ROWS, "variet-inference")
-    session.browser.click(Workbench.ROWS, "Start Server")
+    session.workbench.click(Workbench.ROWS, "variet-inference")
+    session.workbench.click(Workbench.ROWS, "Start Server")
     # VS Code started the installed console script with the settings' URL and config, and the key from
     # secret storage (added only as it starts, never written anywhere).
     command = str(Path(sys.executable).parent / "variet-inference")
@@ -171,7 +169,7 @@ def test_vs_code_lists_the_five_variet_mcp_servers_and_starts_one_with_the_engin
     assert found["VARIET_ENGINE_API_KEY"] == KEY
     assert found["VARIET_ENGINE_URL"] == session.engine.url
     assert found["VARIET_CONFIG"].endswith("variet.toml")
-    session.browser.press("Escape")
+    session.workbench.press("Escape")
 
 
 def _process_env(command: str) -> dict[str, str]:
