@@ -27,7 +27,7 @@ export interface BackendUpEvent {
   url: string;
 }
 
-export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent;
+export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent | RequestDoneEvent;
 
 /** The whole engine at a glance. */
 export interface EngineStatus {
@@ -99,6 +99,22 @@ export interface ModelEntry {
 export interface ModelList {
   data: ModelEntry[];
   object: "list";
+}
+
+/** A completion request for a tier has ended; sent only while someone subscribes (it costs nothing otherwise). */
+export interface RequestDoneEvent {
+  event: "request_done";
+  /** From its arrival to the end of its answer, stream included. */
+  seconds: number;
+  /** The HTTP status the client got; 502 for a stream llama-server broke off. */
+  status: number;
+  tier: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+  /** Its tier was not loaded when it arrived, so it waited for a swap. */
+  waited_for_swap: boolean;
+  /** Of that, how long it waited for its tier to be loaded or free. */
+  waited_seconds: number;
 }
 
 export interface SubscribedEvent {

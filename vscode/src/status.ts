@@ -129,6 +129,8 @@ export class StatusBoard {
       case "backend_up":
         if (this.state === "down") this.state = "idle";
         return;
+      case "request_done":
+        return; // queues are read from the status polls
     }
   }
 
