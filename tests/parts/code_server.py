@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -125,8 +126,18 @@ class Workbench:
         self.browser = browser
 
     def wait_js(self, what: str, script: str, *args: Any, timeout: float = 30.0) -> Any:
-        """Run `script` in the page until it returns something truthy, and return that."""
-        return self.browser.wait(what, lambda driver: driver.execute_script(script, *args), timeout)
+        """Run `script` in the page until it returns something truthy, and return that. On a timeout the
+        failure names a screenshot of the page (VS Code's console is too chatty to quote)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.browser.script(script, *args)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                shot = Path(tempfile.mkstemp(prefix="variet-code-server-", suffix=".png")[1])
+                self.browser.screenshot(shot)
+                pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; the page then: {shot}")
+            time.sleep(0.1)
 
     def press(self, key: str) -> None:
         ActionChains(self.browser.driver).send_keys(self.KEYS.get(key, key)).perform()
