@@ -5,4 +5,6 @@ calls, turns MCP elicitation into owner-only Approve / Cancel buttons, and strea
 with the tier, speed and any swap in a footer. `Assistant` runs it; `main` is the `variet-discord` script.
 """
 
-__all__: list[str] = []
+from variet.assistant.app import Assistant, run_assistant
+
+__all__ = ["Assistant", "run_assistant"]

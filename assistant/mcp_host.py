@@ -3,8 +3,8 @@
 Each configured server gets one supervising task that starts it over stdio (`python -m
 variet.servers.NAME`, with this process's settings and environment minus the Discord token) or connects to
 its streamable HTTP URL, lists its tools, and holds the connection. A server that fails to start, or stops
-answering, is marked down with the reason and the others keep working; `revive` tries a down server again
-(at most every `REVIVE_SECONDS`), which turns call before each conversation turn.
+answering, is marked down with the reason and the others keep working; `revive`, which every turn calls
+first, starts a stopped server again (one that failed to start, at most every `REVIVE_SECONDS`).
 
 The host declares MCP form elicitation. A server asks (send this mail? delete this event?) in the middle of
 a tool call; the host hands the question to the `Asker` of the turn that made the call, and only a yes/no
@@ -88,6 +88,8 @@ class _Connection:
         self.wanted = anyio.Event()
         self.settled = anyio.Event()
         self.last_attempt = -math.inf
+        self.start_failed = False
+        """The last attempt never got as far as listing tools (so retries are spaced out)."""
         self.confirm_lock = anyio.Lock()
         self.asker: Asker | None = None
         self.asking_tool = ""
@@ -164,10 +166,11 @@ class McpHost:
                 await connection.settled.wait()
 
     async def revive(self) -> None:
-        """Try once more to start the servers that are down (each at most every `REVIVE_SECONDS`), and wait."""
+        """Start again the servers that stopped, and those that failed to start (these at most every
+        `REVIVE_SECONDS`); wait for the attempts."""
         now = anyio.current_time()
-        retry = [c for c in self._connections.values()
-                 if c.client is None and c.settled.is_set() and now - c.last_attempt >= REVIVE_SECONDS]
+        retry = [c for c in self._connections.values() if c.client is None and c.settled.is_set()
+                 and (not c.start_failed or now - c.last_attempt >= REVIVE_SECONDS)]
         for connection in retry:
             connection.settled = anyio.Event()
             connection.wanted.set()
@@ -229,6 +232,7 @@ class McpHost:
     async def _run_once(self, connection: _Connection, settled: anyio.Event) -> None:
         """Start or connect, list the tools, then hold the connection until a call finds it lost."""
         started = anyio.current_time()
+        connection.start_failed = True
         with anyio.CancelScope(deadline=started + self._start_seconds) as scope:
             try:
                 async with Client(connection.target, elicitation_callback=connection.elicit,
@@ -236,6 +240,7 @@ class McpHost:
                     listed = await client.list_tools()
                     scope.deadline = math.inf
                     connection.client, connection.tools, connection.error = client, list(listed.tools), None
+                    connection.start_failed = False
                     settled.set()
                     log.info("%s is up (%s, %d tools in %.2f s)", connection.label, connection.status().via,
                              len(listed.tools), anyio.current_time() - started)

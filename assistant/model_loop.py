@@ -88,9 +88,11 @@ async def run_turn(messages: Sequence[dict[str, Any]], *, model: str, chat: Chat
         prefix = f"{shown}\n\n" if shown else ""
         started = time.monotonic()
         chunks = chat.stream_chat(body)
+        first: float | None = None
         try:
             async for chunk in chunks:
                 if reply.add(chunk) or (reply.model and result.tier is None):
+                    first = first or time.monotonic()
                     result.tier = reply.model or result.tier
                     observer.answer(prefix + reply.text, result.tier)
         finally:
@@ -98,7 +100,7 @@ async def run_turn(messages: Sequence[dict[str, Any]], *, model: str, chat: Chat
             if (close := getattr(chunks, "aclose", None)) is not None:
                 await close()
         result.tier = reply.model or result.tier
-        result.tokens_per_second = reply.tokens_per_second or result.tokens_per_second
+        result.tokens_per_second = reply.tokens_per_second or _speed(reply, first) or result.tokens_per_second
         if reply.text.strip():
             shown = prefix + reply.text
         if not reply.tool_calls:
@@ -121,6 +123,15 @@ async def run_turn(messages: Sequence[dict[str, Any]], *, model: str, chat: Chat
             if outcome.problem:
                 result.problems.append(outcome.problem)
             history.append({"role": "tool", "tool_call_id": call.id, "content": outcome.text})
+
+
+def _speed(reply: StreamedReply, first: float | None) -> float | None:
+    """Tokens per second from the usage count and the time since the first token, when the server sends no
+    timings of its own (llama-server does)."""
+    took = time.monotonic() - first if first is not None else 0.0
+    if reply.completion_tokens and reply.completion_tokens > 1 and took > 0:
+        return (reply.completion_tokens - 1) / took
+    return None
 
 
 async def _run_one(call: ToolCall, tools: ToolBox, observer: TurnObserver) -> ToolOutcome:

@@ -1,0 +1,5 @@
+"""The fake Google (tests/fakes/google.py) for the assistant's tool tests."""
+
+from tests.fakes.google import _google_server, google_fake
+
+__all__ = ["_google_server", "google_fake"]
