@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import discord
 import yarl
 from discord import app_commands
@@ -26,6 +27,10 @@ from variet.shared.config import DiscordSettings
 __all__ = ["VarietBot", "use_discord_at"]
 
 log = logging.getLogger("variet.assistant")
+
+_GUILDS_SETTLE_SECONDS = 0.5
+"""How long discord.py waits for more servers' data before "ready" (it defaults to 2 s, for member caches
+this bot does not keep)."""
 
 
 def use_discord_at(settings: DiscordSettings) -> None:
@@ -45,8 +50,10 @@ def intents() -> discord.Intents:
 class VarietBot(discord.Client):
     def __init__(self, services: Services) -> None:
         super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none(),
-                         chunk_guilds_at_startup=False)
+                         chunk_guilds_at_startup=False, guild_ready_timeout=_GUILDS_SETTLE_SECONDS)
         self.services = services
+        self.ready = anyio.Event()
+        """Set once connected and Discord has sent the servers the bot is in."""
         self.tree: app_commands.CommandTree[VarietBot] = app_commands.CommandTree(self)
         add_commands(self.tree, services)
 
@@ -57,6 +64,11 @@ class VarietBot(discord.Client):
     async def on_ready(self) -> None:
         user = self.user
         log.info("connected to Discord as %s (id %s)", user, user.id if user else "?")
+        self.ready.set()
+
+    async def on_interaction(self, interaction: discord.Interaction[VarietBot]) -> None:
+        if interaction.type is discord.InteractionType.component:
+            await self.services.confirmations.handle(interaction)
 
     async def on_message(self, message: discord.Message) -> None:
         me = self.user

@@ -1,14 +1,18 @@
 """Approve / Cancel in Discord: the `Asker` a turn gives the MCP host for the servers' confirmations.
 
 When `variet-gmail` asks before sending or `variet-calendar` before deleting, the question is posted in the
-conversation with two buttons. Only an owner's click counts (anyone else is told so, privately, and nothing
-changes); the first owner click decides and removes the buttons, so the action is approved at most once;
-no decision within `confirm_timeout_seconds` means cancelled. Nothing the model writes can press a button.
+conversation with two buttons whose ids carry a fresh random nonce. The question is registered before it is
+posted, so a click can never arrive before the bot knows it. Only an owner's click counts (anyone else is
+told so, privately, and nothing changes); the first owner click decides and removes the buttons, so the
+action is approved at most once; no decision within `confirm_timeout_seconds` means cancelled. Nothing the
+model writes can press a button.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -17,66 +21,86 @@ import discord
 from variet.assistant.mcp_host import Decision
 from variet.assistant.render import SMALL, seconds
 
-__all__ = ["ConfirmButtons", "DiscordAsker"]
+__all__ = ["PREFIX", "Confirmations", "DiscordAsker"]
 
 log = logging.getLogger("variet.assistant")
 
+PREFIX = "variet-confirm"
+"""Custom ids of the buttons: `variet-confirm:<nonce>:approve` or `...:cancel`."""
 _QUESTION_MAX = 1500
 _NO_PINGS = discord.AllowedMentions.none()
+Interaction = discord.Interaction[Any]
 
 
-class ConfirmButtons(discord.ui.View):
-    """The two buttons; `decided` is set once an owner chose."""
+@dataclass
+class _Question:
+    text: str
+    owners: frozenset[int]
+    decision: Decision | None = None
+    decided: anyio.Event = field(default_factory=anyio.Event)
 
-    def __init__(self, owners: frozenset[int], question: str) -> None:
-        super().__init__(timeout=None)
-        self._owners = owners
-        self._question = question
-        self.decision: Decision | None = None
-        self.decided = anyio.Event()
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.user.id in self._owners:
+class Confirmations:
+    """The questions waiting for an owner, by nonce; the bot hands every button click to `handle`."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, _Question] = {}
+
+    def open(self, text: str, owners: frozenset[int]) -> tuple[str, _Question]:
+        nonce = secrets.token_urlsafe(12)
+        question = self._open[nonce] = _Question(text, owners)
+        return nonce, question
+
+    def close(self, nonce: str) -> None:
+        self._open.pop(nonce, None)
+
+    async def handle(self, interaction: Interaction) -> bool:
+        """Answer a click on one of our buttons; False when the click is not ours."""
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = data.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id.startswith(PREFIX + ":"):
+            return False
+        _, nonce, choice = [*custom_id.split(":"), "", ""][:3]
+        question = self._open.get(nonce)
+        user = interaction.user.id
+        if question is None or question.decision is not None:
+            await interaction.response.send_message("This question was already answered or has expired.",
+                                                    ephemeral=True)
             return True
-        log.info("user %d pressed a confirmation button; only owners may", interaction.user.id)
-        await interaction.response.send_message("Only the bot's owner can answer this.", ephemeral=True)
-        return False
-
-    @discord.ui.button(label="Approve", style=discord.ButtonStyle.success)
-    async def approve(self, interaction: discord.Interaction[Any], _: discord.ui.Button[ConfirmButtons]) -> None:
-        await self._decide(interaction, "accept", f"✅ Approved by <@{interaction.user.id}>")
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction[Any], _: discord.ui.Button[ConfirmButtons]) -> None:
-        await self._decide(interaction, "decline", f"✖️ Cancelled by <@{interaction.user.id}>")
-
-    async def _decide(self, interaction: discord.Interaction[Any], decision: Decision, verdict: str) -> None:
-        if self.decision is not None:  # a second click that raced the first
-            await interaction.response.send_message("Already answered.", ephemeral=True)
-            return
-        self.decision = decision
-        self.stop()
+        if user not in question.owners:
+            log.info("user %d pressed a confirmation button; only owners may", user)
+            await interaction.response.send_message("Only the bot's owner can answer this.", ephemeral=True)
+            return True
+        question.decision = "accept" if choice == "approve" else "decline"
+        self.close(nonce)
+        verdict = f"✅ Approved by <@{user}>" if question.decision == "accept" else f"✖️ Cancelled by <@{user}>"
         try:
-            await interaction.response.edit_message(content=f"{verdict}: {self._question}", view=None,
+            await interaction.response.edit_message(content=f"{verdict}: {question.text}", view=None,
                                                     allowed_mentions=_NO_PINGS)
         finally:
-            self.decided.set()
+            question.decided.set()
+        return True
 
-    async def expire(self, message: discord.Message, waited: float) -> None:
-        """Nobody decided in time (`waited` seconds): say so and take the buttons away."""
-        self.decision = "cancel"
-        self.stop()
-        await message.edit(content=f"⌛ No answer within {seconds(waited)}, so cancelled: {self._question}",
-                           view=None, allowed_mentions=_NO_PINGS)
+
+def _buttons(nonce: str) -> discord.ui.View:
+    """The two buttons, as components only: clicks reach `Confirmations.handle`, not a discord.py view."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label="Approve", style=discord.ButtonStyle.success,
+                                    custom_id=f"{PREFIX}:{nonce}:approve"))
+    view.add_item(discord.ui.Button(label="Cancel", style=discord.ButtonStyle.secondary,
+                                    custom_id=f"{PREFIX}:{nonce}:cancel"))
+    view.stop()  # a finished view is sent but not registered in discord.py's view store
+    return view
 
 
 class DiscordAsker:
-    """Asks in `channel`, under `question_message`, for the turn that message started."""
+    """Asks in `channel`, under `reference` (the message that started the turn)."""
 
-    def __init__(self, channel: discord.abc.Messageable, question_message: discord.Message | None,
-                 owners: frozenset[int], timeout: float) -> None:
+    def __init__(self, channel: discord.abc.Messageable, reference: discord.Message | None,
+                 confirmations: Confirmations, owners: frozenset[int], timeout: float) -> None:
         self._channel = channel
-        self._reference = question_message
+        self._reference = reference
+        self._confirmations = confirmations
         self._owners = owners
         self._timeout = timeout
         self.waited = 0.0
@@ -84,23 +108,28 @@ class DiscordAsker:
 
     async def confirm(self, question: str, *, server: str, tool: str) -> Decision:
         text = question if len(question) <= _QUESTION_MAX else question[: _QUESTION_MAX - 1] + "…"
-        buttons = ConfirmButtons(self._owners, text)
+        nonce, pending = self._confirmations.open(text, self._owners)
         owners = " ".join(f"<@{owner}>" for owner in sorted(self._owners))
         content = (f"🔐 **variet-{server}** asks before `{tool}`:\n{text}\n"
                    f"{SMALL}{owners or 'an owner'}: Approve or Cancel within {seconds(self._timeout)}; "
                    "no answer cancels.")
-        if self._reference is not None:
-            message = await self._channel.send(content, view=buttons, reference=self._reference,
-                                               mention_author=False, allowed_mentions=_NO_PINGS)
-        else:
-            message = await self._channel.send(content, view=buttons, allowed_mentions=_NO_PINGS)
         started = anyio.current_time()
-        with anyio.move_on_after(self._timeout):
-            await buttons.decided.wait()
-        self.waited += anyio.current_time() - started
-        if buttons.decision is None:
-            await buttons.expire(message, self._timeout)
-        decision = buttons.decision
-        assert decision is not None
-        log.info("confirmation for %s.%s: %s", server, tool, decision)
-        return decision
+        try:
+            if self._reference is not None:
+                message = await self._channel.send(content, view=_buttons(nonce), reference=self._reference,
+                                                   mention_author=False, allowed_mentions=_NO_PINGS)
+            else:
+                message = await self._channel.send(content, view=_buttons(nonce), allowed_mentions=_NO_PINGS)
+            with anyio.move_on_after(self._timeout - (anyio.current_time() - started)):
+                await pending.decided.wait()
+            if pending.decision is None:
+                pending.decision = "cancel"
+                await message.edit(content=f"⌛ No answer within {seconds(self._timeout)}, so cancelled: {text}",
+                                   view=None, allowed_mentions=_NO_PINGS)
+        finally:
+            self._confirmations.close(nonce)
+            self.waited += anyio.current_time() - started
+            if pending.decision is None:
+                pending.decision = "cancel"
+        log.info("confirmation for %s.%s: %s", server, tool, pending.decision)
+        return pending.decision

@@ -47,6 +47,8 @@ def explain(exc: BaseException) -> str:
     """One line for the channel and the log: what failed and what to do, never a traceback."""
     import discord
 
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
     if isinstance(exc, VarietError):
         return " ".join(str(exc).split())
     if isinstance(exc, discord.LoginFailure):

@@ -77,8 +77,10 @@ def tool_status(name: str, arguments: dict[str, object]) -> str:
     return f"{SMALL}🔧 {name}{detail}"
 
 
-def footer(facts: TurnFacts, *, streaming: bool = False) -> str:
-    """The small print under an answer: tier · tok/s · swap · tools, then one line per problem."""
+def footer(facts: TurnFacts, *, streaming: bool = False, started: bool = True) -> str:
+    """The small print under an answer: tier · tok/s · swap · tools, then one line per problem.
+
+    While `streaming`, it ends with "writing…" (or "thinking…" until the answer has `started`)."""
     parts: list[str] = []
     if facts.tier:
         parts.append(facts.tier)
@@ -91,7 +93,7 @@ def footer(facts: TurnFacts, *, streaming: bool = False) -> str:
     if facts.tools:
         parts.append("🔧 " + ", ".join(dict.fromkeys(facts.tools)))
     if streaming:
-        parts.append("writing…")
+        parts.append("writing…" if started else "thinking…")
     lines = [SMALL + " · ".join(parts)] if parts else []
     lines += [f"{SMALL}{WARN} {_clip(problem, _LINE_MAX)}" for problem in facts.problems]
     return "\n".join(lines)

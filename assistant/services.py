@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from variet.assistant.access import Gatekeeper
+from variet.assistant.confirm import Confirmations
 from variet.assistant.engine_watch import EngineWatch
 from variet.assistant.mcp_host import McpHost
 from variet.assistant.pins import TierPins
@@ -49,6 +50,7 @@ class Services:
     host: McpHost
     pins: TierPins
     gate: Gatekeeper
+    confirmations: Confirmations = field(default_factory=Confirmations)
     timings: deque[TurnTimings] = field(default_factory=lambda: deque(maxlen=_KEPT_TIMINGS))
     """The last answered messages, newest last (for logs and the benchmark)."""
 

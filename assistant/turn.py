@@ -74,7 +74,7 @@ class TurnView:
     def _show(self, *, final: bool = False) -> None:
         facts = TurnFacts(self.facts.tier, self.facts.tokens_per_second, tuple(self._swaps.values()),
                           self.facts.tools, self.facts.problems)
-        small = footer(facts, streaming=not final)
+        small = footer(facts, streaming=not final, started=bool(self.text) and not self.text.startswith("⏳"))
         if self._status and not final:
             small = f"{small}\n{self._status}" if small else self._status
         self._reply.show(self.text, small, final=final)
@@ -141,7 +141,8 @@ async def _post(reply: LiveReply[discord.Message], message: discord.Message) -> 
     try:
         await reply.run()
     except Exception as exc:  # nowhere left to show it: the log says why
-        log.warning("could not post the answer to message %d: %s", message.id, explain(exc))
+        log.warning("could not post the answer to message %d: %s", message.id, explain(exc),
+                    exc_info=not isinstance(exc, discord.HTTPException))
 
 
 async def _follow_swaps(events: MemoryObjectReceiveStream[EngineEvent], view: TurnView) -> None:
@@ -157,7 +158,8 @@ async def answer_message(message: discord.Message, services: Services, *, bot_id
     model = services.pins.model_for(ids, settings.model)
     reply: LiveReply[discord.Message] = LiveReply(DiscordTarget(message), EditPacer(settings.edit_interval_seconds))
     view = TurnView(reply)
-    asker = DiscordAsker(message.channel, message, services.gate.access.owners, settings.confirm_timeout_seconds)
+    asker = DiscordAsker(message.channel, message, services.confirmations, services.gate.access.owners,
+                         settings.confirm_timeout_seconds)
     result: TurnResult | None = None
     async with anyio.create_task_group() as tasks, services.watch.listen() as events:
         tasks.start_soon(_post, reply, message)

@@ -78,7 +78,8 @@ async def running_bot(fake: FakeDiscord, settings: Settings) -> AsyncIterator[As
         tasks.start_soon(assistant.run)
         with anyio.fail_after(30):
             await fake.wait_connected(sessions + 1)
-            assert assistant.services is not None
+            assert assistant.services is not None and assistant.bot is not None
+            await assistant.bot.ready.wait()
             await assistant.services.host.wait_started()
         try:
             yield assistant
@@ -87,8 +88,10 @@ async def running_bot(fake: FakeDiscord, settings: Settings) -> AsyncIterator[As
 
 
 def answers(fake: FakeDiscord, channel: int) -> list[dict[str, Any]]:
-    """The bot's messages in `channel` that answer something (not confirmation prompts)."""
-    return [m for m in fake.bot_messages(channel) if not m["content"].startswith("🔐")]
+    """The bot's messages in `channel` that answer a message (not confirmation prompts, asked or decided, and
+    not answers to slash commands or clicks)."""
+    return [m for m in fake.bot_messages(channel)
+            if not m["content"].startswith(("🔐", "✅", "✖️", "⌛")) and "interaction_metadata" not in m]
 
 
 async def final_answer(fake: FakeDiscord, channel: int, check: Callable[[str], bool] | None = None,
@@ -99,7 +102,8 @@ async def final_answer(fake: FakeDiscord, channel: int, check: Callable[[str], b
         found = answers(fake, channel)[after:]
         for message in reversed(found):
             text = message["content"]
-            finished = "writing…" not in text and not text.startswith("⏳") and "-# 🔧" not in text
+            streaming = any(mark in text for mark in ("writing…", "thinking…", "-# 🔧"))
+            finished = not streaming and not text.startswith("⏳")
             if finished and (check is None or check(text)):
                 return message
         return None

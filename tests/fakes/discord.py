@@ -446,7 +446,9 @@ class FakeDiscord:
         if kind in (4, 5):  # a message (or "thinking…" until it is edited)
             original = self._message(channel_id, self.bot, data.get("content") or "",
                                      components=data.get("components"), flags=data.get("flags") or 0)
-            original["interaction_metadata"] = {"id": interaction_id, "type": interaction.payload["type"]}
+            user = interaction.payload.get("user") or interaction.payload["member"]["user"]
+            original["interaction_metadata"] = {"id": interaction_id, "type": interaction.payload["type"],
+                                                "user": user, "authorizing_integration_owners": {}}
             self.messages[channel_id].append(original)
             interaction.original = original
             resource["message"] = original
