@@ -19,7 +19,7 @@ from variet.assistant.access import Access, Gatekeeper
 from variet.assistant.bot import VarietBot, use_discord_at
 from variet.assistant.credentials import discord_token
 from variet.assistant.engine_watch import EngineWatch
-from variet.assistant.errors import DiscordIntentMissing, DiscordTokenRejected
+from variet.assistant.errors import AssistantError, DiscordIntentMissing, DiscordTokenRejected
 from variet.assistant.mcp_host import McpHost, server_names
 from variet.assistant.pins import TierPins
 from variet.assistant.services import Services
@@ -49,6 +49,7 @@ class Assistant:
         use_discord_at(settings.discord)
         if not settings.discord.owner_ids:
             log.warning("[discord] owner_ids is empty: the bot answers nobody until you add your user id")
+        refused: AssistantError | None = None
         async with EngineClient.from_settings(settings) as engine, \
                 McpHost(settings, environ=self._environ) as host, anyio.create_task_group() as tasks:
             watch = EngineWatch(engine)
@@ -61,13 +62,15 @@ class Assistant:
             try:
                 if not self._closing:
                     await bot.start(token)
-            except discord.LoginFailure as exc:
-                raise DiscordTokenRejected() from exc
-            except discord.PrivilegedIntentsRequired as exc:
-                raise DiscordIntentMissing() from exc
+            except discord.LoginFailure:
+                refused = DiscordTokenRejected()
+            except discord.PrivilegedIntentsRequired:
+                refused = DiscordIntentMissing()
             finally:
                 await bot.close()
                 tasks.cancel_scope.cancel()
+        if refused is not None:  # raised out here, not wrapped in the task group's exception group
+            raise refused
 
     async def close(self) -> None:
         """Disconnect from Discord and stop the MCP servers (`run` then returns)."""

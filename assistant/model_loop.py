@@ -73,7 +73,8 @@ class TurnResult:
 
 
 async def run_turn(messages: Sequence[dict[str, Any]], *, model: str, chat: ChatModel, tools: ToolBox,
-                   observer: TurnObserver, max_rounds: int, max_tokens: int) -> TurnResult:
+                   observer: TurnObserver, max_rounds: int, max_tokens: int,
+                   temperature: float | None = None) -> TurnResult:
     """Run the turn that answers the last message of `messages`."""
     history = list(messages)
     offered = tools.openai_tools()
@@ -84,6 +85,8 @@ async def run_turn(messages: Sequence[dict[str, Any]], *, model: str, chat: Chat
                                 "stream_options": {"include_usage": True}}
         if offered:
             body["tools"] = offered
+        if temperature is not None:
+            body["temperature"] = temperature
         reply = StreamedReply()
         prefix = f"{shown}\n\n" if shown else ""
         started = time.monotonic()

@@ -72,8 +72,8 @@ class TurnView:
         self._swaps: dict[str, SwapNote] = {}
 
     def _show(self, *, final: bool = False) -> None:
-        facts = TurnFacts(self.facts.tier, self.facts.tokens_per_second, tuple(self._swaps.values()),
-                          self.facts.tools, self.facts.problems)
+        swaps = tuple(swap for swap in self._swaps.values() if swap.seconds is not None)
+        facts = TurnFacts(self.facts.tier, self.facts.tokens_per_second, swaps, self.facts.tools, self.facts.problems)
         small = footer(facts, streaming=not final, started=bool(self.text) and not self.text.startswith("⏳"))
         if self._status and not final:
             small = f"{small}\n{self._status}" if small else self._status
@@ -178,7 +178,8 @@ async def answer_message(message: discord.Message, services: Services, *, bot_id
             problems = [f"variet-{s.name} is down: {s.error}" for s in services.host.status() if not s.up]
             result = await run_turn(to_messages(history, system=system, bot_id=bot_id), model=model,
                                     chat=services.engine, tools=tools, observer=view,
-                                    max_rounds=settings.max_tool_rounds, max_tokens=settings.max_tokens)
+                                    max_rounds=settings.max_tool_rounds, max_tokens=settings.max_tokens,
+                                    temperature=settings.temperature)
             result.problems[:0] = problems
             view.finish(result)
         except Exception as exc:  # every failure ends as one line for the person; the log keeps the cause

@@ -315,6 +315,8 @@ class DiscordSettings(BaseModel):
     """Messages of a reply chain, thread or DM sent to the model as the conversation."""
     max_tokens: int = Field(default=DISCORD_MAX_TOKENS, ge=16)
     """Longest answer the model may give per call."""
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    """Sampling temperature sent with every request; default: the tier's own."""
     confirm_timeout_seconds: float = Field(default=DISCORD_CONFIRM_SECONDS, gt=0, le=3600)
     """How long an Approve / Cancel prompt waits for an owner; no answer means cancelled."""
     edit_interval_seconds: float = Field(default=DISCORD_EDIT_INTERVAL, ge=0.05)

@@ -73,7 +73,7 @@ def clean_environ() -> dict[str, str]:
 async def running_bot(fake: FakeDiscord, settings: Settings) -> AsyncIterator[Assistant]:
     """The assistant connected to `fake` while the block runs; closed (and its servers stopped) after."""
     assistant = Assistant(settings, token=BOT_TOKEN, environ=clean_environ())
-    sessions = sum(1 for call in fake.identified if call["token"])
+    sessions = fake.sessions_ready
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(assistant.run)
         with anyio.fail_after(30):

@@ -51,6 +51,8 @@ class Call:
     body: Any
     at: float
     status: int
+    message_id: str | None = None
+    """The message a successful post or edit created or changed."""
 
 
 @dataclass
@@ -105,6 +107,8 @@ class FakeDiscord:
         """Close codes the gateway sent."""
         self._edit_faults: list[float] = []
         self._sessions: list[_Session] = []
+        self.sessions_ready = 0
+        """Gateway sessions that got READY and their servers, so far (a restarted bot makes a new one)."""
         self._changed = asyncio.Condition()
         self.general = self.add_channel("general")
 
@@ -282,7 +286,7 @@ class FakeDiscord:
 
     async def wait_connected(self, sessions: int = 1) -> None:
         """Wait until `sessions` gateway sessions (in total, so far) got READY and their servers."""
-        await self.wait_for(lambda: sum(s.ready for s in self._sessions) >= sessions)
+        await self.wait_for(lambda: self.sessions_ready >= sessions)
 
     def rate_limit_edits(self, times: int = 1, retry_after: float = 0.3) -> None:
         """The next `times` message edits answer 429 with `retry_after`, as Discord's per-route limit does."""
@@ -307,6 +311,15 @@ class FakeDiscord:
             body = raw.decode(errors="replace")
         self.calls.append(Call(request.method, request.url.path, body, time.monotonic(), status))
         return body
+
+    def _created(self, message: dict[str, Any]) -> None:
+        """Note on the last call which message it created or changed."""
+        last = self.calls[-1]
+        self.calls[-1] = Call(last.method, last.path, last.body, last.at, last.status, message["id"])
+
+    def contents(self, message: dict[str, Any]) -> list[str]:
+        """Every content a bot message had, in order: as posted, then after each edit that went through."""
+        return [c.body.get("content") or "" for c in self.calls if c.message_id == message["id"]]
 
     def _authorized(self, request: Request) -> bool:
         return request.headers.get("authorization") == f"Bot {self.token}"
@@ -388,6 +401,7 @@ class FakeDiscord:
         reference = (body.get("message_reference") or {}).get("message_id")
         message = self._message(channel, self.bot, body.get("content") or "", components=body.get("components"),
                                 reply_to=None if reference is None else int(reference), flags=body.get("flags") or 0)
+        self._created(message)
         await self._store_and_dispatch(channel, message)
         return JSONResponse(message)
 
@@ -422,6 +436,7 @@ class FakeDiscord:
         body = await self._record(request)
         message = self.message(int(channel_id), message_id)
         self._apply_edit(message, body)
+        self._created(message)
         await self._dispatch("MESSAGE_UPDATE", message)
         return JSONResponse(message)
 
@@ -546,6 +561,7 @@ class FakeDiscord:
         await session.dispatch("READY", ready)
         await session.dispatch("GUILD_CREATE", self._guild())
         session.ready = True
+        self.sessions_ready += 1
         await self._changed_now()
         return True
 
