@@ -2,7 +2,7 @@
 
 Pure functions of what the engine and the MCP servers returned (their structured results, as JSON), so
 the wording is tested without Discord. Text written by others (titles, senders, snippets) is shown as
-data: clipped, and with Discord's mention and markdown syntax defused.
+data: clipped, and with Discord's markdown and mention syntax escaped (no message of the bot pings anyone).
 """
 
 from __future__ import annotations
@@ -116,8 +116,8 @@ def search_text(results: dict[str, Any], *, limit: int = 5) -> str:
 
 
 def _plain(text: str, limit: int) -> str:
-    """Someone else's text on one line: no mentions, no markdown that could break the list, clipped."""
-    text = " ".join(text.split()).replace("@", "@\u200b")
+    """Someone else's text on one line: no markdown or mention syntax that could break the list, clipped."""
+    text = " ".join(text.split())
     for mark in ("*", "_", "`", "~", "|", "[", "]", "<", ">"):
         text = text.replace(mark, "\\" + mark)
     return text if len(text) <= limit else text[: limit - 1] + "…"
