@@ -53,7 +53,7 @@ async def turn(script: list[ToolCall], max_rounds: int) -> tuple[Any, Tools, Wat
 
 async def test_tool_results_go_back_to_the_model_until_it_answers() -> None:
     script = [ToolCall("lookup", {"what": "ferry"}), ToolCall("lookup", {"what": "tram"})]
-    result, tools, watcher, requests = await turn(script, max_rounds=5)
+    result, _, watcher, requests = await turn(script, max_rounds=5)
     assert result.text == "Answer: result 1 for ferry | result 2 for tram"
     assert (result.rounds, result.stopped, result.tier, result.tools) == (2, False, "fast", ["lookup", "lookup"])
     assert watcher.tools == ["lookup", "lookup"] and watcher.shown[-1] == result.text

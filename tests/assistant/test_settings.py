@@ -38,7 +38,7 @@ def test_bad_discord_settings_name_the_key(tmp_path: Path, values: dict[str, obj
         load_settings(path, environ={})
 
 
-def test_owner_ids_come_from_the_environment_too(tmp_path: Path) -> None:
+def test_owner_ids_come_from_the_environment_too() -> None:
     settings = load_settings(environ={"VARIET_DISCORD_OWNER_IDS": "[12, 34]", "VARIET_CONFIG": str(EXAMPLE)})
     assert settings.discord.owner_ids == (12, 34)
 
