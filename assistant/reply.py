@@ -65,8 +65,11 @@ class LiveReply(Generic[H]):
         self._contents: list[str] = []
         self.first_visible: float | None = None
         """When the first message went out (clock seconds)."""
-        self.paced_seconds = 0.0
-        """Time spent waiting for the pace."""
+        self.final_wait = 0.0
+        """Seconds the finished answer waited for the pace before its last edit (earlier waits overlap with
+        the model's work; this one delays the answer)."""
+        self._final = anyio.Event()
+        self._final_at = 0.0
         self.done = anyio.Event()
         """Set once the final state is in Discord (or could not be put there)."""
 
@@ -75,6 +78,9 @@ class LiveReply(Generic[H]):
         if self._wanted is not None and self._wanted.final:
             return
         self._wanted = _Shown(body, footer[:_FOOTER_MAX], final)
+        if final:
+            self._final_at = self._clock()
+            self._final.set()
         self._wake.set()
 
     async def run(self) -> None:
@@ -91,20 +97,29 @@ class LiveReply(Generic[H]):
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()
+            await self._pace()
             wanted = self._wanted
             assert wanted is not None
-            delay = self._pacer.wait(self._clock(), final=wanted.final)
-            if delay > 0:
-                await anyio.sleep(delay)
-                self.paced_seconds += delay
-                wanted = self._wanted
-                assert wanted is not None
+            if wanted.final:
+                self.final_wait = max(0.0, self._clock() - self._final_at)
             await self._render(wanted)
             self._pacer.sent(self._clock())
             if wanted.final:
                 return
             if self._wanted is not wanted:
                 self._wake.set()
+
+    async def _pace(self) -> None:
+        """Wait until the pacer allows the next edit; a final state arriving meanwhile shortens the wait."""
+        while True:
+            final = self._wanted is not None and self._wanted.final
+            delay = self._pacer.wait(self._clock(), final=final)
+            if delay <= 0:
+                return
+            with anyio.move_on_after(delay):
+                if final:
+                    await anyio.sleep_forever()
+                await self._final.wait()
 
     async def _keep_typing(self) -> None:
         while not self._messages:

@@ -31,7 +31,7 @@ class TurnTimings:
     engine_seconds: float
     tool_seconds: float
     pacing_seconds: float
-    """Time the answer's edits waited for Discord's pace."""
+    """Time the finished answer waited for Discord's pace before its last edit."""
     confirm_seconds: float = 0.0
     """Time spent waiting for an owner to press a button."""
 

@@ -194,7 +194,7 @@ async def answer_message(message: discord.Message, services: Services, *, bot_id
     timings = TurnTimings(received=received, first_visible=reply.first_visible, finished=time.monotonic(),
                           engine_seconds=result.engine_seconds if result else 0.0,
                           tool_seconds=result.tool_seconds if result else 0.0,
-                          pacing_seconds=reply.paced_seconds, confirm_seconds=asker.waited)
+                          pacing_seconds=reply.final_wait, confirm_seconds=asker.waited)
     services.timings.append(timings)
     log.info("answered %d in %.2f s (engine %.2f s, tools %.2f s, paced %.2f s, own %.3f s)", message.id,
              timings.finished - received, timings.engine_seconds, timings.tool_seconds, timings.pacing_seconds,

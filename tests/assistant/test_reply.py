@@ -51,7 +51,7 @@ async def test_updates_between_edits_are_coalesced_and_the_final_state_always_la
             reply.show("Hello!", "-# fast · 50.0 tok/s", final=True)
             await reply.done.wait()
     assert channel.log == [("post", 0, "He\n-# fast · writing…"), ("edit", 0, "Hello!\n-# fast · 50.0 tok/s")]
-    assert channel.typed == 1 and reply.first_visible is not None and reply.paced_seconds > 0
+    assert channel.typed == 1 and reply.first_visible is not None and reply.final_wait > 0
 
 
 async def test_a_long_answer_continues_in_replies_with_the_footer_under_the_last() -> None:
@@ -78,3 +78,18 @@ async def test_a_turn_that_hit_the_tool_round_limit_says_so_under_the_answer() -
     assert channel.messages == ["⚠️ The model gave no answer (see below).\n-# fast · 🔧 web_search\n"
                                 "-# ⚠️ stopped after 8 rounds of tool calls without a final answer "
                                 "([discord] max_tool_rounds)"]
+
+
+async def test_a_finished_answer_does_not_wait_out_a_pause_meant_for_interim_edits() -> None:
+    channel = Channel()
+    reply: LiveReply[int] = LiveReply(channel, EditPacer(interval=4.0))
+    started = anyio.current_time()
+    with anyio.fail_after(3):  # an interim pause would last 4 s; the final edit waits a quarter of that
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(reply.run)
+            reply.show("He", "")
+            await channel.posted.wait()
+            reply.show("Hel", "")
+            reply.show("Hello", "", final=True)
+    assert channel.log == [("post", 0, "He"), ("edit", 0, "Hello")]
+    assert 0.9 < anyio.current_time() - started < 2.5
