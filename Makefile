@@ -11,12 +11,15 @@ VARIET := $(VENV)/bin/variet
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=strict
+	@rm -rf build/lib build/bdist.*
+	$(PY) -m pip install --quiet '.[test]'
 	touch $@
 
-# A strict editable install links each file: refresh it so new modules are seen.
+# A plain (not editable) install of the working tree, refreshed on every run: an editable one would expose
+# the top-level folders or print setuptools' editable-install notice on every install.
 dev: $(VENV)/.deps
-	$(PY) -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict
+	@rm -rf build/lib build/bdist.*  # setuptools' staging copy keeps deleted modules
+	$(PY) -m pip install --quiet --no-deps --force-reinstall .
 
 llama-server: dev
 	$(VARIET) engine install-llama-server

@@ -9,10 +9,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from variet.devtools.tiny_models import write_tiny_tiers
 from variet.engine.backend import free_port
 from variet.engine.launcher import EngineProcess, launch_engine
 from variet.engine.llama_build import install_llama_server
-from variet.engine.tiny_models import write_tiny_tiers
 
 BACKEND_KEY = "variet-benchmark"
 
@@ -60,10 +60,11 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def tiny_tiers(scale: int = 1) -> Path:
-    """Tiny tiers in a fresh folder; `scale` widens them so each token costs more, as on real tiers."""
+def tiny_tiers(scale: int = 1, *, real_fast: bool = False) -> Path:
+    """Tiny tiers in a fresh folder; `scale` widens them so each token costs more, as on real tiers;
+    `real_fast` makes `fast` the real model (the embedded default)."""
     directory = Path(tempfile.mkdtemp(prefix="variet-bench-"))
-    write_tiny_tiers(directory, scale=scale)
+    write_tiny_tiers(directory, scale=scale, real_fast=real_fast)
     (directory / "bench.toml").write_text('[engine]\ntiers_file = "tiers.toml"\nbackend_args = { threads = 1 }\n')
     return directory
 

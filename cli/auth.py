@@ -41,8 +41,9 @@ def add_parser(sub: Any) -> None:
 
 
 def _google(args: argparse.Namespace) -> int:
+    from variet.servers.google import TESTING_EXPIRY_NOTE, scope_reasons, token_path
     from variet.shared.config import load_settings
-    from variet.shared.google import TESTING_EXPIRY_NOTE, scope_reasons, token_path, write_private_file
+    from variet.shared.secrets import write_private_file
 
     settings = load_settings(args.config)
     path = token_path(settings, args.account)

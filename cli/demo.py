@@ -1,6 +1,7 @@
 """`variet demo`: the whole suite on the embedded default, on one machine, with nothing configured.
 
-Builds (or reuses) llama-server, writes five tiny tiers, starts the engine on a free loopback port,
+Builds (or reuses) llama-server, writes the embedded default (a real tiny instruct model as `fast`, generated
+tiers for the rest), starts the engine on a free loopback port,
 starts `variet-router` and `variet-inference` over stdio through a real MCP client, routes and runs a
 handful of varied tasks, and prints what happened. Every process it starts is stopped at the end, on
 errors and on Ctrl-C.
@@ -39,6 +40,8 @@ def add_parser(sub: Any) -> None:
     demo = sub.add_parser("demo", help="run the engine on tiny tiers and drive it through the MCP servers")
     demo.add_argument("--dir", type=Path, help="where to write the tiny tiers (default: a temporary folder)")
     demo.add_argument("--max-tokens", type=int, default=48, help="answer length per task (default 48)")
+    demo.add_argument("--generated-only", action="store_true",
+                      help="generated tiers only (no download of the real model for the fast tier)")
     demo.set_defaults(handler=_demo)
 
 
@@ -47,27 +50,33 @@ def _say(message: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from variet.devtools.tiny_models import write_tiny_tiers
     from variet.engine.launcher import launch_engine
     from variet.engine.llama_build import install_llama_server
-    from variet.engine.tiny_models import write_tiny_tiers
 
     _say("1/4 llama-server: building or reusing the cached build ...")
     binary = install_llama_server(say=_say)
     directory = args.dir or Path(tempfile.mkdtemp(prefix="variet-demo-"))
-    _say(f"2/4 writing five tiny tiers to {directory} ...")
-    tiny = write_tiny_tiers(directory)
+    _say(f"2/4 writing the tiers to {directory} ...")
+    tiny = write_tiny_tiers(directory, real_fast=not args.generated_only)
     with launch_engine(tiny.settings_file, binary=binary, log=directory / "engine.log") as engine:
         _say(f"3/4 engine up at {engine.url}; starting variet-router and variet-inference over stdio ...")
-        rows, status = anyio.run(_drive, engine.url, args.max_tokens)
+        rows, answers, status = anyio.run(_drive, engine.url, args.max_tokens)
     _print_table(rows)
     print(f"\nengine: {status.swaps} swaps; measured tok/s: " + ", ".join(
         f"{name} {info.measured_tokens_per_second}" for name, info in status.tiers.items()
         if info.measured_tokens_per_second))
-    print("(tiny random-weight models: the answers are noise; the routing, swapping and streaming are real)")
+    if args.generated_only:
+        print("(generated random-weight tiers: the answers are noise; the routing, swapping and streaming are real)")
+        return 0
+    print("\nanswers from the fast tier, a real model (SmolLM2-135M-Instruct, Q4_1): it is tiny, so they are weak:")
+    for task, answer in answers:
+        print(f"  > {_short(task, 70)}\n    {_short(answer, 300) or '(empty)'}")
+    print("(the other tiers are generated random-weight models: their answers are noise, their swaps real)")
     return 0
 
 
-async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], EngineStatus]:
+async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], list[tuple[str, str]], EngineStatus]:
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
@@ -80,6 +89,7 @@ async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], EngineStat
         return StdioServerParameters(command=sys.executable, args=["-m", f"variet.servers.{name}"], env=env)
 
     rows = []
+    answers = []
     async with Client(params("router"), mode="legacy") as router, Client(params("inference"), mode="legacy") as infer:
         _say("4/4 routing and running tasks:")
         for number, task in enumerate(TASKS, 1):
@@ -98,12 +108,14 @@ async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], EngineStat
             took = data["swap_seconds"] if data["swap_seconds"] is not None else data["swap_wait_seconds"]
             swap = f"{before['loaded'] or 'none'} -> {data['tier']} {took:.2f} s" if data["swapped"] else "stay"
             _say(f"    [{number}] {data['reasons'][0]}")
+            if data["tier"] == "fast":
+                answers.append((task, data["answer"]))
             rows.append([_short(task), data["tier"], _short(data["reasons"][0], 58), swap,
                          f"{(data['time_to_first_token_seconds'] or 0) * 1000:.0f}",
                          f"{data['tokens_per_second'] or 0:.0f}"])
         async with EngineClient(url) as engine:
             status = await engine.status()
-    return rows, status
+    return rows, answers, status
 
 
 def _short(text: str, width: int = 40) -> str:

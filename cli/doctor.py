@@ -96,6 +96,7 @@ async def _engine_checks(settings: Any) -> list[Check]:
     except EngineError as exc:
         return [Check("engine", "FAIL", f"{url}: {exc}", "check the engine's log")]
     checks = [Check("engine", "ok", f"{url}: {status.state}, loaded {status.loaded or 'nothing'}")]
+    checks.append(Check("dashboard", "ok", f"{url.rstrip('/')}/ui (open it in a browser)"))
     backend = status.backend
     if backend.up:
         checks.append(Check("llama-server", "ok", f"up at {backend.url} (restarts: {backend.restarts})"))
@@ -134,8 +135,8 @@ async def _searxng_check(settings: Any) -> Check:
 
 
 def _google_check(settings: Any) -> Check:
+    from variet.servers.google import auth_command, scopes_for, token_path
     from variet.shared.errors import ConfigError
-    from variet.shared.google import auth_command, scopes_for, token_path
     from variet.shared.secrets import loose_mode
 
     try:

@@ -32,8 +32,13 @@ def add_parser(sub: Any) -> None:
     install.add_argument("--jobs", type=int, help="parallel build jobs (default: all cores)")
     install.set_defaults(handler=_install)
 
-    tiny = cmds.add_parser("tiny-models", help="write five tiny GGUF tiers plus tiers.toml and variet.toml into DIR")
+    tiny = cmds.add_parser(
+        "tiny-models",
+        help="write the embedded default into DIR: a real tiny model as fast, generated tiers for the rest, with "
+             "tiers.toml and variet.toml")
     tiny.add_argument("directory", type=Path, metavar="DIR")
+    tiny.add_argument("--generated-only", action="store_true",
+                      help="generated random-weight tiers only (no download of the real model)")
     tiny.set_defaults(handler=_tiny)
 
 
@@ -63,8 +68,9 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _tiny(args: argparse.Namespace) -> int:
-    from variet.engine.tiny_models import write_tiny_tiers
+    from variet.devtools.tiny_models import write_tiny_tiers
 
-    tiny = write_tiny_tiers(args.directory, progress=lambda line: print(line, file=sys.stderr))
+    tiny = write_tiny_tiers(args.directory, real_fast=not args.generated_only,
+                            progress=lambda line: print(line, file=sys.stderr))
     print(tiny.settings_file)
     return 0

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from variet.engine.backend_errors import wrap_backend_error
 from variet.engine.core import Engine, Router
 from variet.engine.errors import Family, backend_down, error_response, family_of
+from variet.engine.outcome import RequestOutcome
 from variet.engine.requests import RequestProblem, check_request, parse_body
 from variet.engine.scheduler import BackendDown, TierLoadError
 from variet.engine.upstream import NoResponse, Upstream, UpstreamError, post
@@ -61,8 +62,12 @@ def find_timings(tail: bytes) -> dict[str, Any] | None:
 
 async def relay(engine: Engine, router: Router | None, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one completion request (OpenAI or Anthropic shape) as a plain ASGI app."""
-    response = await _answer(engine, router, scope, receive)
-    await response(scope, receive, send)
+    outcome = RequestOutcome()
+    response = await _answer(engine, router, scope, receive, outcome)
+    try:
+        await response(scope, receive, send)
+    finally:
+        outcome.publish(engine.events, getattr(response, "status_code", 200))
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -82,7 +87,8 @@ def _problem(problem: RequestProblem, family: Family) -> ASGIApp:
                           param=problem.param)
 
 
-async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: Receive) -> ASGIApp:
+async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: Receive,
+                  outcome: RequestOutcome) -> ASGIApp:
     path: str = scope["path"]
     family = family_of(path)
     if scope["method"] != "POST":
@@ -120,6 +126,7 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
         payload["model"] = tier
         raw = json.dumps(payload).encode()  # re-encode only when the model name changed
     engine.stats[tier].requests += 1
+    outcome.queue(tier, loaded=engine.scheduler.loaded)
     try:
         loading = await engine.scheduler.acquire(tier)
     except TierLoadError as exc:
@@ -129,6 +136,7 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     except BackendDown as exc:
         engine.stats[tier].errors += 1
         return backend_down(engine.backend.url, engine.backend.log_file, str(exc), family=family)
+    outcome.admitted()
     query = scope.get("query_string", b"").decode("latin-1")
     if loading:  # llama-server holds the request until the tier it is loading is ready
         query += ("&" if query else "") + "autoload=true"
@@ -197,6 +205,8 @@ class _Relayed:
     llama-server's generation and frees the tier.
     """
 
+    status_code = 200  # what `request_done` reports; 502 once llama-server breaks the stream off
+
     def __init__(self, engine: Engine, tier: str, upstream: Upstream, headers: dict[str, str]) -> None:
         self._engine, self._tier, self._upstream = engine, tier, upstream
         self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
@@ -216,6 +226,7 @@ class _Relayed:
                         return
             except UpstreamError:
                 engine.stats[tier].errors += 1
+                self.status_code = 502
                 error = {"type": "error", "error": {"message": "the model backend died mid-stream; retry the request",
                                                     "type": "backend_unavailable", "code": "backend_down",
                                                     "src": "variet-engine"}}

@@ -13,7 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from variet.shared.engine_client import EngineClient, ProgressFn, SwapWait
-from variet.shared.errors import EngineError
+from variet.shared.tools import tool_errors
 
 __all__ = ["READ_ONLY", "engine_call", "load_within_wait", "progress_reporter"]
 
@@ -24,11 +24,9 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 
 
 async def engine_call(call: Awaitable[_T]) -> _T:
-    """Await an engine call, turning its failures into `ToolError`s the model can act on."""
-    try:
+    """Await an engine call, its failures translated by `tool_errors`."""
+    with tool_errors():
         return await call
-    except EngineError as exc:
-        raise ToolError(str(exc)) from exc
 
 
 def progress_reporter(ctx: Context[Any, Any]) -> ProgressFn:

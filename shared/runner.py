@@ -6,7 +6,10 @@ Over HTTP a bearer token is required whenever the bind address is not loopback (
 against DNS rebinding. Logs go to stderr: stdout belongs to the stdio protocol.
 
 A server package provides `build(settings) -> MCPServer` and calls `run_server("name", build)` from its
-`__main__.main`. Keep module-level imports light: start-up time is measured against a bare `MCPServer`.
+`__main__.main`. Every server keeps its state in one plain service object (an engine client, the search
+backends, a Google API wrapper) that its tools close over, and hands it to the SDK with `service_lifespan`,
+which yields it for the server's lifetime and closes it afterwards if the server opened it. Keep
+module-level imports light: start-up time is measured against a bare `MCPServer`.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import hmac
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from variet.shared.config import Settings, load_settings
 from variet.shared.errors import ConfigError
@@ -28,9 +32,41 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["BearerAuth", "ServeOptions", "http_app", "mcp_token", "parse_args", "run_server"]
+__all__ = [
+    "BearerAuth",
+    "Closable",
+    "ServeOptions",
+    "http_app",
+    "mcp_token",
+    "parse_args",
+    "run_server",
+    "service_lifespan",
+]
 
 log = logging.getLogger("variet")
+
+
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+_Service = TypeVar("_Service", bound=Closable)
+
+
+def service_lifespan(
+    service: _Service, *, owned: bool
+) -> Callable[[Any], AbstractAsyncContextManager[_Service]]:
+    """The server's lifespan: yields `service`, then closes it when `owned` (a test's injected one stays open)."""
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[_Service]:
+        try:
+            yield service
+        finally:
+            if owned:
+                await service.aclose()
+
+    return lifespan
 
 
 def mcp_token(settings: Settings) -> str | None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import threading
 from pathlib import Path
 
 from variet.shared.errors import ConfigError
 
-__all__ = ["loose_mode", "read_secret_file"]
+__all__ = ["loose_mode", "read_secret_file", "write_private_file"]
 
 
 def loose_mode(path: Path) -> int | None:
@@ -33,3 +35,21 @@ def read_secret_file(path: str | os.PathLike[str]) -> str:
     if not secret:
         raise ConfigError(f"{file}: secret file is empty")
     return secret
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write `text` atomically to a file only its owner can read (0600), creating a 0700 folder."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fd = -1
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if fd != -1:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()

@@ -18,11 +18,28 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Five tiny GGUF tiers with their tiers.toml, generated once per run."""
-    from variet.engine.tiny_models import write_tiny_tiers
+    from variet.devtools.tiny_models import write_tiny_tiers
 
     directory = tmp_path_factory.mktemp("tiny-tiers")
     write_tiny_tiers(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def real_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded default: the real SmolLM2 model as `fast` (fetched once into the cache), generated tiers else."""
+    from variet.devtools.tiny_models import write_tiny_tiers
+
+    directory = tmp_path_factory.mktemp("real-tiers")
+    write_tiny_tiers(directory, real_fast=True)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def real_engine(real_dir: Path) -> Iterator[RunningEngine]:
+    """One real engine on the embedded default (the real model as `fast`), shared by tests that do not break it."""
+    with run_engine(write_config(real_dir)) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

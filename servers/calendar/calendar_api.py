@@ -22,7 +22,7 @@ from variet.servers.calendar.times import (
     to_instant,
     zone_named,
 )
-from variet.shared.google import CALENDAR_EVENTS, GoogleApi
+from variet.servers.google import CALENDAR_EVENTS, GoogleApi
 from variet.shared.untrusted import UNTRUSTED_NOTICE, fence
 
 __all__ = [
@@ -120,6 +120,9 @@ class CalendarApi:
         self._api = api
         configured = api.settings.google.timezone
         self._zone: ZoneInfo | None = zone_named(configured) if configured else None
+
+    async def aclose(self) -> None:
+        """Nothing to close: each Google call opens and closes its own connection."""
 
     async def zone(self) -> ZoneInfo:
         """The user's zone: `[google] timezone`, else the primary calendar's (fetched once)."""

@@ -22,9 +22,11 @@ from variet.servers.calendar.calendar_api import (
     FreeTime,
     SendUpdates,
 )
+from variet.servers.google import GoogleApi
 from variet.shared.config import Settings
 from variet.shared.confirm import CONFIRM_DESCRIPTION, Confirmation, Confirmer, Unasked
-from variet.shared.google import GoogleApi, tool_errors
+from variet.shared.runner import service_lifespan
+from variet.shared.tools import tool_errors
 
 __all__ = ["DeleteResult", "build", "create_server"]
 
@@ -60,7 +62,8 @@ def build(settings: Settings) -> MCPServer:
 def create_server(settings: Settings, *, calendar: CalendarApi | None = None) -> MCPServer:
     """A calendar server over `calendar` (default: the Google API configured in `settings`)."""
     api = calendar or CalendarApi(GoogleApi(settings, "calendar"))
-    server = MCPServer(name="variet-calendar", instructions=INSTRUCTIONS)
+    lifespan = service_lifespan(api, owned=calendar is None)
+    server = MCPServer(name="variet-calendar", instructions=INSTRUCTIONS, lifespan=lifespan)
 
     @server.tool(annotations=_READ)
     async def list_calendars() -> CalendarList:

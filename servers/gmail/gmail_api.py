@@ -15,8 +15,8 @@ import anyio
 from pydantic import BaseModel, Field
 
 from variet.servers.gmail.mime import Attachment, clip, compose, header, read_body
+from variet.servers.google import GMAIL_COMPOSE, GMAIL_MODIFY, GoogleApi
 from variet.shared.errors import VarietError
-from variet.shared.google import GMAIL_COMPOSE, GMAIL_MODIFY, GoogleApi
 from variet.shared.untrusted import UNTRUSTED_NOTICE, fence
 
 __all__ = [
@@ -127,6 +127,9 @@ class GmailApi:
     def __init__(self, api: GoogleApi) -> None:
         self._api = api
         self._max_chars = api.settings.google.body_max_chars
+
+    async def aclose(self) -> None:
+        """Nothing to close: each Google call opens and closes its own connection."""
 
     async def search(self, query: str, max_results: int, page_token: str | None) -> SearchResult:
         listing = await self._api.call(

@@ -25,9 +25,11 @@ from variet.servers.gmail.gmail_api import (
     SentMessage,
     ThreadResult,
 )
+from variet.servers.google import GoogleApi
 from variet.shared.config import Settings
 from variet.shared.confirm import CONFIRM_DESCRIPTION, Confirmation, Confirmer, Unasked
-from variet.shared.google import GoogleApi, tool_errors
+from variet.shared.runner import service_lifespan
+from variet.shared.tools import tool_errors
 
 __all__ = ["LabelResult", "build", "create_server"]
 
@@ -53,7 +55,8 @@ def create_server(settings: Settings, *, gmail: GmailApi | None = None) -> MCPSe
     """A mail server over `gmail` (default: the Google API configured in `settings`)."""
     api = gmail or GmailApi(GoogleApi(settings, "gmail"))
     google = settings.google
-    server = MCPServer(name="variet-gmail", instructions=INSTRUCTIONS)
+    lifespan = service_lifespan(api, owned=gmail is None)
+    server = MCPServer(name="variet-gmail", instructions=INSTRUCTIONS, lifespan=lifespan)
 
     @server.tool(annotations=_READ)
     async def search_messages(

@@ -7,9 +7,6 @@ what to do next. A tier swap can take a minute on Machine A, so `load_tier` wait
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -21,6 +18,8 @@ from variet.contract import TierFacts
 from variet.shared.config import Settings
 from variet.shared.engine_client import Completion, EngineClient
 from variet.shared.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
+from variet.shared.runner import service_lifespan
+from variet.shared.tools import MaxTokens, Temperature, TierName
 
 __all__ = ["build", "create_server"]
 
@@ -97,12 +96,6 @@ class Message(BaseModel):
     content: str
 
 
-@dataclass
-class _State:
-    engine: EngineClient
-    settings: Settings
-
-
 def _placement(facts: TierFacts) -> str:
     if not facts.gpus:
         return "CPU"
@@ -124,28 +117,22 @@ def _result(completion: Completion) -> CompletionResult:
     )
 
 
-def create_server(settings: Settings, *, engine: EngineClient | None = None) -> MCPServer[Any]:
+def create_server(settings: Settings, *, engine: EngineClient | None = None) -> MCPServer[EngineClient]:
     """The inference MCP server; `engine` is injectable for tests (default: from settings)."""
 
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
-        yield
-        if engine is None:
-            await state.engine.aclose()
-
-    state = _State(engine=engine or EngineClient.from_settings(settings), settings=settings)
-    server: MCPServer[Any] = MCPServer(
+    client = engine or EngineClient.from_settings(settings)
+    server: MCPServer[EngineClient] = MCPServer(
         "variet-inference",
         instructions=(
             "Controls the Variet engine's model tiers (fast, balanced, deep-coder, deep-logic, ultra; one loaded at a "
             "time). Swapping takes seconds to a minute: prefer the loaded tier unless the task needs another. "
             "Use list_tiers and engine_status to look, load_tier to swap, chat/complete to generate."
         ),
-        lifespan=lifespan,
+        lifespan=service_lifespan(client, owned=engine is None),
     )
 
     async def tier_names() -> list[str]:
-        return (await engine_call(state.engine.models())).names()
+        return (await engine_call(client.models())).names()
 
     async def check_tier(tier: str) -> str:
         names = await tier_names()
@@ -155,7 +142,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
 
     async def pick_tier(tier: str | None, ctx: Context[Any, Any]) -> str:
         """The tier to run on: the given one (loaded first, bounded wait) or the loaded one."""
-        status = await engine_call(state.engine.status())
+        status = await engine_call(client.status())
         if tier is None:
             if status.loaded is None:
                 raise ToolError(f"no tier is loaded: pass `tier` (one of {', '.join(status.tiers)})")
@@ -164,15 +151,15 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
             raise ToolError(f"unknown tier {tier!r}: use one of {', '.join(status.tiers)}")
         if status.loaded == tier and status.swapping is None and status.state == "ready":
             return tier  # the common case: no swap to wait for, so no extra round trips
-        await load_within_wait(state.engine, tier, wait=settings.mcp.load_wait_seconds, ctx=ctx,
+        await load_within_wait(client, tier, wait=settings.mcp.load_wait_seconds, ctx=ctx,
                                again="call this tool again (or engine_status to watch the swap)")
         return tier
 
     @server.tool(annotations=READ_ONLY)
     async def list_tiers() -> TierList:
         """List the five model tiers: model, expected and measured speed, GPU placement, strengths, which is loaded."""
-        models = await engine_call(state.engine.models())
-        status = await engine_call(state.engine.status())
+        models = await engine_call(client.models())
+        status = await engine_call(client.status())
         tiers = []
         for model in models.tiers:
             assert model.tier is not None
@@ -194,7 +181,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     @server.tool(annotations=READ_ONLY)
     async def engine_status() -> EngineStatus:
         """Show the engine at a glance: loaded tier, swap in progress, queues per tier, last swaps, backend health."""
-        status = await engine_call(state.engine.status())
+        status = await engine_call(client.status())
         rows = [
             TierQueue(
                 tier=name, queued=info.queued, in_flight=info.in_flight,
@@ -219,7 +206,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
 
     @server.tool(annotations=SWAP)
     async def load_tier(
-        tier: Annotated[str, Field(description="Tier to load: fast, balanced, deep-coder, deep-logic or ultra.")],
+        tier: TierName,
         ctx: Context[Any, Any],
     ) -> LoadResult:
         """Swap the engine to a tier, waiting a bounded time with progress. Idempotent: call again while it loads.
@@ -228,7 +215,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
         """
         await check_tier(tier)
         wait = await engine_call(
-            state.engine.ensure_loaded(tier, wait=settings.mcp.load_wait_seconds, progress=progress_reporter(ctx))
+            client.ensure_loaded(tier, wait=settings.mcp.load_wait_seconds, progress=progress_reporter(ctx))
         )
         if wait.state == "failed":
             raise ToolError(f"loading tier {tier!r} failed: {wait.error}")
@@ -243,7 +230,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     @server.tool(annotations=SWAP)
     async def unload() -> UnloadResult:
         """Unload the loaded tier to free the GPUs (after requests running on it finish)."""
-        was = (await engine_call(state.engine.unload())).tier
+        was = (await engine_call(client.unload())).tier
         message = f"unloading {was} once it is idle" if was else "nothing was loaded"
         return UnloadResult(message=message, was_loaded=was)
 
@@ -253,12 +240,13 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
                                                  "each {role: system|user|assistant, content}.")],
         ctx: Context[Any, Any],
         tier: Annotated[str | None, Field(description="Tier to run on; default: the loaded tier.")] = None,
-        max_tokens: Annotated[int, Field(ge=1, le=32768, description="Length cap, 1-32768 (default 512).")] = 512,
-        temperature: Annotated[float, Field(ge=0, le=2, description="Sampling temperature, 0-2 (default 0.7).")] = 0.7,
+        max_tokens: MaxTokens = 512,
+        temperature: Temperature = 0.7,
     ) -> CompletionResult:
-        """Run a chat completion on a tier; returns the text with tier, token counts, time to first token and tok/s."""
+        """Run a chat completion on a tier (default: the loaded one; max_tokens default 512); returns the text with
+        tier, token counts, time to first token and tok/s."""
         chosen = await pick_tier(tier, ctx)
-        completion = await engine_call(state.engine.chat(
+        completion = await engine_call(client.chat(
             [m.model_dump() for m in messages], tier=chosen, max_tokens=max_tokens, temperature=temperature,
             progress=progress_reporter(ctx),
         ))
@@ -269,12 +257,13 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
         prompt: Annotated[str, Field(min_length=1, description="Raw text to continue (no chat template).")],
         ctx: Context[Any, Any],
         tier: Annotated[str | None, Field(description="Tier to run on; default: the loaded tier.")] = None,
-        max_tokens: Annotated[int, Field(ge=1, le=32768, description="Length cap, 1-32768 (default 256).")] = 256,
-        temperature: Annotated[float, Field(ge=0, le=2, description="Sampling temperature, 0-2 (default 0.7).")] = 0.7,
+        max_tokens: MaxTokens = 256,
+        temperature: Temperature = 0.7,
     ) -> CompletionResult:
-        """Continue a raw prompt on a tier; returns the text with tier, token counts, time to first token and tok/s."""
+        """Continue a raw prompt on a tier (default: the loaded one; max_tokens default 256); returns the text with
+        tier, token counts, time to first token and tok/s."""
         chosen = await pick_tier(tier, ctx)
-        completion = await engine_call(state.engine.complete(
+        completion = await engine_call(client.complete(
             prompt, tier=chosen, max_tokens=max_tokens, temperature=temperature, progress=progress_reporter(ctx),
         ))
         return _result(completion)
@@ -282,5 +271,5 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     return server
 
 
-def build(settings: Settings) -> MCPServer[Any]:
+def build(settings: Settings) -> MCPServer[EngineClient]:
     return create_server(settings)

@@ -1,28 +1,26 @@
 """The `variet-search` MCP server: `web_search` through SearXNG and `fetch_page` for reading a result.
 
 The tools are thin: they hand their arguments to the query builder and the adapters, and turn
-`SearchError`s into `ToolError`s (the only text a model sees) at one boundary.
+`SearchError`s into `ToolError`s (the only text a model sees) at one boundary, `tool_errors`.
 """
 
 # No `from __future__ import annotations`: tool signatures use values of `settings` in their descriptions,
 # so their annotations must be evaluated where they are defined.
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx2
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from variet.servers.search.backends import SearchBackends
-from variet.servers.search.errors import SearchError
 from variet.servers.search.fetch import DEFAULT_PAGE_CHARS, MAX_PAGE_CHARS, MIN_PAGE_CHARS, Page
 from variet.servers.search.query import MAX_RESULTS_LIMIT, SearchQuery, check_max_results
 from variet.servers.search.results import SearchResults
 from variet.shared.config import Settings
+from variet.shared.runner import service_lifespan
+from variet.shared.tools import tool_errors
 
 __all__ = ["build", "create_server"]
 
@@ -32,28 +30,13 @@ _INSTRUCTIONS = (
 )
 
 
-@contextmanager
-def _tool_errors() -> Iterator[None]:
-    """The one place our failures become text for the model."""
-    try:
-        yield
-    except SearchError as exc:
-        raise ToolError(str(exc)) from exc
-
-
 def create_server(settings: Settings, *, http: httpx2.AsyncBaseTransport | None = None) -> MCPServer[SearchBackends]:
     """The search MCP server. `http` replaces the network transport for SearXNG and page fetches (tests)."""
     search = settings.search
 
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[SearchBackends]) -> AsyncIterator[SearchBackends]:
-        backends = SearchBackends.open(search, http)
-        try:
-            yield backends
-        finally:
-            await backends.aclose()
-
-    server: MCPServer[SearchBackends] = MCPServer("variet-search", instructions=_INSTRUCTIONS, lifespan=lifespan)
+    backends = SearchBackends.open(search, http)
+    server: MCPServer[SearchBackends] = MCPServer(
+        "variet-search", instructions=_INSTRUCTIONS, lifespan=service_lifespan(backends, owned=True))
 
     @server.tool(
         title="Web search",
@@ -63,7 +46,6 @@ def create_server(settings: Settings, *, http: httpx2.AsyncBaseTransport | None 
     )
     async def web_search(
         query: Annotated[str, Field(description="What to search for, in plain words. Required, not empty.")],
-        ctx: Context[SearchBackends, Any],
         categories: Annotated[
             str,
             Field(
@@ -101,7 +83,7 @@ def create_server(settings: Settings, *, http: httpx2.AsyncBaseTransport | None 
         When `results` is empty, `note` says why. Repeating an identical search soon is answered from a cache.
         Read a promising result with fetch_page.
         """
-        with _tool_errors():
+        with tool_errors():
             check_max_results(max_results)
             request = SearchQuery.build(
                 query,
@@ -112,7 +94,7 @@ def create_server(settings: Settings, *, http: httpx2.AsyncBaseTransport | None 
                 safesearch=safesearch,
                 page=page,
             )
-            results = await ctx.request_context.lifespan_context.searxng.search(request)
+            results = await backends.searxng.search(request)
         return results.limited(max_results)
 
     @server.tool(
@@ -123,7 +105,6 @@ def create_server(settings: Settings, *, http: httpx2.AsyncBaseTransport | None 
     )
     async def fetch_page(
         url: Annotated[str, Field(description="http or https URL to read, usually one from web_search.")],
-        ctx: Context[SearchBackends, Any],
         max_chars: Annotated[
             int,
             Field(
@@ -137,8 +118,8 @@ def create_server(settings: Settings, *, http: httpx2.AsyncBaseTransport | None 
         Follows a few redirects. Private and local network addresses are refused unless the user allowed
         them. `truncated` or `download_truncated` tell when the text is incomplete.
         """
-        with _tool_errors():
-            return await ctx.request_context.lifespan_context.fetcher.fetch(url, max_chars=max_chars)
+        with tool_errors():
+            return await backends.fetcher.fetch(url, max_chars=max_chars)
 
     return server
 

@@ -13,6 +13,7 @@ from variet.contract import (
     BackendInfo,
     EngineStatus,
     ModelList,
+    RequestDoneEvent,
     SubscribedEvent,
     SwapDoneEvent,
     SwapFailedEvent,
@@ -42,6 +43,7 @@ def _status(**extra: object) -> EngineStatus:
     SwapFailedEvent(time=2.0, tier="ultra", error="model file for tier 'ultra' is missing"),
     UnloadedEvent(time=3.0, tier="balanced"),
     BackendDownEvent(time=4.0, exit_code=-9, log_file="/tmp/llama.log"),
+    RequestDoneEvent(time=5.0, tier="fast", status=200, seconds=1.25, waited_seconds=0.5, waited_for_swap=True),
 ])
 def test_every_event_reads_back_as_the_model_the_engine_sent(event: object) -> None:
     assert parse_event(event.model_dump_json()) == event  # type: ignore[attr-defined]
@@ -88,7 +90,8 @@ def test_the_openapi_document_describes_every_control_answer_and_event() -> None
     document = openapi_document("1.2.3")
     schemas = document["components"]["schemas"]
     for name in ("EngineStatus", "TierState", "ModelList", "LoadAnswer", "UnloadAnswer", "Health", "ErrorBody",
-                 "EngineEvent", "SwapDoneEvent"):
+                 "EngineEvent", "SwapDoneEvent", "RequestDoneEvent"):
         assert name in schemas, name
     assert document["info"]["version"] == "1.2.3"
     assert "/variet/tiers/{tier}/load" in document["paths"]
+    assert document["paths"]["/ui"]["get"]["security"] == []  # the dashboard page; its data calls need the key

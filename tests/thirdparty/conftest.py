@@ -16,7 +16,7 @@ from tests.fakes.google import FakeGoogle, _google_server, google_fake
 from tests.parts.engine import RunningEngine
 from tests.parts.node import NodeTools, node_tools
 from tests.parts.searx import FixtureEngine, LoopbackServer, running_searx
-from variet.shared.google import CALENDAR_READONLY, GMAIL_READONLY
+from variet.servers.google import CALENDAR_READONLY, GMAIL_READONLY
 
 __all__ = [
     "SERVERS",

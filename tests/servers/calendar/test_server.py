@@ -14,7 +14,7 @@ from mcp.types import ElicitResult
 from tests.fakes.google import CAL_READ, FakeGoogle
 from tests.servers.support import MODES, call, error_text
 from variet.servers.calendar.server import create_server
-from variet.shared.google import CALENDAR_EVENTS, CALENDAR_READONLY
+from variet.servers.google import CALENDAR_EVENTS, CALENDAR_READONLY
 
 READ = {CALENDAR_READONLY}
 WRITE = {CALENDAR_READONLY, CALENDAR_EVENTS}

@@ -19,7 +19,7 @@ from mcp.types import ElicitResult
 from tests.fakes.google import FakeGoogle
 from tests.servers.support import MODES, call, error_text
 from variet.servers.gmail.server import create_server
-from variet.shared.google import GMAIL_COMPOSE, GMAIL_MODIFY, GMAIL_READONLY
+from variet.servers.google import GMAIL_COMPOSE, GMAIL_MODIFY, GMAIL_READONLY
 
 READ = {GMAIL_READONLY}
 COMPOSE = {GMAIL_READONLY, GMAIL_COMPOSE}

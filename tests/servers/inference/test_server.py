@@ -243,3 +243,33 @@ async def test_unload_frees_the_tier_once_it_is_idle(engine: RunningEngine) -> N
             status = await anyio.to_thread.run_sync(
                 engine.wait_for, "the tier to be unloaded", lambda s: s.loaded is None and s.state == "idle")
     assert status.tiers["balanced"].loaded is False
+
+
+class _Counting(httpx2.AsyncBaseTransport):
+    """Real HTTP to the engine, recording each request's method and path."""
+
+    def __init__(self) -> None:
+        self._real = httpx2.AsyncHTTPTransport()
+        self.seen: list[str] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        self.seen.append(f"{request.method} {request.url.path}")
+        return await self._real.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._real.aclose()
+
+
+async def test_chat_on_the_loaded_tier_asks_for_status_once_then_streams(engine: RunningEngine) -> None:
+    from variet.shared.engine_client import EngineClient
+
+    tier = engine.status().loaded or "fast"
+    httpx2.post(f"{engine.url}/v1/chat/completions", timeout=30,
+                json={"model": tier, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+    counting = _Counting()
+    async with EngineClient(engine.url, transport=counting) as client:
+        async with Client(create_server(settings_for(engine.url), engine=client)) as mcp:
+            result = await mcp.call_tool("chat", {"messages": [{"role": "user", "content": "hi"}], "tier": tier,
+                                                  "max_tokens": 4})
+    assert not result.is_error, result.content
+    assert counting.seen == ["GET /variet/status", "POST /v1/chat/completions"]

@@ -2,10 +2,12 @@
 
 `write_tiny_tiers(DIR)` writes one small llama-architecture GGUF per tier, a `tiers.toml` pointing at them
 and a `variet.toml`, so `variet engine serve --config DIR/variet.toml` runs real llama-server loads, swaps
-and streams on any CPU. The weights are seeded noise shaped to emit printable text: the vocabulary is
-byte-level (one token per byte, ChatML markers), the model ends an answer right after a `.` (about 100
-tokens in with llama-server's default sampler) and otherwise runs until `max_tokens` or the `n-predict`
-default written to `variet.toml`.
+and streams on any CPU. With `real_fast=True` (the embedded default of `variet engine tiny-models` and
+`variet demo`) the `fast` tier is a real quantized instruct model instead (`variet.devtools.real_model`),
+so answers from `fast` are real text while the other tiers keep swaps cheap. The generated weights are
+seeded noise shaped to emit printable text: the vocabulary is byte-level (one token per byte, ChatML
+markers), the model ends an answer right after a `.` (about 100 tokens in with llama-server's default
+sampler) and otherwise runs until `max_tokens` or the `n-predict` default written to `variet.toml`.
 """
 
 from __future__ import annotations
@@ -72,6 +74,11 @@ class TinyModel:
     """Spawn to healthy in llama-server's router mode (measured: 40-100 ms)."""
     strengths: tuple[str, ...]
     """Copied from the real `config/tiers.toml` so the router picks tiny tiers as it picks real ones."""
+    machine_a_tokens_per_second: float
+    """The real tier's expected speed in `config/tiers.toml`: next to the real fast model, the generated tiers
+    claim speeds in the same proportions, so the router weighs them as it weighs Machine A's tiers."""
+    machine_a_load_seconds: float
+    """The real tier's expected load time in `config/tiers.toml`, used in proportion likewise."""
     description: str
 
     @property
@@ -82,30 +89,35 @@ class TinyModel:
 TINY_MODELS: tuple[TinyModel, ...] = (
     TinyModel(
         tier="fast", n_embd=64, n_layer=2, n_ff=192, seed=101,
+        machine_a_tokens_per_second=75, machine_a_load_seconds=20,
         tokens_per_second=2000, load_seconds=0.05,
         strengths=("chat", "admin", "search", "writing", "code", "easy"),
         description="Tiny random stand-in for the fast tier (Gemma 4 26B MoE).",
     ),
     TinyModel(
         tier="balanced", n_embd=128, n_layer=2, n_ff=384, seed=102,
+        machine_a_tokens_per_second=62, machine_a_load_seconds=25,
         tokens_per_second=1800, load_seconds=0.05,
         strengths=("chat", "admin", "search", "writing", "code", "reasoning", "math", "design", "easy", "medium"),
         description="Tiny random stand-in for the balanced tier (Qwen 35B MoE).",
     ),
     TinyModel(
         tier="deep-coder", n_embd=192, n_layer=3, n_ff=512, seed=103,
+        machine_a_tokens_per_second=16, machine_a_load_seconds=45,
         tokens_per_second=1000, load_seconds=0.06,
         strengths=("code", "design", "easy", "medium", "hard"),
         description="Tiny random stand-in for the deep-coder tier (Gemma 4 31B dense).",
     ),
     TinyModel(
         tier="deep-logic", n_embd=160, n_layer=3, n_ff=640, seed=104,
+        machine_a_tokens_per_second=17, machine_a_load_seconds=40,
         tokens_per_second=1000, load_seconds=0.06,
         strengths=("reasoning", "math", "design", "writing", "easy", "medium", "hard"),
         description="Tiny random stand-in for the deep-logic tier (Qwen 27B dense).",
     ),
     TinyModel(
         tier="ultra", n_embd=256, n_layer=4, n_ff=768, seed=105,
+        machine_a_tokens_per_second=9, machine_a_load_seconds=90,
         tokens_per_second=800, load_seconds=0.1,
         strengths=("chat", "writing", "code", "reasoning", "math", "design", "easy", "medium", "hard", "expert"),
         description="Tiny random stand-in for the ultra tier (Qwen 122B MoE).",
@@ -132,10 +144,12 @@ def scaled(spec: TinyModel, scale: int) -> TinyModel:
                    load_seconds=round(spec.load_seconds * scale, 3))
 
 
-def write_tiny_tiers(directory: Path, *, scale: int = 1, progress: Callable[[str], None] | None = None) -> TinyTiers:
+def write_tiny_tiers(directory: Path, *, scale: int = 1, real_fast: bool = False,
+                     progress: Callable[[str], None] | None = None) -> TinyTiers:
     """Write the five tiny models, `tiers.toml` and `variet.toml` into `directory` (created if missing).
 
-    `scale` widens every model (benchmarks use it to make tokens cost more, as on real tiers).
+    `scale` widens every generated model (benchmarks use it to make tokens cost more, as on real tiers).
+    `real_fast` makes `fast` the real model (downloaded once into the cache, see `fetch_real_model`).
     Idempotent: files whose content would not change are left alone (same bytes, same mtime).
     """
     if scale < 1:
@@ -145,7 +159,27 @@ def write_tiny_tiers(directory: Path, *, scale: int = 1, progress: Callable[[str
     directory = Path(directory).expanduser()
     directory.mkdir(parents=True, exist_ok=True)
     models: dict[str, Path] = {}
+    real: dict[str, str] = {}
+    if real_fast:
+        from variet.devtools.real_model import REAL_MODEL, fetch_real_model, tools_template
+
+        models["fast"] = fetch_real_model(say=say)
+        template = directory / "smollm2-tools.jinja"
+        changed = _replace_if_changed(template, partial(_write_text, text=tools_template()))
+        say(f"{'wrote' if changed else 'kept'} {template.name}")
+        real = {"model": str(models["fast"]), "template": str(template.resolve()),
+                "context": str(REAL_MODEL.context), "tokens_per_second": f"{REAL_MODEL.tokens_per_second:g}",
+                "load_seconds": f"{REAL_MODEL.load_seconds:g}"}
+        fast = next(spec for spec in specs if spec.tier == "fast")
+        specs = tuple(replace(
+            spec,
+            tokens_per_second=round(REAL_MODEL.tokens_per_second * spec.machine_a_tokens_per_second
+                                    / fast.machine_a_tokens_per_second, 1),
+            load_seconds=round(REAL_MODEL.load_seconds * spec.machine_a_load_seconds / fast.machine_a_load_seconds, 3),
+        ) for spec in specs)
     for spec in specs:
+        if spec.tier in models:
+            continue
         path = directory / spec.file_name
         changed = write_tiny_model(path, spec)
         size_mb = path.stat().st_size / 1e6
@@ -153,7 +187,7 @@ def write_tiny_tiers(directory: Path, *, scale: int = 1, progress: Callable[[str
         models[spec.tier] = path
     tiers_file = directory / "tiers.toml"
     settings_file = directory / "variet.toml"
-    for path, text in ((tiers_file, _tiers_toml(specs)), (settings_file, _settings_toml())):
+    for path, text in ((tiers_file, _tiers_toml(specs, real)), (settings_file, _settings_toml())):
         changed = _replace_if_changed(path, partial(_write_text, text=text))
         say(f"{'wrote' if changed else 'kept'} {path.name}")
     return TinyTiers(tiers_file=tiers_file, settings_file=settings_file, models=models)
@@ -319,7 +353,7 @@ def _toml_list(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(json.dumps(item) for item in items) + "]"
 
 
-def _tiers_toml(specs: tuple[TinyModel, ...]) -> str:
+def _tiers_toml(specs: tuple[TinyModel, ...], real: dict[str, str]) -> str:
     lines = [
         "# Tiny random-weight tiers written by `variet engine tiny-models`: real llama-server loads,",
         "# swaps and streams on a CPU, with noise for answers. Strengths match config/tiers.toml.",
@@ -327,6 +361,23 @@ def _tiers_toml(specs: tuple[TinyModel, ...]) -> str:
         'models_dir = "."',
     ]
     for spec in specs:
+        if spec.tier == "fast" and real:
+            lines += [
+                "",
+                "# A real, tiny instruct model (SmolLM2-135M-Instruct, Q4_1): real answers, if weak ones. Its",
+                "# template declares tools so it can make well-formed tool calls (see variet.devtools.real_model).",
+                "[tiers.fast]",
+                f"model = {json.dumps(real['model'])}",
+                f"aliases = {_toml_list(('tiny-fast', 'smollm2-135m-instruct'))}",
+                f"context = {real['context']}",
+                "gpus = []",
+                f"args = {{ jinja = true, chat-template-file = {json.dumps(real['template'])} }}",
+                f"tokens_per_second = {real['tokens_per_second']}",
+                f"load_seconds = {real['load_seconds']}",
+                f"strengths = {_toml_list(spec.strengths)}",
+                'description = "SmolLM2-135M-Instruct (Q4_1): a real quantized model standing in for the fast tier."',
+            ]
+            continue
         lines += [
             "",
             f"[tiers.{spec.tier}]",

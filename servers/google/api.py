@@ -1,20 +1,10 @@
-"""Google sign-in and API access shared by the Calendar and Gmail servers.
+"""One Google API (Calendar v3 or Gmail v1) for one account, with Google's failures translated once.
 
 The token file is the authorized-user JSON that `variet auth google` writes (mode 0600). Each server loads
 it with only the scopes its settings need, so the access tokens it mints on refresh are narrowed to that
 server. Every API call runs in a worker thread (the Google client is blocking), with a fresh httplib2
-connection per call (httplib2 is not thread-safe). Failures become a `GoogleError` whose message says what
-to do:
-
-    GoogleError                (VarietError)
-    ├── GoogleAuthError        no sign-in, or it expired or was revoked: run `variet auth google`
-    ├── GoogleScopeError       the token lacks a permission: which setting to change, then re-auth
-    ├── GoogleRateLimited      still rate-limited after bounded backoff
-    ├── GoogleNotFound         404 for the id that was asked for
-    ├── GoogleUnavailable      Google could not be reached
-    └── GoogleApiError         any other HTTP error
-
-Google libraries are imported lazily: server start-up must stay fast.
+connection per call (httplib2 is not thread-safe). Google libraries are imported lazily: server start-up
+must stay fast.
 """
 
 from __future__ import annotations
@@ -22,172 +12,36 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
-from typing import Any, Literal, NoReturn
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
 
 import anyio
 import anyio.to_thread
 
-from variet.shared.config import GoogleSettings, Settings
-from variet.shared.errors import ConfigError, VarietError
-from variet.shared.secrets import loose_mode
+from variet.servers.google.errors import (
+    GoogleApiError,
+    GoogleAuthError,
+    GoogleError,
+    GoogleNotFound,
+    GoogleRateLimited,
+    GoogleScopeError,
+    GoogleUnavailable,
+)
+from variet.servers.google.scopes import AUTH_PREFIX, WRITE_SETTING, Service, scopes_for
+from variet.servers.google.tokens import TESTING_EXPIRY_NOTE, auth_command, load_token_info, token_path
+from variet.shared.config import Settings
+from variet.shared.secrets import write_private_file
 
-__all__ = [
-    "CALENDAR_EVENTS",
-    "CALENDAR_READONLY",
-    "GMAIL_COMPOSE",
-    "GMAIL_MODIFY",
-    "GMAIL_READONLY",
-    "TESTING_EXPIRY_NOTE",
-    "GoogleApi",
-    "GoogleApiError",
-    "GoogleAuthError",
-    "GoogleError",
-    "GoogleNotFound",
-    "GoogleRateLimited",
-    "GoogleScopeError",
-    "GoogleUnavailable",
-    "Service",
-    "auth_command",
-    "load_token_info",
-    "scope_reasons",
-    "scopes_for",
-    "token_path",
-    "tool_errors",
-    "write_private_file",
-]
+__all__ = ["GoogleApi"]
 
 log = logging.getLogger("variet.google")
 
-Service = Literal["calendar", "gmail"]
-
-_AUTH = "https://www.googleapis.com/auth/"
-CALENDAR_READONLY = _AUTH + "calendar.readonly"
-CALENDAR_EVENTS = _AUTH + "calendar.events"
-GMAIL_READONLY = _AUTH + "gmail.readonly"
-GMAIL_COMPOSE = _AUTH + "gmail.compose"
-GMAIL_MODIFY = _AUTH + "gmail.modify"
-
-_WRITE_SETTING = {CALENDAR_EVENTS: "calendar_write", GMAIL_COMPOSE: "gmail_compose", GMAIL_MODIFY: "gmail_modify"}
 _API_PATH = {"calendar": ("calendar", "v3", "calendar/v3/"), "gmail": ("gmail", "v1", "")}
 _MAX_BACKOFF_SECONDS = 30.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 _SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
-TESTING_EXPIRY_NOTE = (
-    'If your OAuth app is in "Testing" publishing status, Google expires its refresh tokens after 7 days; '
-    'set it to "In production" in the Google Cloud console to keep the sign-in.'
-)
-
-
-class GoogleError(VarietError):
-    """A Google API call failed in a way the user or the model can act on."""
-
-
-class GoogleAuthError(GoogleError):
-    """There is no usable sign-in: missing, unreadable, expired or revoked."""
-
-
-class GoogleScopeError(GoogleError):
-    """The token lacks a permission the call needs."""
-
-
-class GoogleRateLimited(GoogleError):
-    """Google kept answering 429 (or a rate-limit 403) through every retry."""
-
-
-class GoogleNotFound(GoogleError):
-    """The calendar, event, message, thread or draft does not exist."""
-
-
-class GoogleUnavailable(GoogleError):
-    """Google could not be reached (connection refused, DNS, timeout)."""
-
-
-class GoogleApiError(GoogleError):
-    """Any other error response."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def scopes_for(google: GoogleSettings, service: Service | None = None) -> tuple[str, ...]:
-    """The narrowest scopes the settings need, for one server or (None) for both, as `variet auth` asks."""
-    return tuple(scope for scope, _ in scope_reasons(google, service))
-
-
-def scope_reasons(google: GoogleSettings, service: Service | None = None) -> list[tuple[str, str]]:
-    """Each needed scope with the reason it is needed (for `variet auth google --show-scopes`)."""
-    out: list[tuple[str, str]] = []
-    if service in (None, "calendar"):
-        out.append((CALENDAR_READONLY, "read calendars, events and free/busy (always)"))
-        if google.calendar_write:
-            out.append((CALENDAR_EVENTS, "create, change and delete events ([google] calendar_write = true)"))
-    if service in (None, "gmail"):
-        out.append((GMAIL_READONLY, "search and read mail and labels (always)"))
-        if google.gmail_compose or google.gmail_send:
-            why = "gmail_send" if google.gmail_send else "gmail_compose"
-            out.append((GMAIL_COMPOSE, f"create drafts (and send them after confirmation) ([google] {why} = true)"))
-        if google.gmail_modify:
-            out.append((GMAIL_MODIFY, "change labels: archive, mark read ([google] gmail_modify = true)"))
-    return out
-
-
-def token_path(settings: Settings, account: str | None = None) -> Path:
-    """The token file for `account` (default: `[google] account`, else `[google] token_file`)."""
-    google = settings.google
-    name = account if account is not None else google.account
-    if name is None:
-        return settings.relative_path(google.token_file)
-    if name not in google.accounts:
-        known = ", ".join(sorted(google.accounts)) or "none"
-        raise ConfigError(f"unknown Google account {name!r}: add [google.accounts.{name}] (configured: {known})")
-    return settings.relative_path(google.accounts[name].token_file)
-
-
-def auth_command(account: str | None) -> str:
-    """The command that signs in again for this account."""
-    return "variet auth google" + (f" --account {account}" if account else "")
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Write `text` atomically to a file only its owner can read (0600), creating a 0700 folder."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fd = -1
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if fd != -1:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def load_token_info(path: Path, account: str | None = None) -> dict[str, Any]:
-    """Read the authorized-user JSON, refusing files that others can read."""
-    again = auth_command(account)
-    try:
-        mode = loose_mode(path)
-    except FileNotFoundError:
-        raise GoogleAuthError(f"no Google sign-in found at {path}: run `{again}` in a terminal first") from None
-    if mode is not None:
-        raise GoogleAuthError(f"{path}: mode is {mode:o}; the token must be private: run `chmod 600 {path}`")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise GoogleAuthError(f"{path}: not a readable token file ({type(exc).__name__}): run `{again}`") from None
-    if not isinstance(info, dict) or not {"refresh_token", "client_id", "client_secret"} <= info.keys():
-        raise GoogleAuthError(f"{path}: not an authorized-user token (no refresh_token): run `{again}`")
-    return info
 
 
 class GoogleApi:
@@ -372,13 +226,13 @@ def _translate(exc: BaseException, *, api: GoogleApi, needs: str | None, attempt
 
 
 def _short(scope: str) -> str:
-    return scope.removeprefix(_AUTH)
+    return scope.removeprefix(AUTH_PREFIX)
 
 
 def _scope_advice(api: GoogleApi, needs: str | None, again: str) -> str:
     if needs is None:
         return f"Google refused: the sign-in lacks a permission this call needs: run `{again}` in a terminal"
-    setting = _WRITE_SETTING.get(needs)
+    setting = WRITE_SETTING.get(needs)
     head = f"Google refused: the saved sign-in lacks the `{_short(needs)}` permission. "
     if setting is None:
         return head + f"Run `{again}` in a terminal and allow that access."
@@ -388,14 +242,3 @@ def _scope_advice(api: GoogleApi, needs: str | None, again: str) -> str:
         f"Set `[google] {setting} = true` in variet.toml (or VARIET_GOOGLE_{setting.upper()}=true), "
         f"restart the server, then run `{again}` in a terminal to grant it."
     )
-
-
-@contextlib.contextmanager
-def tool_errors() -> Iterator[None]:
-    """Turn `VarietError`s (their messages say what to do) into MCP `ToolError`s for the model."""
-    try:
-        yield
-    except VarietError as exc:
-        from mcp.server.mcpserver.exceptions import ToolError
-
-        raise ToolError(str(exc)) from exc

@@ -12,9 +12,7 @@ import anyio
 import pytest
 
 from tests.fakes.google import FakeGoogle
-from variet.shared.config import GoogleSettings, Settings
-from variet.shared.errors import ConfigError
-from variet.shared.google import (
+from variet.servers.google import (
     CALENDAR_EVENTS,
     CALENDAR_READONLY,
     GMAIL_COMPOSE,
@@ -28,8 +26,10 @@ from variet.shared.google import (
     GoogleUnavailable,
     scopes_for,
     token_path,
-    write_private_file,
 )
+from variet.shared.config import GoogleSettings, Settings
+from variet.shared.errors import ConfigError
+from variet.shared.secrets import write_private_file
 
 MAIL = {GMAIL_READONLY}
 

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from tests.parts.llama import running_llama_server
-from variet.engine.tiny_models import TINY_CONTEXT, write_tiny_tiers
+from variet.devtools.tiny_models import TINY_CONTEXT, write_tiny_tiers
 from variet.shared.config import TIER_NAMES, load_settings, load_tiers
 
 REAL_TIERS = Path(__file__).parents[2] / "config" / "tiers.toml"

@@ -14,8 +14,8 @@ import pytest
 
 from tests.fakes.google import FakeGoogle
 from variet.cli.auth import add_parser
+from variet.servers.google import CALENDAR_READONLY, GMAIL_COMPOSE, GMAIL_READONLY
 from variet.shared.errors import VarietError
-from variet.shared.google import CALENDAR_READONLY, GMAIL_COMPOSE, GMAIL_READONLY
 
 
 class Browser(webbrowser.BaseBrowser):
