@@ -17,7 +17,7 @@ from tests.assistant.support import bot_settings, running_bot
 from tests.fakes.discord import FakeDiscord, serve_fake_discord
 from tests.fakes.google import FakeGoogle
 from tests.parts.searx import FixtureEngine
-from variet.shared.google import CALENDAR_READONLY, GMAIL_READONLY
+from variet.servers.google import CALENDAR_READONLY, GMAIL_READONLY
 
 pytestmark = pytest.mark.anyio
 

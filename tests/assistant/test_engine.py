@@ -1,8 +1,10 @@
-"""The bot on the real engine (real llama-server, generated tiers): streaming, footers, swaps, /status, /tier.
+"""The bot on the real engine (real llama-server): the real model chatting, streaming, footers, swaps,
+/status and /tier.
 
-The generated tiers write noise fast: with greedy decoding (temperature 0) an answer runs to `max_tokens`,
-so a few thousand tokens take long enough to stream through several edits and split into messages.
-TODO(real-model tier): use the real instruct model's tier for plain chat once it is in tests/parts.
+Plain chat uses the embedded default, whose `fast` tier is the real SmolLM2-135M-Instruct. The generated
+tiers write noise fast: with greedy decoding (temperature 0) an answer runs to `max_tokens`, so a few
+thousand tokens stream through several edits and split into messages; their tiny load times are
+overwritten with long ones where a test needs a known "about N s".
 """
 
 from __future__ import annotations
@@ -37,7 +39,27 @@ def slow_load_engine(tiny_dir: Path, tmp_path: Path) -> Iterator[RunningEngine]:
         yield running
 
 
-async def test_a_dm_is_answered_with_streaming_edits_split_at_the_limit_and_the_tier_in_the_footer(
+async def test_a_dm_is_answered_by_the_real_model_with_streaming_edits_and_the_tier_in_the_footer(
+    tmp_path: Path, real_engine: RunningEngine
+) -> None:
+    async with serve_fake_discord() as fake:
+        ann = fake.add_user("Ann")
+        settings = bot_settings(tmp_path, fake, engine_url=real_engine.url, owners=(int(ann["id"]),),
+                                model="fast", max_tokens=160, edit_interval_seconds=0.3)
+        async with running_bot(fake, settings):
+            dm = fake.dm(ann)
+            await fake.say(ann, dm, "Hi! In two sentences, what is a ferry?")
+            with anyio.fail_after(120):
+                answer = await final_answer(fake, dm, lambda text: "tok/s" in text)
+    body, small = answer["content"].rsplit("\n", 1)
+    assert re.search(r"[A-Za-z]{3,} [A-Za-z]{3,}", body), body  # words, not noise
+    assert re.fullmatch(r"-# fast · \d+\.\d tok/s( · .*)?", small), small
+    shown = fake.contents(answer)
+    assert len(shown) >= 3 and any("writing…" in text for text in shown[:-1])
+    assert len(shown[0]) < len(shown[-2]) <= len(shown[-1]) + len("writing…")
+
+
+async def test_a_long_answer_from_the_engine_streams_and_splits_at_discords_limit(
     tmp_path: Path, engine: RunningEngine
 ) -> None:
     async with serve_fake_discord() as fake:

@@ -14,8 +14,8 @@ from tests.fakes.google import FakeGoogle
 from variet.assistant.errors import ServerUnavailable
 from variet.assistant.mcp_host import Decision, McpHost
 from variet.assistant.toolbox import HostTools
+from variet.servers.google import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
 from variet.shared.config import Settings
-from variet.shared.google import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
 
 MAIL = {GMAIL_READONLY, GMAIL_COMPOSE}
 

@@ -21,7 +21,7 @@ from tests.fakes.google import FakeGoogle
 from tests.fakes.openai_stub import OpenAIStub, ToolCall, serve_openai_stub
 from tests.parts.searx import FixtureEngine
 from variet.assistant import Assistant
-from variet.shared.google import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
+from variet.servers.google import CALENDAR_EVENTS, GMAIL_COMPOSE, GMAIL_READONLY
 
 pytestmark = pytest.mark.anyio
 
