@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import anyio
 import discord
 from discord import app_commands
 
@@ -29,6 +30,7 @@ __all__ = ["add_commands"]
 log = logging.getLogger("variet.assistant")
 
 _CHOICES_MAX = 25
+_SUGGEST_SECONDS = 2.0
 _NO_PINGS = discord.AllowedMentions.none()
 Interaction = discord.Interaction[Any]
 
@@ -90,27 +92,29 @@ def add_commands(tree: app_commands.CommandTree[Any], services: Services) -> Non
         if not services.gate.access.is_owner(interaction.user.id):
             await interaction.response.send_message("Only an owner can pin a tier.", ephemeral=True)
             return
+        await interaction.response.defer(thinking=True)  # Discord waits 3 s for an answer; the engine may not
         try:
             names = [AUTO_MODEL, *(await services.engine.models()).names()]
         except VarietError as exc:
-            await interaction.response.send_message(notice(explain(exc)), ephemeral=True)
+            await _say(interaction, notice(explain(exc)))
             return
         if tier not in names:
-            await interaction.response.send_message(f"There is no tier `{tier}`: choose one of "
-                                                    f"{', '.join(f'`{n}`' for n in names)}.", ephemeral=True)
+            await _say(interaction, f"There is no tier `{tier}`: choose one of {', '.join(f'`{n}`' for n in names)}.")
             return
         services.pins.pin(_ids(interaction)[0], tier, default=services.discord.model)
         log.info("channel %d pinned to %s by %d", _ids(interaction)[0], tier, interaction.user.id)
-        await interaction.response.send_message(f"This channel now uses `{tier}`.")
+        await _say(interaction, f"This channel now uses `{tier}`.")
 
     @tier.autocomplete("tier")
     async def tier_choices(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         if not _admitted(services, interaction):
             return []
-        try:
-            entries = [(entry.id, entry.description) for entry in (await services.engine.models()).data]
-        except VarietError:
-            entries = [(AUTO_MODEL, "")]
+        entries = [(AUTO_MODEL, "")]
+        with anyio.move_on_after(_SUGGEST_SECONDS):  # suggestions come late or not at all: Discord waits 3 s
+            try:
+                entries = [(entry.id, entry.description) for entry in (await services.engine.models()).data]
+            except VarietError:
+                pass
         found = [(name, about) for name, about in entries if current.lower() in name.lower()]
         return [app_commands.Choice(name=(f"{name} — {about}" if about else name)[:100], value=name)
                 for name, about in found[:_CHOICES_MAX]]

@@ -92,15 +92,18 @@ async def test_search_shows_the_top_results_with_links(tmp_path: Path, google_fa
     assert text.count("\n") == 10  # five results, each with its snippet
 
 
-async def test_a_google_failure_is_one_line_and_strangers_get_no_answer(tmp_path: Path,
-                                                                        google_fake: FakeGoogle) -> None:
+async def test_google_or_searxng_failures_are_one_line_and_strangers_get_no_answer(
+    tmp_path: Path, google_fake: FakeGoogle
+) -> None:
     async with commands_bot(tmp_path, google_fake) as (fake, ann):
         google_fake.revoke_all()
         text = await run(fake, ann, "inbox")
+        searched = await run(fake, ann, "search", query="anything")
         bob = fake.add_user("Bob")
         ignored = await fake.slash(bob, fake.general, "inbox")
         with anyio.fail_after(10):
             await fake.slash(ann, fake.general, "status")  # answered after Bob's: Bob's was not overtaken
-            await fake.wait_for(lambda: len([i for i in fake.interactions.values() if i.answered]) == 2)
+            await fake.wait_for(lambda: len([i for i in fake.interactions.values() if i.answered]) == 3)
     assert text.startswith("⚠️ ") and "variet auth google" in text and "\n" not in text
+    assert searched.startswith("⚠️ ") and "SearXNG" in searched and "\n" not in searched
     assert not ignored.answered
