@@ -42,7 +42,7 @@ from variet.assistant.credentials import TOKEN_ENV
 from variet.assistant.errors import ServerUnavailable
 from variet.shared.config import Settings
 
-__all__ = ["REVIVE_SECONDS", "Asker", "Decision", "McpHost", "ServerStatus"]
+__all__ = ["REVIVE_SECONDS", "Asker", "Decision", "McpHost", "ServerStatus", "server_names"]
 
 log = logging.getLogger("variet.assistant")
 

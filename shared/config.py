@@ -298,7 +298,8 @@ class DiscordSettings(BaseModel):
     owner_ids: tuple[int, ...] = ()
     """Discord user ids that may use the bot, change its settings and approve sends and deletes."""
     allowed_user_ids: tuple[int, ...] = ()
-    """Other user ids that may talk to the bot (they cannot approve anything); everyone else is ignored."""
+    """Other user ids that may talk to the bot and use its tools (they cannot pin tiers or approve anything);
+    everyone else is ignored."""
     allowed_channel_ids: tuple[int, ...] = ()
     """When set, the bot answers in these server channels (and their threads) only; DMs are unaffected."""
     model: str = "auto"

@@ -83,6 +83,7 @@ async def test_inbox_lists_unread_mail_newest_first(tmp_path: Path, google_fake:
     assert "Read already" not in text
 
 
+@pytest.mark.searx
 async def test_search_shows_the_top_results_with_links(tmp_path: Path, google_fake: FakeGoogle, searx: str,
                                                        web: FixtureEngine) -> None:
     async with commands_bot(tmp_path, google_fake, searx=searx) as (fake, ann):

@@ -48,6 +48,7 @@ def first_result(results: list[str]) -> str:
     return str(json.loads(results[0])["results"][0]["url"])
 
 
+@pytest.mark.searx
 async def test_a_search_question_is_answered_with_the_tools_result(tmp_path: Path, searx: str,
                                                                    web: FixtureEngine) -> None:
     script = [ToolCall("web_search", {"query": "lisbon tram 28"})]
@@ -161,6 +162,7 @@ async def test_cancel_a_timeout_or_someone_elses_click_sends_nothing(tmp_path: P
     assert bob_id
 
 
+@pytest.mark.searx
 async def test_a_crashed_server_is_reported_and_the_next_message_works_again(
     tmp_path: Path, searx: str, web: FixtureEngine
 ) -> None:
