@@ -1,10 +1,11 @@
 """One Discord turn end to end: a message arrives, its first visible answer, its final edit; and where the
 time went (the engine, MCP tools, Discord's edit pacing, the bot itself), side by side.
 
-Rows: a plain answer from the real engine (tiny generated tiers on a real llama-server); a plain answer
-from a scripted OpenAI-compatible model (so the engine's share is near zero and the bot's shows); a
-one-tool answer (the scripted model calls `web_search` on the real `variet-search` over stdio, in front of
-Debian's searx with a local fixture engine). Discord is the local fake (real HTTP, a real WebSocket
+Rows: a plain answer from the real engine with the real model (SmolLM2-135M as `fast`, at most 64 tokens)
+and with a tiny generated tier (on a real llama-server); a plain answer from a scripted OpenAI-compatible
+model (so the engine's share is near zero and the bot's shows); a one-tool answer (the scripted model
+calls `web_search` on the real `variet-search` over stdio, in front of Debian's searx with a local fixture
+engine). Discord is the local fake (real HTTP, a real WebSocket
 gateway) running in the bot's own event loop, so its work is counted in the bot's share: an upper bound.
 The bot runs as users run it (edits at most once a second).
 
@@ -42,7 +43,7 @@ _MARKS = ("writing…", "thinking…", "-# 🔧")
 
 
 def _write_settings(folder: Path, fake: FakeDiscord, owner: int, engine_url: str, servers: list[str],
-                    searx: str) -> Path:
+                    searx: str, model: str) -> Path:
     config = folder / f"bench-{time.monotonic_ns()}.toml"
     config.write_text("\n".join([
         f'[engine]\nurl = "{engine_url}"',
@@ -54,17 +55,18 @@ def _write_settings(folder: Path, fake: FakeDiscord, owner: int, engine_url: str
         f'gateway_url = "{fake.gateway_url}"',
         f'state_file = "{folder / "discord-state.json"}"',
         "max_tokens = 64",
+        f'model = "{model}"',
     ]) + "\n")
     return config
 
 
 @asynccontextmanager
-async def _bot(folder: Path, engine_url: str, servers: list[str], searx: str) -> AsyncIterator[
+async def _bot(folder: Path, engine_url: str, servers: list[str], searx: str, model: str) -> AsyncIterator[
         tuple[FakeDiscord, Assistant, dict[str, Any]]]:
     async with serve_fake_discord() as fake:
         ann = fake.add_user("Ann")
-        settings = load_settings(_write_settings(folder, fake, int(ann["id"]), engine_url, servers, searx),
-                                 environ={})
+        config = _write_settings(folder, fake, int(ann["id"]), engine_url, servers, searx, model)
+        settings = load_settings(config, environ={})
         environ = {k: v for k, v in os.environ.items() if not k.startswith("VARIET_")}
         assistant = Assistant(settings, token=BOT_TOKEN, environ=environ)
         async with anyio.create_task_group() as tasks:
@@ -80,10 +82,11 @@ async def _bot(folder: Path, engine_url: str, servers: list[str], searx: str) ->
                 await assistant.close()
 
 
-async def _turns(folder: Path, engine_url: str, servers: list[str], searx: str, turns: int) -> dict[str, list[float]]:
+async def _turns(folder: Path, engine_url: str, servers: list[str], searx: str, turns: int,
+                 model: str = "auto") -> dict[str, list[float]]:
     """Seconds per measured turn: first visible, final, engine, tools, pacing, bot (the first turn warms up)."""
     found: dict[str, list[float]] = {k: [] for k in ("first", "final", "engine", "tools", "paced", "bot")}
-    async with _bot(folder, engine_url, servers, searx) as (fake, assistant, ann):
+    async with _bot(folder, engine_url, servers, searx, model) as (fake, assistant, ann):
         assert assistant.services is not None
         timings = assistant.services.timings
         for turn in range(turns + 1):
@@ -120,14 +123,16 @@ def _ms(values: list[float]) -> float:
 async def main(turns: int) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     folder = Path(tempfile.mkdtemp(prefix="variet-discord-bench-"))
-    tiers = tiny_tiers()
     rows: list[list[object]] = []
     web = FixtureEngine()
-    with engine(tiers) as running, LoopbackServer(web.app) as fixture:
+    results: dict[str, dict[str, list[float]]] = {}
+    with engine(tiny_tiers(real_fast=True)) as running:
+        nowhere = "http://127.0.0.1:9"  # no search server in this row
+        results["plain, real model (SmolLM2 on fast)"] = await _turns(folder, running.url, [], nowhere, turns, "fast")
+    with engine(tiny_tiers()) as running, LoopbackServer(web.app) as fixture:
         web.url = fixture.url
         with running_searx(web.url, folder) as searx:
-            results: dict[str, dict[str, list[float]]] = {}
-            results["plain, real engine (tiny tiers)"] = await _turns(folder, running.url, [], searx.url, turns)
+            results["plain, tiny generated tier"] = await _turns(folder, running.url, [], searx.url, turns, "fast")
             with serve_openai_stub(final_text="Nothing much: the ferry still leaves at nine.") as stub:
                 results["plain, scripted model"] = await _turns(folder, stub.url, [], searx.url, turns)
             script = [ToolCall("web_search", {"query": "ferry lisbon"})]
