@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "NOTICE_MARKS",
     "SMALL",
+    "WAIT",
     "SwapNote",
     "TurnFacts",
     "footer",
@@ -62,11 +63,9 @@ def seconds(value: float) -> str:
     return f"{value / 60:.0f} min"
 
 
-def swap_notice(tier: str, expected_seconds: float | None, *, waiting_for: int = 0, loaded: str | None = None) -> str:
+def swap_notice(tier: str, expected_seconds: float | None) -> str:
     """The line shown at once when the answer waits for a swap: "⏳ loading deep-logic, about 25 s"."""
     about = f", about {seconds(expected_seconds)}" if expected_seconds else ""
-    if waiting_for and loaded:
-        return f"{WAIT} waiting for {waiting_for} request(s) on {loaded}, then loading {tier}{about}"
     return f"{WAIT} loading {tier}{about}"
 
 

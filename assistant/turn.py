@@ -23,6 +23,7 @@ from variet.assistant.history import channel_ids, conversation_of
 from variet.assistant.model_loop import TurnResult, run_turn
 from variet.assistant.pacer import EditPacer
 from variet.assistant.render import (
+    WAIT,
     SwapNote,
     TurnFacts,
     footer,
@@ -74,7 +75,7 @@ class TurnView:
     def _show(self, *, final: bool = False) -> None:
         swaps = tuple(swap for swap in self._swaps.values() if swap.seconds is not None)
         facts = TurnFacts(self.facts.tier, self.facts.tokens_per_second, swaps, self.facts.tools, self.facts.problems)
-        small = footer(facts, streaming=not final, started=bool(self.text) and not self.text.startswith("⏳"))
+        small = footer(facts, streaming=not final, started=bool(self.text) and not self.text.startswith(WAIT))
         if self._status and not final:
             small = f"{small}\n{self._status}" if small else self._status
         self._reply.show(self.text, small, final=final)
@@ -101,7 +102,7 @@ class TurnView:
             self._show()
 
     def swap_event(self, event: EngineEvent) -> None:
-        waiting = not self.text or self.text.startswith("⏳")
+        waiting = not self.text or self.text.startswith(WAIT)
         if isinstance(event, SwapStartedEvent) and waiting:
             self._swaps[event.tier] = SwapNote(event.tier, event.previous)
             self.text = swap_notice(event.tier, event.expected_seconds or None)
@@ -118,7 +119,8 @@ class TurnView:
                                (*self.facts.problems, line))
 
     def finish(self, result: TurnResult) -> None:
-        self.facts = TurnFacts(result.tier, result.tokens_per_second, (), result.tools, result.problems)
+        problems = (*self.facts.problems, *result.problems)  # a failed swap, then the tools' and servers'
+        self.facts = TurnFacts(result.tier, result.tokens_per_second, (), result.tools, problems)
         self.text = result.text
         if result.stopped:
             self._problem(f"stopped after {result.rounds} rounds of tool calls without a final answer "
@@ -129,7 +131,7 @@ class TurnView:
         self._show(final=True)
 
     def fail(self, line: str) -> None:
-        if self.text and not self.text.startswith("⏳"):
+        if self.text and not self.text.startswith(WAIT):
             self._problem(line)  # keep what was written; the failure goes in the small print
         else:
             self.text = notice(line)

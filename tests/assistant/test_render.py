@@ -21,7 +21,6 @@ def test_the_swap_notice_says_which_tier_and_how_long() -> None:
     assert swap_notice("deep-logic", 25.0) == "⏳ loading deep-logic, about 25 s"
     assert swap_notice("ultra", 84) == "⏳ loading ultra, about 84 s"
     assert swap_notice("fast", None) == "⏳ loading fast"
-    assert swap_notice("ultra", 90, waiting_for=2, loaded="fast").startswith("⏳ waiting for 2 request(s) on fast")
 
 
 def test_notices_are_one_line_and_recognised() -> None:
