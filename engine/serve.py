@@ -81,5 +81,5 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     return 0
 
 
-_GRACEFUL_SECONDS = 10  # uvicorn 0.55 types timeout_graceful_shutdown as int | None
+_GRACEFUL_SECONDS = 10
 """On shutdown, how long requests still running may take before they are cut."""
