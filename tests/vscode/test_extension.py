@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.openai_chat_stub import ToolCall, serve_openai_chat_stub
+from tests.fakes.openai_stub import ToolCall, serve_openai_stub
 from tests.parts.engine import RunningEngine, run_engine, write_config
 from tests.parts.node import NodeTools, node_tools
 from tests.parts.vscode_extension import EXTENSION, compiled_extension, node_env, package_vsix
@@ -80,7 +80,7 @@ def test_the_extension_streams_swaps_cancels_and_calls_tools_against_the_engine_
     node: NodeTools, built: Path, keyed_engine: RunningEngine, closed_url: str
 ) -> None:
     script = [ToolCall("read_notes", {"path": "NOTES.md"}), ToolCall("write_notes", lambda r: {"text": r[0].upper()})]
-    with serve_openai_chat_stub(script, final_text=lambda r: f"Done: {r[1]}") as stub:
+    with serve_openai_stub(script, final_text=lambda r: f"Done: {r[1]}") as stub:
         run_node_tests(node, "live", {
             "VARIET_TEST_ENGINE_URL": keyed_engine.url,
             "VARIET_TEST_ENGINE_KEY": KEY,
@@ -91,14 +91,14 @@ def test_the_extension_streams_swaps_cancels_and_calls_tools_against_the_engine_
     # forced (`required`), the results of both calls under the ids it gave, and the key as a bearer token.
     requests = stub.chat_requests()
     assert len(requests) == 3
-    assert [r.body["tool_choice"] for r in requests] == ["required", "auto", "auto"]
-    for request in requests:
-        assert request.body["stream"] is True and request.body["stream_options"] == {"include_usage": True}
-        assert [t["function"]["name"] for t in request.body["tools"]] == ["read_notes", "write_notes"]
-        assert request.headers["authorization"] == "Bearer stub-key"
-    assert [(r.tool, r.text) for r in stub.results()] == [
-        ("read_notes", "todo: which tier swaps?"), ("write_notes", "written 23 bytes")]
-    last = requests[-1].body["messages"]
+    assert [body["tool_choice"] for body in requests] == ["required", "auto", "auto"]
+    for body in requests:
+        assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+        assert [t["function"]["name"] for t in body["tools"]] == ["read_notes", "write_notes"]
+    assert {r.headers["authorization"] for r in stub.requests if r.path == "/v1/chat/completions"} == {
+        "Bearer stub-key"}
+    assert stub.results() == ["todo: which tier swaps?", "written 23 bytes"]
+    last = requests[-1]["messages"]
     assert [m["role"] for m in last] == ["user", "assistant", "tool", "assistant", "tool"]
     assert last[3]["content"] == "Writing." and last[3]["tool_calls"][0]["id"] == "call_variet_1"
     # The cancelled answer: the engine saw the client leave and stopped generating.

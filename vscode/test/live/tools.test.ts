@@ -1,6 +1,6 @@
 /**
  * Tool calls both ways through the provider, against the scripted OpenAI-compatible model
- * (tests/fakes/openai_chat_stub.py, started by tests/vscode/test_extension.py with this script):
+ * (tests/fakes/openai_stub.py, started by tests/vscode/test_extension.py with this script):
  *
  *   0. read_notes {"path": "NOTES.md"}
  *   1. write_notes {"text": <step 0's result, upper-cased>}
