@@ -2,6 +2,12 @@
 
 Each tier becomes one section named after the tier, so llama-server's router knows tiers by their Variet
 names; aliases are resolved by the engine before a request is forwarded.
+
+A tier's devices are its local GPUs (`CUDA<i>`) and then its RPC workers. llama.cpp names the devices of
+the RPC servers given with `--rpc` `RPC0`, `RPC1`, ... in the order given (one per device the worker
+exposes; `variet engine rpc-worker` exposes one), and only the local CPU is never named in `--device`:
+layers that `--n-gpu-layers` does not offload stay on it. The preset lists `rpc` before `device` in each
+section, but llama-server orders a section's options itself, registering the RPC devices first.
 """
 
 from __future__ import annotations
@@ -27,10 +33,13 @@ def tier_arguments(catalogue: TierCatalogue, name: str) -> dict[str, str]:
         "model": str(catalogue.model_path(name)),
         "ctx-size": str(tier.context),
     }
-    if tier.gpus:
-        args["device"] = ",".join(f"CUDA{gpu}" for gpu in tier.gpus)
+    devices = [f"CUDA{gpu}" for gpu in tier.gpus] + [f"RPC{i}" for i in range(len(tier.rpc))]
+    if tier.rpc:
+        args["rpc"] = ",".join(tier.rpc)
+    if devices:
+        args["device"] = ",".join(devices)
         args["n-gpu-layers"] = str(_ALL_LAYERS)
-        if len(tier.gpus) == 1:
+        if len(devices) == 1:
             # With one device selected, "none" keeps everything on it; main-gpu counts selected devices.
             args["split-mode"] = "none"
             args["main-gpu"] = "0"
