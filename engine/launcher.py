@@ -42,12 +42,13 @@ class EngineProcess:
 @contextlib.contextmanager
 def launch_engine(config: Path, *, binary: Path | None = None, env: Mapping[str, str] | None = None,
                   listen_host: str = "127.0.0.1", log: Path | None = None,
-                  wait: bool = True, verbose: bool = True) -> Iterator[EngineProcess]:
+                  wait: bool = True, verbose: bool = True, port: int | None = None) -> Iterator[EngineProcess]:
     """Start the engine with `config`; `binary` overrides the llama-server it runs.
 
-    `verbose` logs debug messages (all of them, third-party ones included) to the engine's log file.
+    `verbose` logs debug messages (all of them, third-party ones included) to the engine's log file. `port`
+    fixes its loopback port (a peer restarted where its peers expect it); default: a free one.
     """
-    port = free_port()
+    port = port or free_port()
     log = log or config.with_suffix(f".{port}.log")
     environ = {**os.environ, **(env or {})}
     if binary is not None:
