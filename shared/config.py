@@ -71,11 +71,12 @@ class Tier(BaseModel):
     split: Literal["layer", "row", "none"] = "layer"
     """How a multi-GPU tier is split (llama-server `--split-mode`)."""
     tensor_split: tuple[float, ...] = ()
-    """Share of the model per device: the `gpus` in order, then the `rpc` workers in order (llama-server
-    `--tensor-split`)."""
+    """Share of the model per device, in the order the layers are laid out: the `rpc` workers first, then the
+    `gpus` (llama-server `--tensor-split`)."""
     rpc: tuple[str, ...] = ()
     """llama.cpp RPC workers (`variet engine rpc-worker` on another box) that hold part of this tier, as
-    `HOST:PORT`; each worker is one device (`RPC0`, `RPC1`, ... in this order) after the local `gpus`."""
+    `HOST:PORT`; each worker is one device (`RPC0`, `RPC1`, ... in this order), placed before the local `gpus`
+    so that the last layers and the output layer stay on this box."""
     args: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Extra llama-server arguments, long names without dashes (`n-cpu-moe = 30`)."""
     tokens_per_second: float = Field(gt=0)
@@ -100,7 +101,7 @@ class Tier(BaseModel):
         devices = len(self.gpus) + len(self.rpc)
         if self.tensor_split and len(self.tensor_split) != devices:
             raise ValueError(f"tensor_split has {len(self.tensor_split)} values for {devices} devices "
-                             f"({len(self.gpus)} gpus, then {len(self.rpc)} rpc workers)")
+                             f"({len(self.rpc)} rpc workers, then {len(self.gpus)} gpus)")
         return self
 
 

@@ -50,15 +50,16 @@ def test_global_backend_arguments_go_to_the_star_section() -> None:
     assert preset["*"]["jinja"] == "true"
 
 
-def test_a_tier_with_rpc_workers_lists_them_and_uses_their_devices_after_the_local_gpus() -> None:
+def test_a_tier_with_rpc_workers_lists_them_and_puts_their_devices_before_the_local_gpus() -> None:
     split = Tier(model="m.gguf", context=4096, tokens_per_second=10, load_seconds=30, gpus=(0, 1),
-                 rpc=("box-c:50052", "[fd00::3]:50052"), tensor_split=(2, 2, 1, 1))
+                 rpc=("box-c:50052", "[fd00::3]:50052"), tensor_split=(1, 1, 2, 2))
     remote_only = Tier(model="m.gguf", context=4096, tokens_per_second=10, load_seconds=30, rpc=("127.0.0.1:50052",),
                        args={"n-gpu-layers": 12})
     preset = parse(render_preset(TierCatalogue(tiers={"split": split, "remote": remote_only})))
     assert preset["split"]["rpc"] == "box-c:50052,[fd00::3]:50052"
-    assert preset["split"]["device"] == "CUDA0,CUDA1,RPC0,RPC1"
-    assert preset["split"]["tensor-split"] == "2.0,2.0,1.0,1.0" and preset["split"]["split-mode"] == "layer"
+    # The output layer goes on the last device: this box's, so no token's logits cross the network.
+    assert preset["split"]["device"] == "RPC0,RPC1,CUDA0,CUDA1"
+    assert preset["split"]["tensor-split"] == "1.0,1.0,2.0,2.0" and preset["split"]["split-mode"] == "layer"
     # CPU plus one worker: the worker is the only device named; the layers not offloaded stay on the CPU.
     assert preset["remote"]["device"] == "RPC0" and preset["remote"]["n-gpu-layers"] == "12"
     assert preset["remote"]["split-mode"] == "none"
