@@ -20,6 +20,7 @@ import pytest
 from tests.parts.engine import RunningEngine, run_engine, write_config
 from variet.contract import EngineStatus, ModelList
 from variet.engine.backend import free_port
+from variet.shared.engine_client import EngineClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 
@@ -163,6 +164,15 @@ def test_errors_from_the_peer_and_about_it_name_the_peer_in_the_engines_shape(bo
 
     load = httpx2.post(f"{boxes.a.url}/variet/tiers/box-b/fast/load", timeout=30)
     assert load.status_code == 202 and load.json()["tier"] == "box-b/fast"
+
+
+async def test_a_client_loads_a_peers_tier_through_the_first_engine_and_sees_it_loaded(boxes: Boxes) -> None:
+    async with EngineClient(boxes.a.url, timeout=30) as client:
+        with anyio.fail_after(60):
+            wait = await client.ensure_loaded("coder", wait=30)
+        status = await client.status()
+    assert wait.loaded and status.tier("coder").loaded and status.tier("coder").box == "box-b"
+    assert boxes.b_status().loaded == "coder"
 
 
 def test_the_peers_key_never_shows_in_a_log_line_or_an_answer(boxes: Boxes) -> None:
