@@ -30,7 +30,8 @@ class Check:
 
 def add_parser(sub: Any) -> None:
     doctor = sub.add_parser(
-        "doctor", help="check config, engine, llama-server, models, peers, RPC workers, SearXNG, Google, MCP servers")
+        "doctor", help="check config, engine, llama-server, models, peers, RPC workers, SearXNG, Google, Discord, "
+                       "MCP servers")
     doctor.add_argument("--config", help="variet.toml to check (default: $VARIET_CONFIG or ~/.config/variet)")
     doctor.add_argument("--json", action="store_true", help="print the results as JSON")
     doctor.add_argument("--skip-servers", action="store_true", help="do not start the MCP servers")
@@ -77,6 +78,7 @@ async def run_checks(config: str | None, servers: bool = True) -> list[Check]:
     checks += [await _peer_check(settings, peer) for peer in settings.engine.peers]
     checks.append(await _searxng_check(settings))
     checks.append(_google_check(settings))
+    checks.append(await _discord_check(settings))
     if servers:
         checks += await _server_checks(config)
     return checks
@@ -98,6 +100,7 @@ async def _engine_checks(settings: Any) -> list[Check]:
     except EngineError as exc:
         return [Check("engine", "FAIL", f"{url}: {exc}", "check the engine's log")]
     checks = [Check("engine", "ok", f"{url}: {status.state}, loaded {status.loaded or 'nothing'}")]
+    checks.append(Check("dashboard", "ok", f"{url.rstrip('/')}/ui (open it in a browser)"))
     backend = status.backend
     if backend.up:
         checks.append(Check("llama-server", "ok", f"up at {backend.url} (restarts: {backend.restarts})"))
@@ -229,6 +232,54 @@ def _google_check(settings: Any) -> Check:
     expiry = info.get("expiry")
     note = f", access token expires {expiry}" if expiry else ""
     return Check("google", "ok", f"{path}: scopes cover the enabled tools{note} (refreshed automatically)")
+
+
+def _discord_token(settings: Any) -> tuple[str, str] | Check:
+    """(token, where it came from), ("", "") when none is set, or the failed check; never the token itself."""
+    from variet.shared.secrets import loose_mode
+
+    token = os.environ.get("VARIET_DISCORD_TOKEN", "").strip()
+    if token or not settings.discord.token_file:
+        return token, "VARIET_DISCORD_TOKEN" if token else ""
+    path = settings.relative_path(settings.discord.token_file)
+    if not path.is_file():
+        return Check("discord", "FAIL", f"{path}: no such token file",
+                     "put the bot token there (chmod 600), or set VARIET_DISCORD_TOKEN")
+    mode = loose_mode(path)
+    if mode is not None:
+        return Check("discord", "FAIL", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
+    return path.read_text(encoding="utf-8").strip(), str(path)
+
+
+async def _discord_check(settings: Any) -> Check:
+    """The Discord assistant: a private token Discord accepts (when it answers), and owners to answer."""
+    import httpx2
+
+    found = _discord_token(settings)
+    if isinstance(found, Check):
+        return found
+    token, where = found
+    if not token:
+        return Check("discord", "warn", "no bot token (the Discord assistant is not set up)",
+                     "set VARIET_DISCORD_TOKEN or [discord] token_file; see the README's Discord assistant section")
+    if not settings.discord.owner_ids:
+        return Check("discord", "FAIL", "[discord] owner_ids is empty: the bot would answer nobody",
+                     "add your Discord user id (Developer Mode, then right-click yourself: Copy User ID)")
+    url = settings.discord.api_url.rstrip("/")
+    try:
+        async with httpx2.AsyncClient(timeout=10) as client:
+            answer = await client.get(f"{url}/users/@me", headers={"Authorization": f"Bot {token}"})
+    except httpx2.HTTPError:
+        return Check("discord", "warn", f"token from {where}; {url} did not answer, so it is not checked",
+                     "check the network, or [discord] api_url")
+    if answer.status_code == 401:
+        return Check("discord", "FAIL", f"Discord rejected the token from {where}",
+                     "Developer Portal: your application -> Bot -> Reset Token, then store the new one")
+    if answer.status_code != 200:
+        return Check("discord", "warn", f"{url}/users/@me answered {answer.status_code}", "try again later")
+    bot = answer.json().get("username", "?")
+    owners = len(settings.discord.owner_ids)
+    return Check("discord", "ok", f"token from {where} accepted: the bot is {bot}; {owners} owner(s)")
 
 
 async def _server_checks(config: str | None) -> list[Check]:

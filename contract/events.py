@@ -21,6 +21,7 @@ __all__ = [
     "PeerDownEvent",
     "PeerLoadedEvent",
     "PeerUpEvent",
+    "RequestDoneEvent",
     "SubscribedEvent",
     "SwapDoneEvent",
     "SwapFailedEvent",
@@ -77,6 +78,17 @@ class BackendUpEvent(_Event):
     pid: int | None
 
 
+class RequestDoneEvent(_Event):
+    """A completion request for a tier has ended; sent only while someone subscribes (it costs nothing otherwise)."""
+
+    event: Literal["request_done"] = "request_done"
+    tier: str
+    status: int = Field(description="The HTTP status the client got; 502 for a stream llama-server broke off.")
+    seconds: float = Field(description="From its arrival to the end of its answer, stream included.")
+    waited_seconds: float = Field(description="Of that, how long it waited for its tier to be loaded or free.")
+    waited_for_swap: bool = Field(description="Its tier was not loaded when it arrived, so it waited for a swap.")
+
+
 class TierExitedEvent(_Event):
     """The loaded tier's model instance exited on its own (a crash, or a lost RPC worker): nothing is loaded
     now, and the next request for a tier loads it again."""
@@ -117,7 +129,7 @@ class PeerLoadedEvent(_Event):
 
 EngineEvent = Annotated[
     SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent
-    | BackendUpEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent,
+    | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent,
     Field(discriminator="event"),
 ]
 """Every event the engine publishes, told apart by `event`."""

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from variet.contract import Health, LoadAnswer, SubscribedEvent, UnloadAnswer
 from variet.contract.openapi import openapi_document
 from variet.engine.core import Engine, Router
+from variet.engine.dashboard import PUBLIC_PATHS, dashboard_routes
 from variet.engine.errors import backend_down, error_response, family_of
 from variet.engine.metrics import render_metrics
 from variet.engine.peers import PeerUnavailable
@@ -32,18 +33,19 @@ __all__ = ["create_app"]
 
 _NOT_FOUND_HINT = ("the engine serves /v1/models, /v1/chat/completions, /v1/completions, /v1/messages, "
                    "/v1/messages/count_tokens, /variet/status, /variet/tiers/{tier}/load, /variet/unload, "
-                   "/variet/events, /variet/openapi.json, /metrics and /health")
+                   "/variet/events, /variet/openapi.json, /metrics, /health and the dashboard at /ui")
+_OPEN_PATHS = frozenset({"/health", *PUBLIC_PATHS})
 
 
 class _ApiKey:
-    """Require the engine's API key (Bearer or x-api-key) on everything but /health."""
+    """Require the engine's API key (Bearer or x-api-key) on everything but /health and the dashboard's files."""
 
     def __init__(self, app: ASGIApp, key: str) -> None:
         self._app = app
         self._key = key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != "/health":
+        if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
             headers = dict(scope["headers"])
             given = headers.get(b"x-api-key") or headers.get(b"authorization", b"").removeprefix(b"Bearer ")
             if not hmac.compare_digest(given, self._key):
@@ -104,8 +106,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
             try:
                 hello = SubscribedEvent(time=round(time.time(), 3), status=engine.status())
                 yield f"event: subscribed\ndata: {hello.model_dump_json()}\n\n".encode()
-                while True:
-                    event = await queue.get()
+                while (event := await queue.get()) is not None:
                     yield f"event: {event.event}\ndata: {event.model_dump_json()}\n\n".encode()
             finally:
                 engine.events.unsubscribe(queue)
@@ -155,6 +156,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
         Route("/variet/events", events, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *dashboard_routes(key_required=bool(engine.api_key)),
     ]
     control = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 

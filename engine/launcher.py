@@ -43,10 +43,9 @@ class EngineProcess:
 def launch_engine(config: Path, *, binary: Path | None = None, env: Mapping[str, str] | None = None,
                   listen_host: str = "127.0.0.1", log: Path | None = None,
                   wait: bool = True, verbose: bool = True, port: int | None = None) -> Iterator[EngineProcess]:
-    """Start the engine with `config`; `binary` overrides the llama-server it runs.
+    """Start the engine with `config`; `binary` overrides the llama-server it runs, `port` the free port it takes.
 
-    `verbose` logs debug messages (all of them, third-party ones included) to the engine's log file. `port`
-    fixes its loopback port (a peer restarted where its peers expect it); default: a free one.
+    `verbose` logs debug messages (all of them, third-party ones included) to the engine's log file.
     """
     port = port or free_port()
     log = log or config.with_suffix(f".{port}.log")

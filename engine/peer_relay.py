@@ -131,6 +131,8 @@ async def _until_disconnect(receive: Receive) -> None:
 class _PeerStream:
     """A peer's streamed answer relayed chunk by chunk; a client that leaves closes the peer's stream too."""
 
+    status_code = 200  # what `request_done` reports; 502 once the peer breaks the stream off
+
     def __init__(self, peer: Peer, tier: PeerTier, upstream: Upstream, headers: dict[str, str]) -> None:
         self._peer, self._tier, self._upstream = peer, tier, upstream
         self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
@@ -149,6 +151,7 @@ class _PeerStream:
             except UpstreamError as exc:
                 peer.errors += 1
                 peer.poke.set()
+                self.status_code = 502
                 error = {"type": "error", "error": {
                     "message": f"peer {peer.name!r} broke off the stream of tier {self._tier.served!r} ({exc}); "
                                f"retry the request, and if it persists check that engine (`variet doctor`)",

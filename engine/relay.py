@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from variet.engine.backend_errors import wrap_backend_error
 from variet.engine.core import Engine, Router
 from variet.engine.errors import Family, backend_down, error_response, family_of
+from variet.engine.outcome import RequestOutcome
 from variet.engine.peer_relay import relay_to_peer, unknown_on_peer
 from variet.engine.requests import RequestProblem, check_request, parse_body
 from variet.engine.scheduler import BackendDown, TierLoadError
@@ -70,8 +71,12 @@ def find_timings(tail: bytes) -> dict[str, Any] | None:
 
 async def relay(engine: Engine, router: Router | None, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one completion request (OpenAI or Anthropic shape) as a plain ASGI app."""
-    response = await _answer(engine, router, scope, receive)
-    await response(scope, receive, send)
+    outcome = RequestOutcome()
+    response = await _answer(engine, router, scope, receive, outcome)
+    try:
+        await response(scope, receive, send)
+    finally:
+        outcome.publish(engine.events, getattr(response, "status_code", 200))
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -91,7 +96,8 @@ def _problem(problem: RequestProblem, family: Family) -> ASGIApp:
                           param=problem.param)
 
 
-async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: Receive) -> ASGIApp:
+async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: Receive,
+                  outcome: RequestOutcome) -> ASGIApp:
     path: str = scope["path"]
     family = family_of(path)
     if scope["method"] != "POST":
@@ -119,10 +125,10 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     else:
         resolved = engine.catalogue.resolve(name)
         if resolved is None:
-            return await _elsewhere(engine, name, scope, payload, headers, family, valid)
+            return await _elsewhere(engine, name, scope, payload, headers, family, valid, outcome)
         tier = resolved
     if tier not in engine.catalogue.tiers:  # `auto` chose a peer's tier
-        return await _elsewhere(engine, tier, scope, payload, headers, family, valid)
+        return await _elsewhere(engine, tier, scope, payload, headers, family, valid, outcome)
     if (problem := check_request(path, payload, engine.catalogue.tiers[tier], tier)) is not None:
         return _problem(problem, family)
     headers[TIER_HEADER] = tier
@@ -130,6 +136,7 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
         payload["model"] = tier
         raw = json.dumps(payload).encode()  # re-encode only when the model name changed
     engine.stats[tier].requests += 1
+    outcome.queue(tier, loaded=engine.scheduler.loaded)
     try:
         loading = await engine.scheduler.acquire(tier)
     except TierLoadError as exc:
@@ -139,6 +146,7 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     except BackendDown as exc:
         engine.stats[tier].errors += 1
         return backend_down(engine.backend.url, engine.backend.log_file, str(exc), family=family)
+    outcome.admitted()
     query = scope.get("query_string", b"").decode("latin-1")
     if loading:  # llama-server holds the request until the tier it is loading is ready
         query += ("&" if query else "") + "autoload=true"
@@ -147,7 +155,7 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
 
 
 async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str, Any], headers: dict[str, str],
-                     family: Family, valid: str) -> ASGIApp:
+                     family: Family, valid: str, outcome: RequestOutcome) -> ASGIApp:
     """A request whose model is no local tier: a peer's tier, or unknown."""
     peers = engine.peers
     remote = peers.lookup(name)
@@ -160,6 +168,9 @@ async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str,
         return error_response(404, f"unknown model {name!r}: use one of {valid}{note}", "invalid_request_error",
                               "model_not_found", family=family, param="model")
     headers[TIER_HEADER] = remote.served
+    # The peer queues it; from here it runs as far as this engine can tell.
+    outcome.queue(remote.served, loaded=remote.served if peers.get(remote.peer).view.loaded == remote.remote else None)
+    outcome.admitted()
     query = scope.get("query_string", b"").decode("latin-1")
     target = scope["path"] + (f"?{query}" if query else "")
     return await relay_to_peer(peers, remote, target, payload, headers, family)
@@ -246,6 +257,8 @@ class _Relayed:
     llama-server's generation and frees the tier.
     """
 
+    status_code = 200  # what `request_done` reports; 502 once llama-server breaks the stream off
+
     def __init__(self, engine: Engine, tier: str, upstream: Upstream, headers: dict[str, str]) -> None:
         self._engine, self._tier, self._upstream = engine, tier, upstream
         self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
@@ -270,6 +283,7 @@ class _Relayed:
                         return
             except UpstreamError:
                 engine.stats[tier].errors += 1
+                self.status_code = 502
                 await send({"type": "http.response.body", "more_body": True, "body": _died_mid_stream(engine, tier)})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:

@@ -190,6 +190,29 @@ class EngineClient:
                 "stream": True, **extra}
         return await self._stream("/v1/completions", body, max_tokens, progress, chat=False)
 
+    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Each chunk of one streamed `/v1/chat/completions` call, as parsed JSON (`stream` is set here).
+
+        For callers that need more than `chat` collects: tool calls, text as it arrives. Every chunk names the
+        tier in `model`. Failures raise `EngineError` and its subclasses, as the other calls do.
+        """
+        try:
+            async with self._http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._check(response)
+                async for line in response.aiter_lines():
+                    data = line[5:].strip() if line.startswith("data:") else ""
+                    if data == "[DONE]":
+                        return
+                    if data:
+                        chunk = json.loads(data)
+                        if "error" in chunk:
+                            raise EngineError(str(chunk["error"].get("message", chunk["error"])))
+                        yield chunk
+        except httpx2.TransportError as exc:
+            raise self._unreachable(exc) from exc
+
     async def _stream(self, path: str, body: dict[str, Any], max_tokens: int, progress: ProgressFn | None,
                       *, chat: bool) -> Completion:
         started = time.monotonic()

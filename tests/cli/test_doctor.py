@@ -36,6 +36,7 @@ def test_a_healthy_engine_and_servers_pass_and_optional_parts_only_warn(engine: 
     checks = by_name(done)
     assert done.returncode == 0, done.stdout
     assert checks["engine"]["outcome"] == "ok"
+    assert checks["dashboard"]["outcome"] == "ok" and checks["dashboard"]["detail"].startswith(f"{engine.url}/ui ")
     assert checks["llama-server"]["outcome"] == "ok"
     assert checks["model files"]["outcome"] == "ok"
     assert checks["searxng"]["outcome"] == "warn" and "VARIET_SEARCH_URL" in checks["searxng"]["fix"]

@@ -16,6 +16,7 @@ from variet.contract import (
     PeerDownEvent,
     PeerLoadedEvent,
     PeerUpEvent,
+    RequestDoneEvent,
     SubscribedEvent,
     SwapDoneEvent,
     SwapFailedEvent,
@@ -46,6 +47,7 @@ def _status(**extra: object) -> EngineStatus:
     SwapFailedEvent(time=2.0, tier="ultra", error="model file for tier 'ultra' is missing"),
     UnloadedEvent(time=3.0, tier="balanced"),
     BackendDownEvent(time=4.0, exit_code=-9, log_file="/tmp/llama.log"),
+    RequestDoneEvent(time=5.0, tier="fast", status=200, seconds=1.25, waited_seconds=0.5, waited_for_swap=True),
     TierExitedEvent(time=4.5, tier="split", exit_code=1, log_file="/tmp/llama.log"),
     PeerUpEvent(time=5.0, peer="box-b", url="http://127.0.0.1:9", loaded="coder", tiers=["coder", "box-b/fast"]),
     PeerDownEvent(time=6.0, peer="box-b", url="http://127.0.0.1:9", error="connection refused"),
@@ -105,7 +107,8 @@ def test_the_openapi_document_describes_every_control_answer_and_event() -> None
     document = openapi_document("1.2.3")
     schemas = document["components"]["schemas"]
     for name in ("EngineStatus", "TierState", "ModelList", "LoadAnswer", "UnloadAnswer", "Health", "ErrorBody",
-                 "EngineEvent", "SwapDoneEvent"):
+                 "EngineEvent", "SwapDoneEvent", "RequestDoneEvent"):
         assert name in schemas, name
     assert document["info"]["version"] == "1.2.3"
     assert "/variet/tiers/{tier}/load" in document["paths"]
+    assert document["paths"]["/ui"]["get"]["security"] == []  # the dashboard page; its data calls need the key

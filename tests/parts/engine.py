@@ -55,7 +55,7 @@ class RunningEngine(EngineProcess):
 @contextmanager
 def run_engine(config: Path, *, listen_host: str = "127.0.0.1", env: dict[str, str] | None = None,
                wait: bool = True, port: int | None = None) -> Iterator[RunningEngine]:
-    """Start the engine as a subprocess (on `port`, else a free one) and stop it (and its llama-server) afterwards."""
+    """Start the engine as a subprocess and stop it (and its llama-server) afterwards; `port`: a given one."""
     environ = {k: v for k, v in os.environ.items() if k != "VARIET_CONFIG"} | (env or {})
     try:
         with launch_engine(config, binary=llama_server_binary(), env=environ, listen_host=listen_host,
