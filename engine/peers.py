@@ -198,7 +198,7 @@ class Peers:
         before = peer.view
         after = observe(before, outcome, time.time())
         peer.view = after
-        if after.tiers != before.tiers or after.loaded != before.loaded or after.up != before.up:
+        if _routing_key(after) != _routing_key(before):
             self._routing = None
         if after.tiers != before.tiers:
             self._rebuild()
@@ -292,13 +292,14 @@ class Peers:
         return entries
 
     def routing_catalogue(self) -> TierCatalogue:
-        """The tiers `auto` chooses from: the local ones and those of peers that are up (down ones are routed
-        around). A tier loaded on its peer costs no swap there, so its load time is counted as zero."""
+        """The tiers `auto` chooses from: the local ones and those of peers that are up and whose own model server
+        runs (others are routed around). A tier loaded on its peer costs no swap there, so its load time is
+        counted as zero."""
         if self._routing is not None:
             return self._routing
         tiers = dict(self._local.tiers)
         for peer in self._peers.values():
-            if not peer.view.up:
+            if not _routable_peer(peer.view):
                 continue
             for entry in peer.view.tiers:
                 tier = _routable(entry, loaded=peer.view.loaded == entry.id)
@@ -312,6 +313,15 @@ class Peers:
                 log.warning("cannot route over peer tiers (%s); routing over local tiers only", exc)
         self._routing = catalogue
         return catalogue
+
+
+def _routable_peer(view: PeerView) -> bool:
+    return view.up and view.status is not None and view.status.state != "down"
+
+
+def _routing_key(view: PeerView) -> tuple[object, ...]:
+    """What the routing catalogue depends on."""
+    return view.tiers, view.loaded, _routable_peer(view)
 
 
 def _state_from_entry(entry: ModelEntry) -> TierState:

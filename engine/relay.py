@@ -168,8 +168,9 @@ async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str,
         return error_response(404, f"unknown model {name!r}: use one of {valid}{note}", "invalid_request_error",
                               "model_not_found", family=family, param="model")
     headers[TIER_HEADER] = remote.served
-    # The peer queues it; from here it runs as far as this engine can tell.
-    outcome.queue(remote.served, loaded=remote.served if peers.get(remote.peer).view.loaded == remote.remote else None)
+    # The peer queues it: for `request_done` it waits for a swap if its tier was not loaded there, last we saw.
+    loaded_there = peers.get(remote.peer).view.loaded == remote.remote
+    outcome.queue(remote.served, loaded=remote.served if loaded_there else None)
     outcome.admitted()
     query = scope.get("query_string", b"").decode("latin-1")
     target = scope["path"] + (f"?{query}" if query else "")
