@@ -15,19 +15,33 @@ from variet.contract.events import (
     BackendDownEvent,
     BackendUpEvent,
     EngineEvent,
+    PeerDownEvent,
+    PeerLoadedEvent,
+    PeerUpEvent,
     RequestDoneEvent,
     SubscribedEvent,
     SwapDoneEvent,
     SwapFailedEvent,
     SwapStartedEvent,
+    TierExitedEvent,
     UnloadedEvent,
     parse_event,
 )
 from variet.contract.models import AUTO_MODEL, ModelEntry, ModelList, TierFacts
-from variet.contract.status import BackendInfo, EngineState, EngineStatus, SwapInfo, SwappingInfo, TierState
+from variet.contract.status import (
+    LOCAL_BOX,
+    BackendInfo,
+    EngineState,
+    EngineStatus,
+    PeerInfo,
+    SwapInfo,
+    SwappingInfo,
+    TierState,
+)
 
 __all__ = [
     "AUTO_MODEL",
+    "LOCAL_BOX",
     "BackendDownEvent",
     "BackendInfo",
     "BackendUpEvent",
@@ -40,6 +54,10 @@ __all__ = [
     "LoadAnswer",
     "ModelEntry",
     "ModelList",
+    "PeerDownEvent",
+    "PeerInfo",
+    "PeerLoadedEvent",
+    "PeerUpEvent",
     "RequestDoneEvent",
     "SubscribedEvent",
     "SwapDoneEvent",
@@ -47,6 +65,7 @@ __all__ = [
     "SwapInfo",
     "SwapStartedEvent",
     "SwappingInfo",
+    "TierExitedEvent",
     "TierFacts",
     "TierState",
     "UnloadAnswer",

@@ -26,6 +26,7 @@ from variet.engine.core import Engine, Router
 from variet.engine.dashboard import PUBLIC_PATHS, dashboard_routes
 from variet.engine.errors import backend_down, error_response, family_of
 from variet.engine.metrics import render_metrics
+from variet.engine.peers import PeerUnavailable
 from variet.engine.relay import RELAYED_PATHS, relay
 
 __all__ = ["create_app"]
@@ -78,10 +79,15 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
     async def load(request: Request) -> Response:
         tier = request.path_params["tier"]
         if tier not in engine.catalogue.tiers:
-            return error_response(
-                404, f"unknown tier {tier!r}: use one of {', '.join(engine.catalogue.tiers)}",
-                "invalid_request_error", "tier_not_found",
-            )
+            remote = engine.peers.lookup(tier)
+            if remote is None:
+                known = [*engine.catalogue.tiers, *engine.peers.names()]
+                return error_response(404, f"unknown tier {tier!r}: use one of {', '.join(known)}",
+                                      "invalid_request_error", "tier_not_found")
+            try:  # the peer swaps its own tiers
+                return _json(await engine.peers.get(remote.peer).load(remote), 202)
+            except PeerUnavailable as exc:
+                return error_response(503, str(exc), "backend_unavailable", "peer_down")
         if engine.scheduler.down:
             return backend_down(engine.backend.url, engine.backend.log_file,
                                 "llama-server is down; the engine is restarting it")
@@ -145,7 +151,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/variet/status", status, methods=["GET"]),
         Route("/variet/openapi.json", openapi, methods=["GET"]),
-        Route("/variet/tiers/{tier}/load", load, methods=["POST"]),
+        Route("/variet/tiers/{tier:path}/load", load, methods=["POST"]),  # a peer's tier may be PEER/TIER
         Route("/variet/unload", unload, methods=["POST"]),
         Route("/variet/events", events, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

@@ -3,6 +3,11 @@
 This module reads the OpenAI or Anthropic request body (the task is the last user message; earlier
 messages are the conversation) and asks `variet.router.route` for a tier, treating the tier that is
 loaded, or being swapped in, or most requested in the queues, as the one already paid for.
+
+With peer engines the router chooses over the engine's routing catalogue (`Engine.routing_catalogue`):
+the local tiers plus those of peers that are up, so a down peer is routed around. `route` takes one
+loaded tier (this box's); a tier loaded on a peer enters that catalogue with a load time of zero, so the
+cost model counts it as loaded too, and the answer's `needs_swap` says false for it.
 """
 
 from __future__ import annotations
@@ -66,7 +71,9 @@ class AutoRouter:
             expected_output_tokens=self._settings.expected_output_tokens,
             max_output_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
         )
-        decision = route(task, loaded_tier=current, context=conversation, hints=hints, tiers=engine.catalogue)
-        why = {"tier": decision.tier, "reasons": list(decision.reasons), "needs_swap": decision.needs_swap,
+        catalogue = engine.routing_catalogue()
+        decision = route(task, loaded_tier=current, context=conversation, hints=hints, tiers=catalogue)
+        needs_swap = decision.needs_swap and decision.tier not in engine.peers.loaded()
+        why = {"tier": decision.tier, "reasons": list(decision.reasons), "needs_swap": needs_swap,
                "confidence": round(decision.confidence, 2)}
         return decision.tier, why

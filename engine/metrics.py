@@ -37,6 +37,9 @@ def render_metrics(engine: Engine) -> str:
         ("variet_last_swap_seconds", "gauge", "Duration of the last swap to a tier.",
          lambda t: swap.seconds if (swap := scheduler.stats.last_swap.get(t)) else None),
     ]
+    if engine.peers.all:
+        lines += ["# HELP variet_peer_up Whether a peer engine answers.", "# TYPE variet_peer_up gauge"]
+        lines += [f'variet_peer_up{{peer="{peer.name}"}} {int(peer.view.up)}' for peer in engine.peers.all]
     for metric, kind, help_text, value in per_tier:
         lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
         for tier in engine.catalogue.tiers:

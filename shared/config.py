@@ -16,17 +16,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from variet.contract.status import LOCAL_BOX
 from variet.shared.errors import ConfigError
 from variet.shared.secrets import read_secret_file
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "LOCAL_BOX",
     "TIER_NAMES",
     "DiscordSettings",
     "EngineSettings",
     "GoogleAccount",
     "GoogleSettings",
     "McpSettings",
+    "PeerSettings",
     "RouterSettings",
     "SearchSettings",
     "Settings",
@@ -35,6 +38,7 @@ __all__ = [
     "config_path",
     "load_settings",
     "load_tiers",
+    "split_host_port",
 ]
 
 TIER_NAMES = ("fast", "balanced", "deep-coder", "deep-logic", "ultra")
@@ -45,6 +49,9 @@ DEFAULT_ENGINE_LISTEN = "127.0.0.1:8000"
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8000"
 DEFAULT_SEARCH_URL = "http://127.0.0.1:8888"
 DEFAULT_TIERS_FILE = "tiers.toml"
+DEFAULT_PEER_CONNECT_SECONDS = 3.0
+DEFAULT_PEER_POLL_SECONDS = 2.0
+DEFAULT_PEER_REQUEST_SECONDS = 600.0
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,7 +72,12 @@ class Tier(BaseModel):
     split: Literal["layer", "row", "none"] = "layer"
     """How a multi-GPU tier is split (llama-server `--split-mode`)."""
     tensor_split: tuple[float, ...] = ()
-    """Share of the model per GPU in `gpus` order (llama-server `--tensor-split`)."""
+    """Share of the model per device, in the order the layers are laid out: the `rpc` workers first, then the
+    `gpus` (llama-server `--tensor-split`)."""
+    rpc: tuple[str, ...] = ()
+    """llama.cpp RPC workers (`variet engine rpc-worker` on another box) that hold part of this tier, as
+    `HOST:PORT`; each worker is one device (`RPC0`, `RPC1`, ... in this order), placed before the local `gpus`
+    so that the last layers and the output layer stay on this box."""
     args: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Extra llama-server arguments, long names without dashes (`n-cpu-moe = 30`)."""
     tokens_per_second: float = Field(gt=0)
@@ -76,11 +88,32 @@ class Tier(BaseModel):
     """What the tier is good at, in the router's vocabulary (`chat`, `code`, `math`, ...)."""
     description: str = ""
 
+    @field_validator("rpc")
+    @classmethod
+    def _rpc_addresses(cls, workers: tuple[str, ...]) -> tuple[str, ...]:
+        for worker in workers:
+            split_host_port(worker, what="RPC worker")
+        if len(set(workers)) != len(workers):
+            raise ValueError("an RPC worker is listed twice")
+        return workers
+
     @model_validator(mode="after")
-    def _split_matches_gpus(self) -> Tier:
-        if self.tensor_split and len(self.tensor_split) != len(self.gpus):
-            raise ValueError(f"tensor_split has {len(self.tensor_split)} values for {len(self.gpus)} gpus")
+    def _split_matches_devices(self) -> Tier:
+        devices = len(self.gpus) + len(self.rpc)
+        if self.tensor_split and len(self.tensor_split) != devices:
+            raise ValueError(f"tensor_split has {len(self.tensor_split)} values for {devices} devices "
+                             f"({len(self.rpc)} rpc workers, then {len(self.gpus)} gpus)")
         return self
+
+
+def split_host_port(address: str, *, what: str = "address") -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 in brackets) to its parts; ValueError saying what is wrong otherwise."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{what} {address!r} must be HOST:PORT, for example 127.0.0.1:50052")
+    if host.startswith("[") != host.endswith("]") or any(c.isspace() or c in "/@,?#" for c in host):
+        raise ValueError(f"{what} {address!r} has an invalid host")
+    return host.strip("[]"), int(port)
 
 
 class TierCatalogue(BaseModel):
@@ -132,6 +165,51 @@ class TierCatalogue(BaseModel):
         return None
 
 
+class PeerSettings(BaseModel):
+    """`[[engine.peers]]`: another Variet engine (another box) whose tiers this engine serves as well."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    """Short name of the box; its tiers are also addressed as `NAME/TIER`, and status shows it."""
+    url: str
+    """The peer engine's base URL, `http(s)://HOST:PORT` (no path, no credentials: the key goes in a file)."""
+    api_key_file: str | None = None
+    """File (mode 0600) holding the peer engine's API key; none when the peer needs no key."""
+    connect_timeout_seconds: float = Field(default=DEFAULT_PEER_CONNECT_SECONDS, gt=0)
+    """A peer that does not accept a connection, or answer a status poll, within this is counted as down."""
+    poll_seconds: float = Field(default=DEFAULT_PEER_POLL_SECONDS, gt=0)
+    """How often the peer's status (its loaded tier, up or down) is read while it is up; while it is down,
+    retries back off from a quarter of this to five times it."""
+    request_timeout_seconds: float = Field(default=DEFAULT_PEER_REQUEST_SECONDS, gt=0)
+    """Longest a relayed request waits for the peer's answer to begin (the peer may be swapping)."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_local(cls, name: str) -> str:
+        if name == LOCAL_BOX:
+            raise ValueError(f"{LOCAL_BOX!r} names this engine's own box; call the peer something else")
+        return name
+
+    @field_validator("url")
+    @classmethod
+    def _plain_url(cls, url: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} must be an http:// or https:// URL such as http://192.168.1.20:8000")
+        if parts.username or parts.password:
+            raise ValueError("put the peer's key in api_key_file (mode 0600), not in the URL")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError(f"{url!r} must be the engine's base URL, without a path")
+        try:
+            parts.port  # noqa: B018 - raises for a bad port
+        except ValueError as exc:
+            raise ValueError(f"{url!r} has an invalid port") from exc
+        return url.rstrip("/")
+
+
 class EngineSettings(BaseModel):
     """`[engine]`: where the engine listens and how it runs llama-server."""
 
@@ -162,6 +240,17 @@ class EngineSettings(BaseModel):
     """Give up on a tier load after this long."""
     backend_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Extra global llama-server arguments for the preset's `[*]` section."""
+    peers: tuple[PeerSettings, ...] = ()
+    """Other engines (`[[engine.peers]]`) whose tiers this engine serves too, relaying to them."""
+
+    @field_validator("peers")
+    @classmethod
+    def _peer_names_unique(cls, peers: tuple[PeerSettings, ...]) -> tuple[PeerSettings, ...]:
+        names = [peer.name for peer in peers]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two peers are called {name!r}; give each its own name")
+        return peers
 
 
 class McpSettings(BaseModel):
@@ -378,6 +467,12 @@ class Settings(BaseModel):
         if self.engine.api_key_file:
             return read_secret_file(self.relative_path(self.engine.api_key_file))
         return None
+
+    def peer_api_key(self, peer: PeerSettings) -> str | None:
+        """A peer engine's API key from its 0600 `api_key_file`; None when it has none."""
+        if peer.api_key_file is None:
+            return None
+        return read_secret_file(self.relative_path(peer.api_key_file))
 
     def tiers(self) -> TierCatalogue:
         """Load the tier catalogue this settings file points at (the packaged one if it is absent)."""

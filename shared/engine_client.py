@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx2
 
-from variet.contract import EngineEvent, EngineStatus, LoadAnswer, ModelList, UnloadAnswer, parse_event
+from variet.contract import LOCAL_BOX, EngineEvent, EngineStatus, LoadAnswer, ModelList, UnloadAnswer, parse_event
 from variet.shared.config import Settings
 from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
 from variet.shared.http import LazyAsyncClient
@@ -160,7 +160,7 @@ class EngineClient:
             elapsed = time.monotonic() - started
             info = status.tier(tier)
             swap = info.last_swap
-            if status.loaded == tier and status.swapping is None:
+            if _ready(status, tier):
                 took = swap.seconds if swap is not None and swap != previous and swap.ok else None
                 return SwapWait(tier, True, elapsed, "loaded", swap_seconds=took)
             if swap is not None and swap != previous and not swap.ok:
@@ -264,6 +264,14 @@ class EngineClient:
             tokens_per_second=None if speed is None else round(float(speed), 1),
             seconds=round(seconds, 4),
         )
+
+
+def _ready(status: EngineStatus, tier: str) -> bool:
+    """Whether `tier` is loaded and no swap is under way on its box (a peer's tier: as the engine last saw it)."""
+    info = status.tier(tier)
+    if info.box != LOCAL_BOX:
+        return info.loaded and info.box_up
+    return status.loaded == tier and status.swapping is None
 
 
 async def _pause() -> None:

@@ -13,11 +13,15 @@ from variet.contract import (
     BackendInfo,
     EngineStatus,
     ModelList,
+    PeerDownEvent,
+    PeerLoadedEvent,
+    PeerUpEvent,
     RequestDoneEvent,
     SubscribedEvent,
     SwapDoneEvent,
     SwapFailedEvent,
     SwapStartedEvent,
+    TierExitedEvent,
     TierState,
     UnloadedEvent,
     parse_event,
@@ -44,6 +48,10 @@ def _status(**extra: object) -> EngineStatus:
     UnloadedEvent(time=3.0, tier="balanced"),
     BackendDownEvent(time=4.0, exit_code=-9, log_file="/tmp/llama.log"),
     RequestDoneEvent(time=5.0, tier="fast", status=200, seconds=1.25, waited_seconds=0.5, waited_for_swap=True),
+    TierExitedEvent(time=4.5, tier="split", exit_code=1, log_file="/tmp/llama.log"),
+    PeerUpEvent(time=5.0, peer="box-b", url="http://127.0.0.1:9", loaded="coder", tiers=["coder", "box-b/fast"]),
+    PeerDownEvent(time=6.0, peer="box-b", url="http://127.0.0.1:9", error="connection refused"),
+    PeerLoadedEvent(time=7.0, peer="box-b", tier="box-b/fast", previous="coder"),
 ])
 def test_every_event_reads_back_as_the_model_the_engine_sent(event: object) -> None:
     assert parse_event(event.model_dump_json()) == event  # type: ignore[attr-defined]
@@ -60,10 +68,19 @@ def test_a_malformed_event_of_a_known_kind_is_an_error_that_says_so() -> None:
 
 def test_a_status_with_fields_a_newer_engine_added_still_reads() -> None:
     wire = json.loads(_status().model_dump_json())
-    wire["peers"] = [{"name": "box-b"}]
-    wire["tiers"]["fast"]["box"] = "local"
+    wire["racks"] = [{"name": "rack-b"}]
+    wire["tiers"]["fast"]["rack"] = "rack-b"
     status = EngineStatus.model_validate(wire)
     assert status.tier("fast").in_flight == 1 and status.busy_tier == "fast"
+
+
+def test_a_status_from_an_engine_older_than_peers_reads_as_all_local() -> None:
+    wire = json.loads(_status().model_dump_json())
+    del wire["peers"]
+    for field in ("box", "box_up"):
+        del wire["tiers"]["fast"][field]
+    status = EngineStatus.model_validate(wire)
+    assert status.peers == [] and status.tier("fast").box == "local" and status.tier("fast").box_up
 
 
 def test_asking_for_an_unknown_tier_names_the_tiers_there_are() -> None:
