@@ -27,7 +27,7 @@ export interface BackendUpEvent {
   url: string;
 }
 
-export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent | RequestDoneEvent;
+export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent;
 
 /** The whole engine at a glance. */
 export interface EngineStatus {
@@ -35,6 +35,8 @@ export interface EngineStatus {
   failed_swaps: number;
   in_flight: number;
   loaded: string | null;
+  /** Peer engines, in configuration order. */
+  peers?: PeerInfo[];
   queued: number;
   state: "idle" | "ready" | "draining" | "swapping" | "down";
   swapping: SwappingInfo | null;
@@ -83,6 +85,10 @@ export interface LoadAnswer {
 export interface ModelEntry {
   /** Other names for this tier. */
   aliases?: string[];
+  /** Where the tier runs: `local`, or the name of the peer engine. Default: "local". */
+  box?: string;
+  /** Whether that box answers now. Default: true. */
+  box_up?: boolean;
   created: number;
   /** Default: "". */
   description?: string;
@@ -99,6 +105,64 @@ export interface ModelEntry {
 export interface ModelList {
   data: ModelEntry[];
   object: "list";
+}
+
+/** A peer engine stopped answering: its tiers answer 503 and `auto` avoids them until it is back. */
+export interface PeerDownEvent {
+  /** What failed, naming what to check. */
+  error: string;
+  event: "peer_down";
+  peer: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+  url: string;
+}
+
+/** A peer engine (`[[engine.peers]]`) whose tiers this engine serves too, as last polled. */
+export interface PeerInfo {
+  /** Of those, how many failed on the way. Default: 0. */
+  errors?: number;
+  /** Why it is down, naming what to check. */
+  last_error?: string | null;
+  /** Its loaded tier, by the name this engine serves it as. */
+  loaded?: string | null;
+  name: string;
+  /** Requests this engine relayed to it. Default: 0. */
+  requests?: number;
+  /** When it last went up or down (seconds since the epoch). */
+  since?: number | null;
+  /** Its own state, while up. */
+  state?: "idle" | "ready" | "draining" | "swapping" | "down" | null;
+  /** Its tiers, by the names this engine serves them as. */
+  tiers?: string[];
+  /** Whether its last status poll or relayed request succeeded. */
+  up: boolean;
+  /** Its base URL (never with credentials). */
+  url: string;
+}
+
+/** The tier loaded on a peer changed (seen by polling its status). */
+export interface PeerLoadedEvent {
+  event: "peer_loaded";
+  peer: string;
+  previous: string | null;
+  /** Its loaded tier now, by the name this engine serves it as. */
+  tier: string | null;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+}
+
+/** A peer engine answers (at start-up, or again after it was down): its tiers are served. */
+export interface PeerUpEvent {
+  event: "peer_up";
+  /** Its loaded tier, by the name this engine serves it as. */
+  loaded: string | null;
+  peer: string;
+  /** Its tiers, by the names this engine serves them as. */
+  tiers: string[];
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+  url: string;
 }
 
 /** A completion request for a tier has ended; sent only while someone subscribes (it costs nothing otherwise). */
@@ -171,6 +235,20 @@ export interface SwappingInfo {
   tier: string;
 }
 
+/**
+ * The loaded tier's model instance exited on its own (a crash, or a lost RPC worker): nothing is loaded
+ * now, and the next request for a tier loads it again.
+ */
+export interface TierExitedEvent {
+  event: "tier_exited";
+  exit_code: number | null;
+  /** llama-server's log, for the cause. Default: "". */
+  log_file?: string;
+  tier: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+}
+
 /** What a tier is: its model, context, placement, strengths and expected speeds. */
 export interface TierFacts {
   /** Context size in tokens: prompt and answer together fit in it. */
@@ -191,6 +269,10 @@ export interface TierFacts {
 
 /** One tier as the engine sees it now. */
 export interface TierState {
+  /** Where the tier runs: `local`, or the name of the peer. Default: "local". */
+  box?: string;
+  /** Whether that box answers (a down peer's tiers answer 503). Default: true. */
+  box_up?: boolean;
   /** Context size in tokens. Default: 0. */
   context?: number;
   /** Of those, how many failed. Default: 0. */

@@ -70,6 +70,7 @@ export function modelInfos(list: ModelList, loaded: string | null | undefined): 
     const speed = `~${Math.round(facts.expected_tokens_per_second)} tok/s`;
     const load = facts.expected_load_seconds < 1 ? "<1 s" : `~${Math.round(facts.expected_load_seconds)} s`;
     const isLoaded = entry.id === loaded;
+    const box = entry.box && entry.box !== "local" ? entry.box : undefined; // a peer engine serves it
     infos.push({
       id: entry.id,
       name: `Variet ${entry.id}`,
@@ -80,9 +81,11 @@ export function modelInfos(list: ModelList, loaded: string | null | undefined): 
         sentence(entry.description ?? ""),
         `${facts.model_file}: ${context} tokens of context, ${speed}.`,
         facts.strengths.length ? `Good at ${facts.strengths.join(", ")}.` : "",
+        box ? `Runs on the peer engine ${box}${entry.box_up === false ? ", which does not answer now" : ""}.` : "",
         isLoaded ? "Loaded now." : `Not loaded: a request waits ${load} for the swap.`,
       ].filter(Boolean).join(" "),
-      detail: isLoaded ? `loaded · ${speed}` : `swap ${load} · ${speed}`,
+      detail: box && entry.box_up === false ? `${box} down`
+        : `${isLoaded ? "loaded" : `swap ${load}`} · ${speed}${box ? ` · on ${box}` : ""}`,
       maxInputTokens: context - output,
       maxOutputTokens: output,
       capabilities: { toolCalling: tools, imageInput: false },

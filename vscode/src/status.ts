@@ -7,7 +7,7 @@
  * the `elapsed_seconds` a status reports). Nothing here does I/O.
  */
 
-import type { EngineEvent, EngineStatus, TierState } from "./contract";
+import type { EngineEvent, EngineStatus, PeerInfo, TierState } from "./contract";
 import { EngineAuthFailed, type EngineError } from "./engine";
 
 export type Severity = "normal" | "busy" | "warning" | "error";
@@ -41,7 +41,10 @@ export class StatusBoard {
   private inFlight = 0;
   private tiers: Record<string, TierState> = {};
   private swap: Swap | undefined;
-  private failure: { tier: string; error: string } | undefined;
+  /** The last swap that failed, or the loaded tier's model that exited: what (`failed`, `exited`) and why. */
+  private failure: { tier: string; what: string; error: string } | undefined;
+  /** Peer engines (`[[engine.peers]]`) by name: whether they answer, and their loaded tier. */
+  private peers = new Map<string, { up: boolean; loaded: string | null; error?: string }>();
   private waitingHere = 0;
 
   constructor(public url: string) {}
@@ -86,6 +89,8 @@ export class StatusBoard {
     this.queued = status.queued;
     this.inFlight = status.in_flight;
     this.tiers = status.tiers;
+    this.peers = new Map((status.peers ?? []).map((p: PeerInfo) => [p.name, {
+      up: p.up, loaded: p.loaded ?? null, ...(p.last_error ? { error: p.last_error } : {}) }]));
     const swapping = status.swapping;
     if (!swapping) {
       this.swap = undefined;
@@ -111,7 +116,7 @@ export class StatusBoard {
         return;
       case "swap_failed":
         this.swap = undefined;
-        this.failure = { tier: event.tier, error: event.error };
+        this.failure = { tier: event.tier, what: "failed", error: event.error };
         this.loaded = null; // the previous tier was unloaded to make room; a poll corrects this if not
         this.state = "idle";
         return;
@@ -128,6 +133,23 @@ export class StatusBoard {
         return;
       case "backend_up":
         if (this.state === "down") this.state = "idle";
+        return;
+      case "tier_exited":
+        if (this.loaded === event.tier) {
+          this.loaded = null;
+          this.state = "idle";
+        }
+        this.failure = { tier: event.tier, what: "exited", error: `its model instance exited (code ${event.exit_code ?? "?"}); ` +
+          `the next request loads it again${event.log_file ? `; log: ${event.log_file}` : ""}` };
+        return;
+      case "peer_up":
+        this.peers.set(event.peer, { up: true, loaded: event.loaded });
+        return;
+      case "peer_down":
+        this.peers.set(event.peer, { up: false, loaded: null, error: event.error });
+        return;
+      case "peer_loaded":
+        this.peers.set(event.peer, { up: true, loaded: event.tier });
         return;
       case "request_done":
         return; // queues are read from the status polls
@@ -169,12 +191,17 @@ export class StatusBoard {
       case "online":
         break;
     }
-    const queue = this.queued > 0 ? ` · ${this.queued} waiting` : "";
+    // After the state: requests waiting for a tier, and peer engines that do not answer.
     const lines = [head, `State: ${this.state}`, `Loaded: ${this.loaded ?? "none"}`,
                    `Requests: ${this.inFlight} running, ${this.queued} waiting for a tier`];
     if (this.waitingHere > 0) lines.push(`From this window: ${this.waitingHere} waiting for an answer`);
-    if (this.failure) lines.push(`Last swap to ${this.failure.tier} failed: ${this.failure.error}`);
+    if (this.failure) lines.push(`${this.failure.tier} ${this.failure.what}: ${this.failure.error}`);
+    for (const [name, peer] of this.peers) {
+      lines.push(`Peer ${name}: ${peer.up ? `up, ${peer.loaded ?? "nothing"} loaded` : `down (${peer.error ?? "no answer"})`}`);
+    }
+    const down = [...this.peers].filter(([, peer]) => !peer.up).map(([name]) => ` · ${name} down`).join("");
     const tooltip = lines.join("\n");
+    const queue = (this.queued > 0 ? ` · ${this.queued} waiting` : "") + down;
     if (this.state === "down") {
       return { text: "$(warning) Variet: llama-server down", severity: "error",
                tooltip: `${tooltip}\nThe engine restarts llama-server; its log names the cause.` };
@@ -191,7 +218,7 @@ export class StatusBoard {
       };
     }
     if (this.failure) {
-      return { text: `$(warning) Variet: ${this.loaded ?? "no tier"} · ${this.failure.tier} failed${queue}`,
+      return { text: `$(warning) Variet: ${this.loaded ?? "no tier"} · ${this.failure.tier} ${this.failure.what}${queue}`,
                tooltip, severity: "warning" };
     }
     if (this.state === "draining") {

@@ -9,8 +9,8 @@ function facts(context: number, over: Partial<TierFacts> = {}): TierFacts {
            strengths: ["code"], expected_tokens_per_second: 16.4, expected_load_seconds: 25, ...over };
 }
 
-function entry(id: string, tier: TierFacts | null): ModelEntry {
-  return { id, object: "model", created: 0, description: `${id} tier`, tier };
+function entry(id: string, tier: TierFacts | null, over: Partial<ModelEntry> = {}): ModelEntry {
+  return { id, object: "model", created: 0, description: `${id} tier`, tier, ...over };
 }
 
 const list: ModelList = { object: "list", data: [
@@ -50,4 +50,17 @@ test("the loaded tier says so; the others say how long a swap to them takes", ()
 test("an engine without a router lists no auto", () => {
   const ids = modelInfos({ object: "list", data: list.data.filter((e) => e.id !== "auto") }, null).map((m) => m.id);
   assert.deepEqual(ids, ["fast", "deep-logic", "ultra"]);
+});
+
+test("a tier a peer engine serves says where, and says so when that box does not answer", () => {
+  const peers: ModelList = { object: "list", data: [
+    entry("ultra", facts(131072, { expected_load_seconds: 40 }), { box: "box2", box_up: true }),
+    entry("deep-logic", facts(32768), { box: "box2", box_up: false }),
+    entry("fast", facts(65536), { box: "local" }),
+  ] };
+  const infos = Object.fromEntries(modelInfos(peers, "ultra").map((m) => [m.id, m]));
+  assert.equal(infos.ultra!.detail, "loaded · ~16 tok/s · on box2");
+  assert.equal(infos["deep-logic"]!.detail, "box2 down");
+  assert.match(infos["deep-logic"]!.tooltip, /peer engine box2, which does not answer now/);
+  assert.equal(infos.fast!.detail, "swap ~25 s · ~16 tok/s");
 });

@@ -106,3 +106,20 @@ test("an unreachable engine and a refused key are errors that say what to do", (
   assert.equal(board.view(3).text, "$(loading~spin) Variet");
   assert.match(board.view(3).tooltip, /http:\/\/other:8000/);
 });
+
+test("a tier whose model exits, and peer engines going down and up, show in the text and the tooltip", () => {
+  const board = new StatusBoard(URL);
+  board.refresh(status({ peers: [{ name: "box2", url: "http://box2:8000", up: true, loaded: "ultra" }] }), 0);
+  assert.match(board.view(0).tooltip, /Peer box2: up, ultra loaded/);
+  board.apply({ event: "tier_exited", time: 0, tier: "fast", exit_code: 139, log_file: "/var/log/llama.log" }, 1);
+  const exited = board.view(1);
+  assert.equal(exited.text, "$(warning) Variet: no tier · fast exited");
+  assert.match(exited.tooltip, /fast exited: its model instance exited \(code 139\).*\/var\/log\/llama.log/);
+  board.apply({ event: "peer_down", time: 0, peer: "box2", url: "http://box2:8000", error: "connection refused" }, 2);
+  assert.equal(board.view(2).text, "$(warning) Variet: no tier · fast exited · box2 down");
+  assert.match(board.view(2).tooltip, /Peer box2: down \(connection refused\)/);
+  board.apply({ event: "peer_up", time: 0, peer: "box2", url: "http://box2:8000", loaded: null, tiers: ["ultra"] }, 3);
+  board.apply({ event: "peer_loaded", time: 0, peer: "box2", previous: null, tier: "ultra" }, 4);
+  assert.doesNotMatch(board.view(4).text, /box2/);
+  assert.match(board.view(4).tooltip, /Peer box2: up, ultra loaded/);
+});
