@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from variet.router.evaluation import evaluate, load_examples
-from variet.router.report import render
+from variet.devtools.router_eval import evaluate, load_examples
+from variet.devtools.router_report import render
 from variet.shared.config import RouterSettings
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "router" / "dev-set.jsonl"

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-SOURCE_FOLDERS = ("cli", "config", "engine", "router", "servers", "shared")
+SOURCE_FOLDERS = ("cli", "config", "devtools", "engine", "router", "servers", "shared")
 
 
 def test_the_wheel_ships_every_package_folder_under_variet(tmp_path: Path) -> None:

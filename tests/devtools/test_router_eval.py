@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from variet.devtools.router_eval import TARGETS, Example, evaluate, judge, load_examples
+from variet.devtools.router_report import render
 from variet.router import default_tiers
-from variet.router.evaluation import TARGETS, Example, evaluate, judge, load_examples
-from variet.router.report import render
 
 DEV_SET = Path(__file__).parents[2].parent / "shared/router/dev-set.jsonl"
 needs_dev_set = pytest.mark.skipif(not DEV_SET.exists(), reason=f"{DEV_SET} is not present")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from variet.router.evaluation import STRATEGIES, TARGETS, Evaluation
+from variet.devtools.router_eval import STRATEGIES, TARGETS, Evaluation
 
 __all__ = ["render"]
 
