@@ -60,7 +60,8 @@ Matrix = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class Hyperparameters:
-    """Chosen by k-fold cross-validation on the training tasks (see `benchmarks/router_eval.py --sweep`)."""
+    """Chosen by 5-fold cross-validation on the training tasks; an l2 from 3e-4 to 1e-2 changed adequacy by
+    less than the folds' noise."""
 
     l2: float = 1e-3
     """Penalty on the squared weights, per task."""

@@ -29,7 +29,7 @@ _MAX_GRAM_WORDS: Final = 48
 _MIN_GRAM_LENGTH: Final = 5
 _MAX_GRAM_LENGTH: Final = 18
 _WIDE: Final = "\u1100"
-"""Characters from here on (Hangul, kana, CJK) form words without spaces: they get character pairs too."""
+"""Characters from here on (Hangul, kana, CJK) form words without spaces: they get character pairs instead."""
 
 
 def features(signals: Signals, assessment: Assessment) -> list[tuple[str, float]]:
