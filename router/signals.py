@@ -348,7 +348,7 @@ def _read_cues(
             continue
         else:
             other += times
-            continue
+            found = words_table.get(token)
         if found:
             _add(cues, found, times)
     starts = lexicon.phrase_starts.intersection(counts)

@@ -67,8 +67,17 @@ def test_a_proof_goes_to_deep_logic() -> None:
     assert route(PROOF, loaded_tier="deep-coder").tier == "deep-logic"
 
 
-def test_a_korean_request_for_a_proof_goes_to_a_reasoning_tier() -> None:
-    assert route("유클리드 호제법이 항상 종료된다는 것을 증명해줘.").tier in {"deep-logic", "ultra"}
+@pytest.mark.parametrize(
+    "proof",
+    [
+        "유클리드 호제법이 항상 종료된다는 것을 증명해줘.",
+        "Beweise, dass die Quadratwurzel von 2 irrational ist.",
+        "Démontrez que la suite u_n = 1/n converge vers 0.",
+        "Докажите, что n^3 - n делится на 6 для любого целого n.",
+    ],
+)
+def test_a_request_for_a_proof_in_another_language_goes_to_a_reasoning_tier(proof: str) -> None:
+    assert route(proof).tier in {"deep-logic", "ultra"}
 
 
 def test_an_explicit_request_for_the_best_answer_goes_to_ultra() -> None:
