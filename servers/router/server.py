@@ -31,6 +31,7 @@ RUN = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_h
 class Route(BaseModel):
     tier: str
     confidence: float
+    """Calibrated probability that `tier` is adequate for the task."""
     reasons: list[str]
     domain: str
     difficulty: str
@@ -41,6 +42,9 @@ class Route(BaseModel):
     expected_seconds: float
     """Expected swap plus generation time."""
     adequate_tiers: list[str]
+    """Tiers more likely adequate than not, cheapest first."""
+    adequacy: dict[str, float]
+    """Each tier's model probability of being adequate for the task."""
 
 
 class TaskResult(BaseModel):
@@ -120,7 +124,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
             tier=decision.tier, confidence=round(decision.confidence, 2), reasons=list(decision.reasons),
             domain=decision.domain, difficulty=decision.difficulty, loaded_tier=loaded,
             needs_swap=decision.needs_swap, swap_seconds=swap, expected_seconds=round(decision.expected_seconds, 2),
-            adequate_tiers=list(decision.adequate),
+            adequate_tiers=list(decision.adequate), adequacy={tier: round(p, 3) for tier, p in decision.adequacy},
         )
 
     @server.tool(annotations=READ_ONLY)
@@ -162,7 +166,9 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
 
     @server.tool(name="explain_policy", annotations=READ_ONLY)
     async def explain() -> dict[str, Any]:
-        """Describe the routing policy: the tiers with strengths, speeds and load times, and the settings in force."""
+        """Describe the routing policy: the tiers with strengths, speeds and load times, the settings in force, the
+        needs the model tells apart and the costs it weighs, and the model with its cross-validated figures and
+        their limits."""
         catalogue, loaded = await live_state()
         policy = explain_policy(catalogue, settings.router)
         policy["loaded_tier"] = loaded
