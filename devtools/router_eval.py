@@ -87,10 +87,16 @@ class Example:
     domain: str = ""
 
 
+def _repo_root() -> Path:
+    from variet.devtools.router_training import repo_root
+
+    return repo_root()
+
+
 def find_dev_set(start: str | os.PathLike[str] | None = None) -> Path | None:
     """The shared development set, `shared/router/dev-set.jsonl` beside the repository or beside one of its
     parent folders (a git worktree sits deeper than the main checkout); None when it is not there."""
-    repo = Path(start) if start is not None else Path(__file__).resolve().parents[1]
+    repo = Path(start) if start is not None else _repo_root()
     for folder in repo.resolve().parents:
         candidate = folder / "shared" / "router" / "dev-set.jsonl"
         if candidate.is_file():

@@ -43,11 +43,22 @@ __all__ = [
     "isotonic",
     "need_index",
     "out_of_fold",
+    "repo_root",
     "train",
     "train_calibrated",
 ]
 
-_REPO: Final = Path(__file__).resolve().parents[1]
+def repo_root() -> Path:
+    """The source tree this tooling works on: the working directory or a parent of it that holds the labelled
+    tasks (a checkout; installed, this package is not in one), else the folder above this file."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "benchmarks" / "data" / "router-tuning.jsonl").is_file():
+            return folder
+    return Path(__file__).resolve().parents[1]
+
+
+_REPO: Final = repo_root()
 MODEL_FILE: Final = _REPO / "router" / "data" / "tier-model.npz"
 """Where the packaged weights live in the source tree (the router reads them as package data)."""
 DEFAULT_TRAINING_FILES: Final = (_REPO / "benchmarks" / "data" / "router-tuning.jsonl",)
