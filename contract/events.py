@@ -7,6 +7,7 @@ separate status call to start. Events a client does not know (newer engines add 
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -134,7 +135,10 @@ EngineEvent = Annotated[
 ]
 """Every event the engine publishes, told apart by `event`."""
 
-_ADAPTER: TypeAdapter[EngineEvent] = TypeAdapter(EngineEvent)
+@cache
+def _adapter() -> TypeAdapter[EngineEvent]:
+    """Built on first use: the validator of the whole union costs milliseconds that MCP servers start without."""
+    return TypeAdapter(EngineEvent)
 
 
 def parse_event(data: str | bytes) -> EngineEvent | None:
@@ -143,7 +147,7 @@ def parse_event(data: str | bytes) -> EngineEvent | None:
     Raises `ValueError` for a payload that is not a valid event of a known kind.
     """
     try:
-        return _ADAPTER.validate_json(data)
+        return _adapter().validate_json(data)
     except ValidationError as exc:
         if any(error["type"] == "union_tag_invalid" for error in exc.errors()):
             return None

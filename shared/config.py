@@ -16,13 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from variet.contract.status import LOCAL_BOX
 from variet.shared.errors import ConfigError
 from variet.shared.secrets import read_secret_file
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
-    "LOCAL_BOX",
+    "RESERVED_PEER_NAME",
     "TIER_NAMES",
     "DiscordSettings",
     "EngineSettings",
@@ -43,6 +42,10 @@ __all__ = [
 
 TIER_NAMES = ("fast", "balanced", "deep-coder", "deep-logic", "ultra")
 """The five tiers, cheapest first (deep-coder and deep-logic cost about the same)."""
+
+RESERVED_PEER_NAME = "local"
+"""The contract's name for this engine's own box (`variet.contract.LOCAL_BOX`), which no peer may take; spelled
+out here so that reading settings does not load the contract's models (MCP servers start against a clock)."""
 
 DEFAULT_CONFIG_PATH = Path("~/.config/variet/variet.toml")
 DEFAULT_ENGINE_LISTEN = "127.0.0.1:8000"
@@ -187,8 +190,8 @@ class PeerSettings(BaseModel):
     @field_validator("name")
     @classmethod
     def _not_local(cls, name: str) -> str:
-        if name == LOCAL_BOX:
-            raise ValueError(f"{LOCAL_BOX!r} names this engine's own box; call the peer something else")
+        if name == RESERVED_PEER_NAME:
+            raise ValueError(f"{RESERVED_PEER_NAME!r} names this engine's own box; call the peer something else")
         return name
 
     @field_validator("url")

@@ -112,3 +112,10 @@ def test_the_openapi_document_describes_every_control_answer_and_event() -> None
     assert document["info"]["version"] == "1.2.3"
     assert "/variet/tiers/{tier}/load" in document["paths"]
     assert document["paths"]["/ui"]["get"]["security"] == []  # the dashboard page; its data calls need the key
+
+
+def test_settings_reserve_the_contracts_name_for_the_local_box() -> None:
+    from variet.contract import LOCAL_BOX
+    from variet.shared.config import RESERVED_PEER_NAME
+
+    assert RESERVED_PEER_NAME == LOCAL_BOX
