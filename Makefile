@@ -10,16 +10,16 @@ VARIET := $(VENV)/bin/variet
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -qq --upgrade pip
 	@rm -rf build/lib build/bdist.*
-	$(PY) -m pip install --quiet '.[test]'
+	$(PY) -m pip install -qq '.[test]'
 	touch $@
 
 # A plain (not editable) install of the working tree, refreshed on every run: an editable one would expose
 # the top-level folders or print setuptools' editable-install notice on every install.
 dev: $(VENV)/.deps
 	@rm -rf build/lib build/bdist.*  # setuptools' staging copy keeps deleted modules
-	$(PY) -m pip install --quiet --no-deps --force-reinstall .
+	$(PY) -m pip install -qq --no-deps --force-reinstall .
 
 llama-server: dev
 	$(VARIET) engine install-llama-server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,10 +17,12 @@ SOURCE_FOLDERS = tuple(sorted(
 
 
 def test_the_wheel_ships_every_package_folder_under_variet(tmp_path: Path) -> None:
-    subprocess.run(
+    # Leftovers of an earlier build would hide a folder missing from the configuration.
+    shutil.rmtree(ROOT / "build" / "lib", ignore_errors=True)
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
          "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True,
+        check=True, capture_output=True, text=True,
     )
     (wheel,) = tmp_path.glob("variet-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -33,5 +36,8 @@ def test_the_wheel_ships_every_package_folder_under_variet(tmp_path: Path) -> No
     assert on_disk <= shipped, f"missing from the wheel: {sorted(on_disk - shipped)}"
     assert all(name.startswith(("variet/", "variet-")) for name in names)
     assert "variet/config/tiers.toml" in names
+    assert "variet/router/data/tier-model.npz" in names
+    assert "BuildBackendWarning" not in built.stderr, "setuptools warns about the package configuration:\n" + (
+        built.stderr[-2000:])
     for page in ("index.html", "dashboard.css", "dashboard.js", "icon.svg"):  # the engine's dashboard, at /ui
         assert f"variet/engine/ui/{page}" in names
