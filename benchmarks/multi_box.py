@@ -36,7 +36,16 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import engine, median, percentile, table, tiny_tiers
-from swap_schedule import TIERS, WORKLOADS, Outcome, Target, interval, mean_swaps, mean_total, pooled, run
+from swap_schedule import (
+    TIERS,
+    Outcome,
+    Target,
+    interval,
+    mean_swaps,
+    mean_total,
+    paired_runs,
+    pooled,
+)
 
 from variet.contract import EngineStatus
 from variet.engine.launcher import EngineProcess
@@ -87,20 +96,9 @@ def swap_counter(*boxes: EngineProcess) -> Callable[[], Awaitable[int]]:
 
 async def workloads(args: argparse.Namespace, one: EngineProcess, a: EngineProcess,
                     b: EngineProcess) -> dict[str, list[Pair]]:
-    pairs: dict[str, list[Pair]] = {name: [] for name in WORKLOADS}
     two_boxes_target = Target("two boxes", a.url, swap_counter(a, b))
     one_box_target = Target("one box", one.url, swap_counter(one))
-    for i in range(args.repeat):
-        for name, work in WORKLOADS.items():
-            if i % 2 == 0:
-                ours = await run(two_boxes_target, work, args.seed + i)
-                theirs = await run(one_box_target, work, args.seed + i)
-            else:
-                theirs = await run(one_box_target, work, args.seed + i)
-                ours = await run(two_boxes_target, work, args.seed + i)
-            pairs[name].append((ours, theirs))
-        print(f"run {i + 1}/{args.repeat} done", file=sys.stderr)
-    return pairs
+    return await paired_runs(two_boxes_target, one_box_target, args.repeat, args.seed)
 
 
 def p95(runs: Sequence[Outcome], tier: str) -> float:

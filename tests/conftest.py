@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +55,14 @@ def own_engine(tiny_dir: Path) -> Iterator[RunningEngine]:
     """A fresh engine for a test that kills or reconfigures things."""
     with run_engine(write_config(tiny_dir)) as running:
         yield running
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """A loopback URL where connections are refused: the port is bound (so nobody takes it) but not listening."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()

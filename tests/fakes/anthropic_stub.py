@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.recording import Recorded, RecordingStub
 from tests.parts.searx import LoopbackServer
 
 __all__ = ["AnthropicStub", "Recorded", "SeenResult", "ToolUse", "serve_anthropic_stub"]
@@ -43,15 +43,6 @@ class ToolUse:
 
 
 @dataclass(frozen=True)
-class Recorded:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass(frozen=True)
 class SeenResult:
     """A tool result for a scripted step, as the model received it."""
 
@@ -61,19 +52,14 @@ class SeenResult:
     is_error: bool
 
 
-class AnthropicStub:
+class AnthropicStub(RecordingStub):
     def __init__(self, script: Sequence[ToolUse], *, final_text: str = "Done.") -> None:
+        super().__init__()
         self.script = list(script)
         self.final_text = final_text
         self.url = ""
         """Base URL (what ANTHROPIC_BASE_URL takes), set by whoever serves `app`."""
-        self._requests: list[Recorded] = []
-        self._lock = threading.Lock()
 
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
 
     def message_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path == "/v1/messages"]
@@ -129,16 +115,6 @@ class AnthropicStub:
         await self._record(request)
         return _error(404, "not_found_error", f"the stub does not serve {request.method} {request.url.path}")
 
-    async def _record(self, request: Request) -> Any:
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode(errors="replace")
-        record = Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body)
-        with self._lock:
-            self._requests.append(record)
-        return body
 
     @property
     def app(self) -> Starlette:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.anthropic_stub import Recorded
+from tests.fakes.recording import RecordingStub
 from tests.parts.searx import LoopbackServer
 
 __all__ = ["OpenAIStub", "ToolCall", "serve_openai_stub"]
@@ -47,9 +46,10 @@ class ToolCall:
     arguments: Arguments = field(default_factory=dict)
 
 
-class OpenAIStub:
+class OpenAIStub(RecordingStub):
     def __init__(self, script: Sequence[ToolCall] = (), *, final_text: Final = "Done.", tier: str = "fast",
                  pieces: int = 2, chunk_seconds: float = 0.0) -> None:
+        super().__init__()
         self.script = list(script)
         self.final_text = final_text
         self.tier = tier
@@ -59,13 +59,7 @@ class OpenAIStub:
         self.chunk_seconds = chunk_seconds
         """Pause between streamed chunks (a model's speed), so a client sees an answer grow."""
         self.url = ""
-        self._requests: list[Recorded] = []
-        self._lock = threading.Lock()
 
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
 
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r.body for r in self.requests if r.path == "/v1/chat/completions" and isinstance(r.body, dict)]
@@ -155,16 +149,6 @@ class OpenAIStub:
         return JSONResponse({"error": {"message": f"the stub does not serve {request.url.path}",
                                        "type": "invalid_request_error"}}, status_code=404)
 
-    async def _record(self, request: Request) -> Any:
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode(errors="replace")
-        record = Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body)
-        with self._lock:
-            self._requests.append(record)
-        return body
 
     @property
     def app(self) -> Starlette:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -44,15 +43,6 @@ def keyed_engine(real_dir: Path) -> Iterator[RunningEngine]:
         yield running
 
 
-@pytest.fixture
-def closed_url() -> Iterator[str]:
-    """A loopback URL whose port is bound but not listening, so connections are refused."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
 
 
 def run_node_tests(node: NodeTools, folder: str, env: dict[str, str]) -> str:
@@ -77,7 +67,7 @@ def test_the_extensions_unit_tests_pass_under_plain_node(node: NodeTools, built:
 
 @pytest.mark.llama
 def test_the_extension_streams_swaps_cancels_and_calls_tools_against_the_engine_and_a_scripted_model(
-    node: NodeTools, built: Path, keyed_engine: RunningEngine, closed_url: str
+    node: NodeTools, built: Path, keyed_engine: RunningEngine, refused_url: str
 ) -> None:
     script = [ToolCall("read_notes", {"path": "NOTES.md"}), ToolCall("write_notes", lambda r: {"text": r[0].upper()})]
     with serve_openai_stub(script, final_text=lambda r: f"Done: {r[1]}") as stub:
@@ -85,7 +75,7 @@ def test_the_extension_streams_swaps_cancels_and_calls_tools_against_the_engine_
             "VARIET_TEST_ENGINE_URL": keyed_engine.url,
             "VARIET_TEST_ENGINE_KEY": KEY,
             "VARIET_TEST_STUB_URL": stub.url,
-            "VARIET_TEST_CLOSED_URL": closed_url,
+            "VARIET_TEST_CLOSED_URL": refused_url,
         })
     # What the scripted model received: streamed requests with both tools as functions, the first one
     # forced (`required`), the results of both calls under the ids it gave, and the key as a bearer token.

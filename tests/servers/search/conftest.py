@@ -33,15 +33,6 @@ def searx_url(_fixture_engine: FixtureEngine, tmp_path_factory: pytest.TempPathF
         yield searx.url
 
 
-@pytest.fixture
-def refused_url() -> Iterator[str]:
-    """A loopback URL where connections are refused: the port is bound (so nobody takes it) but not listening."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
 
 
 @pytest.fixture
