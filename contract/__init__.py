@@ -15,6 +15,9 @@ from variet.contract.events import (
     BackendDownEvent,
     BackendUpEvent,
     EngineEvent,
+    PromptCacheRestoredEvent,
+    PromptCacheSavedEvent,
+    PromptCacheSkippedEvent,
     SubscribedEvent,
     SwapDoneEvent,
     SwapFailedEvent,
@@ -23,7 +26,18 @@ from variet.contract.events import (
     parse_event,
 )
 from variet.contract.models import AUTO_MODEL, ModelEntry, ModelList, TierFacts
-from variet.contract.status import BackendInfo, EngineState, EngineStatus, SwapInfo, SwappingInfo, TierState
+from variet.contract.status import (
+    BackendInfo,
+    EngineState,
+    EngineStatus,
+    PromptCacheInfo,
+    PromptCacheOp,
+    PromptCacheTotals,
+    SavedPrefix,
+    SwapInfo,
+    SwappingInfo,
+    TierState,
+)
 
 __all__ = [
     "AUTO_MODEL",
@@ -39,6 +53,13 @@ __all__ = [
     "LoadAnswer",
     "ModelEntry",
     "ModelList",
+    "PromptCacheInfo",
+    "PromptCacheOp",
+    "PromptCacheRestoredEvent",
+    "PromptCacheSavedEvent",
+    "PromptCacheSkippedEvent",
+    "PromptCacheTotals",
+    "SavedPrefix",
     "SubscribedEvent",
     "SwapDoneEvent",
     "SwapFailedEvent",

@@ -44,6 +44,12 @@ DEFAULT_ENGINE_LISTEN = "127.0.0.1:8000"
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8000"
 DEFAULT_SEARCH_URL = "http://127.0.0.1:8888"
 DEFAULT_TIERS_FILE = "tiers.toml"
+DEFAULT_PROMPT_CACHE_DIR = "~/.cache/variet/prompt-cache"
+DEFAULT_PROMPT_CACHE_MAX_BYTES = 16 * 1024**3
+"""16 GiB: a few long coding-agent prefixes per tier on Machine A (a 16k-token prefix of a dense tier takes
+about 1-4 GB at q8_0), a small share of a home machine's NVMe drive."""
+DEFAULT_PROMPT_CACHE_MIN_TOKENS = 1024
+"""Shorter prefixes are processed again in a second or two even on a dense tier: not worth a file."""
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -161,6 +167,21 @@ class EngineSettings(BaseModel):
     """Give up on a tier load after this long."""
     backend_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Extra global llama-server arguments for the preset's `[*]` section."""
+    prompt_cache_dir: str = DEFAULT_PROMPT_CACHE_DIR
+    """Folder for the KV caches of long prompt prefixes, saved before a tier is swapped out and restored when
+    it comes back; relative to this settings file. They contain your prompts: the folder must be private
+    (0700; the engine creates it so and refuses a folder others can read) and every file in it is 0600.
+    Empty turns prompt caching off."""
+    prompt_cache_max_bytes: int = Field(default=DEFAULT_PROMPT_CACHE_MAX_BYTES, ge=0)
+    """Disk space the saved caches may take, all tiers together; the least recently used go first. 0 turns
+    prompt caching off."""
+    prompt_cache_min_tokens: int = Field(default=DEFAULT_PROMPT_CACHE_MIN_TOKENS, ge=1)
+    """Only prefixes at least this many tokens long are saved and restored."""
+
+    @property
+    def prompt_cache_enabled(self) -> bool:
+        """Whether prompt caches are saved and restored around swaps."""
+        return bool(self.prompt_cache_dir.strip()) and self.prompt_cache_max_bytes > 0
 
 
 class McpSettings(BaseModel):
