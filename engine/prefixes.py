@@ -3,10 +3,15 @@
 A prompt cache on disk holds the KV cache of the tokens llama-server rendered from one request. To decide,
 before a tier is loaded, whether a waiting request continues that prompt, the engine compares the two
 requests' bodies, not their tokens (the tier that could tokenize them is not loaded yet). A body is read as
-a chain of pieces in prompt order: a head (the API, the system prompt, the tools, template switches), then
-each message; a raw `prompt` is cut into fixed-size pieces. Each link of the chain hashes everything before
-it, so two requests share a prefix of the chain exactly when they share those pieces, and the longest shared
+a chain of pieces in prompt order: a head (the system prompt, the tools, template switches), then each
+message; a raw `prompt` is cut into fixed-size pieces. Each link of the chain hashes everything before it,
+so two requests share a prefix of the chain exactly when they share those pieces, and the longest shared
 prefix is found by comparing hashes one by one.
+
+The endpoint is not part of the identity: llama-server renders an Anthropic body and the same OpenAI body
+with the same template, and the `auto` router, which sees only the body, can then ask about it too. A
+match is a promise of nothing but speed: llama-server reuses only the tokens a restored slot truly shares
+with the new prompt, so a wrong guess costs a restore, never a wrong answer.
 
 `cache_control` marks are left out: Anthropic clients (Claude Code) move them to the newest message on
 every turn, and they do not reach the prompt. A piece that changes anywhere else (a tool list edited, an
@@ -63,8 +68,8 @@ def _canonical(value: Any) -> str:
     return json.dumps(_without_cache_marks(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _pieces(path: str, payload: dict[str, Any]) -> list[str]:
-    head = {"api": path, **{key: payload[key] for key in _HEAD_KEYS if key in payload}}
+def _pieces(payload: dict[str, Any]) -> list[str]:
+    head = {key: payload[key] for key in _HEAD_KEYS if key in payload}
     pieces = [_canonical(head)]
     prompt = payload.get("prompt")
     if isinstance(prompt, str):
@@ -77,14 +82,13 @@ def _pieces(path: str, payload: dict[str, Any]) -> list[str]:
     return pieces
 
 
-def prefix_chain(path: str, payload: dict[str, Any]) -> PrefixChain:
-    """The chain of a completion request (`path` is the endpoint: the same body sent to another API is
-    rendered differently, so it is another prompt)."""
+def prefix_chain(payload: dict[str, Any]) -> PrefixChain:
+    """The chain of a completion request's body (OpenAI chat or completion, or Anthropic messages)."""
     hashes: list[str] = []
     chars: list[int] = []
     previous = b""
     total = 0
-    for piece in _pieces(path, payload):
+    for piece in _pieces(payload):
         data = piece.encode("utf-8", errors="surrogatepass")
         previous = hashlib.blake2b(previous + data, digest_size=_DIGEST_BYTES).digest()
         total += len(piece)

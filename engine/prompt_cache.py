@@ -83,7 +83,6 @@ class RestorePlan:
 
 @dataclass
 class _Noted:
-    path: str
     payload: dict[str, Any]
     head: bytes
     tail: bytes
@@ -161,11 +160,12 @@ class PromptCache:
 
     # -- what the relay tells it ----------------------------------------------------------------
 
-    def note_answer(self, tier: str, path: str, payload: dict[str, Any], head: bytes, tail: bytes) -> None:
-        """Remember an answer relayed on `tier` (constant time: nothing is read until a save needs it)."""
+    def note_answer(self, tier: str, payload: dict[str, Any], head: bytes, tail: bytes) -> None:
+        """Remember an answer relayed on `tier` to a request with body `payload` (constant time: nothing is read
+        until a save needs it)."""
         answers = self._answers.get(tier)
         if answers is not None:
-            answers.append(_Noted(path, payload, head, tail, time.time()))
+            answers.append(_Noted(payload, head, tail, time.time()))
 
     # -- views ----------------------------------------------------------------------------------
 
@@ -240,7 +240,7 @@ class PromptCache:
                 self._skip(tier, "restore", problem[0], problem[1], entry.tokens)
         if not requests or not self.entries(tier):
             return None
-        chains = [prefix_chain(path_, payload) for path_, payload in _requests(requests)]
+        chains = [prefix_chain(payload) for payload in requests if isinstance(payload, dict)]
         restores = []
         speed = self._prompt_speed(tier)
         for restore in plan_restores(self.entries(tier), chains, self.min_tokens, _MAX_RESTORES):
@@ -279,7 +279,7 @@ class PromptCache:
             tokens = answer_tokens(noted.head, noted.tail)
             if tokens is None or tokens[0] < self.min_tokens:
                 continue
-            answered.append(Answered(prefix_chain(noted.path, noted.payload), tokens[0], tokens[1], noted.at))
+            answered.append(Answered(prefix_chain(noted.payload), tokens[0], tokens[1], noted.at))
         return answered
 
     async def _save(self, tier: str, plan: SavePlan, model: ModelFingerprint, context: int) -> None:
@@ -441,17 +441,6 @@ class PromptCache:
 
 _ASSUMED_READ_BYTES_PER_SECOND = 2e9
 """A restore's read speed until one is measured: an NVMe drive, or the page cache."""
-
-
-def _requests(requests: Sequence[object]) -> list[tuple[str, dict[str, Any]]]:
-    """The (path, body) pairs the relay passed to `acquire`."""
-    pairs = []
-    for request in requests:
-        if isinstance(request, tuple) and len(request) == 2:
-            path, payload = request
-            if isinstance(path, str) and isinstance(payload, dict):
-                pairs.append((path, payload))
-    return pairs
 
 
 def _int(value: Any) -> int:

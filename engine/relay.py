@@ -122,7 +122,7 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
         raw = json.dumps(payload).encode()  # re-encode only when the model name changed
     engine.stats[tier].requests += 1
     try:
-        loading = await engine.scheduler.acquire(tier, (path, payload))
+        loading = await engine.scheduler.acquire(tier, payload)
     except TierLoadError as exc:
         engine.stats[tier].errors += 1
         return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed",
@@ -138,9 +138,8 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
 
 
 def _note_answer(engine: Engine, tier: str, target: str, payload: dict[str, Any], head: bytes, tail: bytes) -> None:
-    path = target.partition("?")[0]
-    if engine.prompt_cache is not None and path != "/v1/messages/count_tokens":
-        engine.prompt_cache.note_answer(tier, path, payload, head, tail)
+    if engine.prompt_cache is not None and not target.startswith("/v1/messages/count_tokens"):
+        engine.prompt_cache.note_answer(tier, payload, head, tail)
 
 
 async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, Any], tier: str,

@@ -20,8 +20,6 @@ from variet.engine.prompt_policy import (
 )
 from variet.engine.prompt_store import CacheEntry, ModelFingerprint
 
-CHAT = "/v1/chat/completions"
-MESSAGES = "/v1/messages"
 MODEL = ModelFingerprint(path="/models/m.gguf", size=1000, mtime_ns=5)
 
 
@@ -33,16 +31,16 @@ def conversation(system: str, *turns: str) -> dict[str, Any]:
 
 
 def entry(payload: dict[str, Any], *, tokens: int = 9000, prompt_tokens: int = 8990, last_used: float = 1.0,
-          entry_id: str = "a" * 32, context: int = 32768, path: str = CHAT) -> CacheEntry:
-    chain = prefix_chain(path, payload)
+          entry_id: str = "a" * 32, context: int = 32768) -> CacheEntry:
+    chain = prefix_chain(payload)
     return CacheEntry(id=entry_id, tier="fast", model=MODEL, context=context, slot_context=context, tokens=tokens,
                       prompt_tokens=prompt_tokens, bytes=tokens * 100, digest="d", chain=chain.hashes,
                       chars=chain.chars, saved_at=0.0, last_used=last_used, save_ms=1.0)
 
 
 def test_a_conversation_that_goes_on_shares_its_whole_earlier_prefix() -> None:
-    first = prefix_chain(CHAT, conversation("long system prompt", "question"))
-    later = prefix_chain(CHAT, conversation("long system prompt", "question", "answer", "next question"))
+    first = prefix_chain(conversation("long system prompt", "question"))
+    later = prefix_chain(conversation("long system prompt", "question", "answer", "next question"))
     assert later.shared(first) == len(first.hashes) == 3
 
 
@@ -53,21 +51,20 @@ def test_moving_anthropic_cache_marks_do_not_change_the_prefix() -> None:
         return {"system": [{"type": "text", "text": "tools and rules", "cache_control": {"type": "ephemeral"}}],
                 "messages": [{"role": "user", "content": [block]} for block in blocks]}
 
-    assert prefix_chain(MESSAGES, turn(1)).hashes == prefix_chain(MESSAGES, turn(2)).hashes
+    assert prefix_chain(turn(1)).hashes == prefix_chain(turn(2)).hashes
 
 
-def test_another_system_prompt_or_tool_list_shares_nothing() -> None:
+def test_another_system_prompt_or_tool_list_ends_the_shared_prefix() -> None:
     base = conversation("system A", "question")
-    assert prefix_chain(CHAT, base).shared(prefix_chain(CHAT, conversation("system B", "question"))) == 1
+    assert prefix_chain(base).shared(prefix_chain(conversation("system B", "question"))) == 1
     with_tools = {**base, "tools": [{"type": "function", "function": {"name": "grep"}}]}
-    assert prefix_chain(CHAT, base).shared(prefix_chain(CHAT, with_tools)) == 0
-    assert prefix_chain(CHAT, base).shared(prefix_chain(MESSAGES, base)) == 0
+    assert prefix_chain(base).shared(prefix_chain(with_tools)) == 0
 
 
 def test_a_raw_prompt_is_compared_piece_by_piece() -> None:
     text = "x" * (PROMPT_PIECE_CHARS * 3)
-    longer = prefix_chain("/v1/completions", {"prompt": text + "and more"})
-    assert longer.shared(prefix_chain("/v1/completions", {"prompt": text})) == 4
+    longer = prefix_chain({"prompt": text + "and more"})
+    assert longer.shared(prefix_chain({"prompt": text})) == 4
 
 
 def test_answer_tokens_come_from_timings_or_either_apis_usage() -> None:
@@ -83,8 +80,8 @@ def test_answer_tokens_come_from_timings_or_either_apis_usage() -> None:
 
 def test_a_slot_is_saved_as_the_answer_that_left_it_so() -> None:
     payload = conversation("s" * 100, "question")
-    answer = Answered(prefix_chain(CHAT, payload), prompt_tokens=5000, output_tokens=20, at=2.0)
-    older = Answered(prefix_chain(CHAT, conversation("other", "q")), prompt_tokens=5000, output_tokens=20, at=1.0)
+    answer = Answered(prefix_chain(payload), prompt_tokens=5000, output_tokens=20, at=2.0)
+    older = Answered(prefix_chain(conversation("other", "q")), prompt_tokens=5000, output_tokens=20, at=1.0)
     slots = [SlotView(0, 32768, 5019, busy=False), SlotView(1, 32768, 0, False), SlotView(2, 32768, 300, False)]
     decision = plan_saves(slots, [older, answer], [], min_tokens=1024)
     (plan,) = decision.saves
@@ -92,18 +89,18 @@ def test_a_slot_is_saved_as_the_answer_that_left_it_so() -> None:
 
 
 def test_a_slot_no_answer_accounts_for_is_not_saved() -> None:
-    answer = Answered(prefix_chain(CHAT, conversation("s", "q")), prompt_tokens=5000, output_tokens=20, at=2.0)
+    answer = Answered(prefix_chain(conversation("s", "q")), prompt_tokens=5000, output_tokens=20, at=2.0)
     assert plan_saves([SlotView(0, 32768, 7000, False)], [answer], [], min_tokens=1024).saves == []
 
 
 def test_a_restored_slot_left_as_it_was_is_not_saved_again_and_a_longer_one_supersedes_it() -> None:
     payload = conversation("s" * 100, "question")
     saved = entry(payload, tokens=5019, prompt_tokens=5000)
-    answer = Answered(prefix_chain(CHAT, payload), prompt_tokens=5000, output_tokens=20, at=2.0)
+    answer = Answered(prefix_chain(payload), prompt_tokens=5000, output_tokens=20, at=2.0)
     same = plan_saves([SlotView(0, 32768, 5019, False)], [answer], [saved], min_tokens=1024)
     assert same.saves == [] and same.unchanged == [saved.id]
     grown = conversation("s" * 100, "question", "answer", "next")
-    later = Answered(prefix_chain(CHAT, grown), prompt_tokens=5100, output_tokens=10, at=3.0)
+    later = Answered(prefix_chain(grown), prompt_tokens=5100, output_tokens=10, at=3.0)
     (plan,) = plan_saves([SlotView(1, 32768, 5105, False)], [later], [saved], min_tokens=1024).saves
     assert plan.supersedes == (saved.id,)
 
@@ -111,16 +108,16 @@ def test_a_restored_slot_left_as_it_was_is_not_saved_again_and_a_longer_one_supe
 def test_each_waiting_conversation_gets_the_entry_it_continues_and_no_other() -> None:
     first = entry(conversation("system one " * 50, "q1"), entry_id="1" * 32)
     second = entry(conversation("system two " * 50, "q2"), entry_id="2" * 32)
-    waiting = prefix_chain(CHAT, conversation("system two " * 50, "q2", "a2", "q3"))
+    waiting = prefix_chain(conversation("system two " * 50, "q2", "a2", "q3"))
     (restore,) = plan_restores([first, second], [waiting], min_tokens=1024, max_restores=4)
     assert restore.entry.id == second.id and restore.tokens == second.prompt_tokens
-    stranger = prefix_chain(CHAT, conversation("system three", "q"))
+    stranger = prefix_chain(conversation("system three", "q"))
     assert plan_restores([first, second], [stranger], min_tokens=1024, max_restores=4) == []
 
 
 def test_a_shared_system_prompt_alone_counts_in_proportion_to_its_length() -> None:
     saved = entry(conversation("rules " * 1000, "a short question"), prompt_tokens=2000)
-    other_question = prefix_chain(CHAT, conversation("rules " * 1000, "something else entirely"))
+    other_question = prefix_chain(conversation("rules " * 1000, "something else entirely"))
     tokens = matched_tokens(saved, other_question)
     assert 1900 < tokens < 2000
     assert plan_restores([saved], [other_question], min_tokens=1024, max_restores=4)
