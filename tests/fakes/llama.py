@@ -147,8 +147,11 @@ class FakeBackend:
         """(action, tier, slot) of every save and restore, in order."""
         self.slot_failure: dict[str, str] = {}
         """Slot actions (save, restore) that fail, with llama-server's message."""
+        self.slot_started = asyncio.Event()
+        """Set when a save or restore begins (clear it to wait for the next)."""
         self.slot_gate: asyncio.Event | None = None
-        """While set to an unset event, saves and restores wait for it."""
+        """While set to an unset event, saves and restores wait for it (giving up after their budget, as the
+        real backend does)."""
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._llama.port}"
@@ -195,23 +198,27 @@ class FakeBackend:
         return [{"id": i, "n_ctx": self.slot_context, "is_processing": False, "n_prompt_tokens": n}
                 for i, n in enumerate(self.slot_tokens.get(tier, []))]
 
-    async def _slot_action(self, action: str, tier: str, slot: int) -> None:
+    async def _slot_action(self, action: str, tier: str, slot: int, budget: float) -> None:
         self._check_loaded(tier)
         self.slot_calls.append((action, tier, slot))
+        self.slot_started.set()
         if self.slot_gate is not None:
-            await self.slot_gate.wait()
+            try:
+                await asyncio.wait_for(self.slot_gate.wait(), budget)
+            except TimeoutError:
+                raise SlotError(f"llama-server did not answer /slots/{slot} within {budget:.1f} s") from None
         if action in self.slot_failure:
             raise SlotError(self.slot_failure[action])
 
     async def save_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
-        await self._slot_action("save", tier, slot)
+        await self._slot_action("save", tier, slot, budget)
         tokens = self.slot_tokens[tier][slot]
         data = tokens.to_bytes(4, "little") + bytes(FAKE_BYTES_PER_TOKEN * tokens)
         (self.slot_dirs[tier] / filename).write_bytes(data)
         return {"id_slot": slot, "filename": filename, "n_saved": tokens, "n_written": len(data)}
 
     async def restore_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
-        await self._slot_action("restore", tier, slot)
+        await self._slot_action("restore", tier, slot, budget)
         try:
             data = (self.slot_dirs[tier] / filename).read_bytes()
         except OSError as exc:
