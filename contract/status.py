@@ -62,6 +62,9 @@ class PromptCacheInfo(Answer):
     saves: int = Field(default=0, description="Prefixes saved since the engine started.")
     restores: int = Field(default=0, description="Prefixes restored since the engine started.")
     skips: int = Field(default=0, description="Saves and restores skipped (see the prompt_cache_skipped events).")
+    unused_restores: int = Field(
+        default=0, description="Restores llama-server then reused less than half of: the next prompt differed from "
+                               "the saved one before its end (see the README on sliding-window and hybrid models).")
     last_save: PromptCacheOp | None = None
     last_restore: PromptCacheOp | None = None
     last_skip: str | None = Field(default=None, description="Why the last save or restore was skipped.")

@@ -43,6 +43,7 @@ from variet.engine.prompt_policy import (
     SavePlan,
     answer_tokens,
     budget_seconds,
+    cached_tokens,
     plan_restores,
     plan_saves,
     slot_views,
@@ -97,6 +98,7 @@ class _TierCounts:
     saved_bytes: int = 0
     restored_bytes: int = 0
     restored_tokens: int = 0
+    unused_restores: int = 0
     last_save: PromptCacheOp | None = None
     last_restore: PromptCacheOp | None = None
     last_skip: str | None = None
@@ -135,6 +137,8 @@ class PromptCache:
         self._prompt_speed = prompt_speed
         self._answers: dict[str, deque[_Noted]] = {tier: deque(maxlen=_ANSWERS_KEPT) for tier in catalogue.tiers}
         self._loaded_model: dict[str, ModelFingerprint | None] = {}
+        self._restored: dict[str, int] = {}
+        """Tokens restored into a tier whose first answer since has not been seen yet."""
         self.counts = {tier: _TierCounts() for tier in catalogue.tiers}
         self.evictions = 0
         self.write_bytes_per_second: float | None = None
@@ -166,6 +170,18 @@ class PromptCache:
         answers = self._answers.get(tier)
         if answers is not None:
             answers.append(_Noted(payload, head, tail, time.time()))
+        restored = self._restored.pop(tier, None)
+        if restored is not None:
+            self._check_reuse(tier, restored, cached_tokens(head, tail))
+
+    def _check_reuse(self, tier: str, restored: int, cached: int | None) -> None:
+        """Count a restore whose tokens llama-server did not reuse for the answer that followed."""
+        if cached is None or cached * 2 >= restored:
+            return
+        self.counts[tier].unused_restores += 1
+        log.warning("prompt cache: %d tokens were restored into %s, but llama-server reused only %d for the next "
+                    "answer: the prompt differs from the saved one before its end (with sliding-window or hybrid "
+                    "models llama-server then processes it all again)", restored, tier, cached)
 
     # -- views ----------------------------------------------------------------------------------
 
@@ -181,6 +197,7 @@ class PromptCache:
                                   last_used=round(e.last_used, 3)) for e in entries],
             tokens=sum(e.tokens for e in entries), bytes=sum(e.bytes for e in entries),
             saves=counts.saves, restores=counts.restores, skips=sum(counts.skips.values()),
+            unused_restores=counts.unused_restores,
             last_save=counts.last_save, last_restore=counts.last_restore, last_skip=counts.last_skip,
         )
 
@@ -269,6 +286,7 @@ class PromptCache:
         for name, answers in self._answers.items():
             if tier is None or name == tier:
                 answers.clear()
+                self._restored.pop(name, None)
 
     # -- saving ---------------------------------------------------------------------------------
 
@@ -408,6 +426,7 @@ class PromptCache:
         counts.restores += 1
         counts.restored_bytes += size
         counts.restored_tokens += tokens
+        self._restored[tier] = max(tokens, self._restored.get(tier, 0))
         counts.last_restore = PromptCacheOp(at=round(now, 3), tokens=tokens, bytes=size, milliseconds=milliseconds)
         log.info("prompt cache: restored %d tokens of %s (%d bytes) in %.0f ms", tokens, tier, size, milliseconds)
         self._events.publish(PromptCacheRestoredEvent(time=now, tier=tier, tokens=tokens, bytes=size,

@@ -37,6 +37,7 @@ __all__ = [
     "SlotView",
     "answer_tokens",
     "budget_seconds",
+    "cached_tokens",
     "matched_tokens",
     "plan_restores",
     "plan_saves",
@@ -128,6 +129,16 @@ def answer_tokens(head: bytes, tail: bytes) -> tuple[int, int] | None:
     if prompt is not None:
         return prompt, completion or 0
     return None
+
+
+def cached_tokens(head: bytes, tail: bytes) -> int | None:
+    """How many prompt tokens llama-server took from its cache for an answer (`timings.cache_n`, or
+    Anthropic's `cache_read_input_tokens`); None when the answer does not say."""
+    if b'"timings"' in tail:
+        cached = _last("cache_n", tail)
+        if cached is not None:
+            return cached
+    return _first("cache_read_input_tokens", head)
 
 
 def slot_views(data: Any) -> list[SlotView]:

@@ -45,3 +45,12 @@ def test_global_backend_arguments_go_to_the_star_section() -> None:
     preset = parse(render_preset(load_tiers(REAL_TIERS), EngineSettings(backend_args={"threads": 4, "jinja": True})))
     assert preset["*"]["threads"] == "4"
     assert preset["*"]["jinja"] == "true"
+
+
+def test_with_prompt_caching_each_tier_saves_its_slots_in_a_folder_of_its_own(tmp_path: Path) -> None:
+    catalogue = load_tiers(REAL_TIERS)
+    folders = {name: tmp_path / name for name in catalogue.tiers}
+    preset = parse(render_preset(catalogue, slot_dirs=folders))
+    assert {name: preset[name]["slot-save-path"] for name in catalogue.tiers} == {
+        name: str(folder) for name, folder in folders.items()}
+    assert "slot-save-path" not in parse(render_preset(catalogue))["fast"]

@@ -110,7 +110,7 @@ def test_a_long_prefix_is_saved_at_a_swap_and_restored_on_return_instead_of_proc
         assert back.get("cache_n", 0) >= PREFIX and back["prompt_n"] < 100, back
         status = engine.status().tier("fast")
         cache: Any = status.prompt_cache
-        assert cache.saves == 1 and cache.restores == 1 and cache.skips == 0
+        assert cache.saves == 1 and cache.restores == 1 and cache.skips == 0 and cache.unused_restores == 0
         assert cache.last_restore.tokens >= PREFIX and cache.last_restore.bytes == saved_file.stat().st_size
         assert cache.prefixes[0].tokens == cache.last_restore.tokens
         kinds = [(e["event"], e.get("tier")) for e in events.until("swap_done", tier="fast")]

@@ -159,6 +159,20 @@ async def test_the_router_returns_to_the_tier_whose_cache_holds_the_conversation
         assert (await app.status()).tiers["two"].prompt_cache.restores == 1  # type: ignore[union-attr]
 
 
+async def test_a_restore_llama_server_then_does_not_reuse_is_counted_as_unused(tmp_path: Path) -> None:
+    async with app_with_fake(tmp_path, tiers(tmp_path)) as app:
+        await long_turn_saved_on(app, "one")
+        # The next prompt diverged early: llama-server took nothing from the restored slot.
+        app.llama.script.append(Reply(body=json.dumps({"choices": [], "timings": {
+            "prompt_n": PROMPT_TOKENS + 20, "cache_n": 0, "predicted_n": 1}}).encode()))
+        assert (await app.client.post("/v1/chat/completions",
+                                      json=conversation("one", "q1", "ok", "q2"))).status_code == 200
+        cache: Any = (await app.status()).tiers["one"].prompt_cache
+        assert cache.restores == 1 and cache.unused_restores == 1
+        metrics = (await app.client.get("/metrics")).text
+        assert 'variet_prompt_cache_unused_restores_total{tier="one"} 1' in metrics
+
+
 def test_a_swap_costs_the_prompt_processed_again_or_the_read_of_its_cache() -> None:
     assert swap_prompt_seconds(8000, 400.0, None) == 20.0
     assert swap_prompt_seconds(8000, 400.0, (7600, 0.5)) == 1.5

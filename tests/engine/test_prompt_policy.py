@@ -12,6 +12,7 @@ from variet.engine.prompt_policy import (
     SlotView,
     answer_tokens,
     budget_seconds,
+    cached_tokens,
     matched_tokens,
     plan_restores,
     plan_saves,
@@ -76,6 +77,12 @@ def test_answer_tokens_come_from_timings_or_either_apis_usage() -> None:
     openai = json.dumps({"usage": {"prompt_tokens": 50, "completion_tokens": 3}}).encode()
     assert answer_tokens(openai, openai) == (50, 3)
     assert answer_tokens(b"", b"data: [DONE]") is None
+
+
+def test_the_tokens_taken_from_the_cache_come_from_timings_or_anthropics_usage() -> None:
+    assert cached_tokens(b"", b'{"timings":{"cache_n":4990,"prompt_n":10}}') == 4990
+    assert cached_tokens(b'{"usage":{"cache_read_input_tokens":700,"input_tokens":5}}', b"") == 700
+    assert cached_tokens(b"", b"data: [DONE]") is None
 
 
 def test_a_slot_is_saved_as_the_answer_that_left_it_so() -> None:
