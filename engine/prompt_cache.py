@@ -44,6 +44,7 @@ from variet.engine.prompt_policy import (
     answer_tokens,
     budget_seconds,
     cached_tokens,
+    matched_tokens,
     plan_restores,
     plan_saves,
     slot_views,
@@ -137,8 +138,8 @@ class PromptCache:
         self._prompt_speed = prompt_speed
         self._answers: dict[str, deque[_Noted]] = {tier: deque(maxlen=_ANSWERS_KEPT) for tier in catalogue.tiers}
         self._loaded_model: dict[str, ModelFingerprint | None] = {}
-        self._restored: dict[str, int] = {}
-        """Tokens restored into a tier whose first answer since has not been seen yet."""
+        self._restored: dict[str, CacheEntry] = {}
+        """The entry last restored into a tier, until an answer continuing it shows whether it was reused."""
         self.counts = {tier: _TierCounts() for tier in catalogue.tiers}
         self.evictions = 0
         self.write_bytes_per_second: float | None = None
@@ -170,12 +171,13 @@ class PromptCache:
         answers = self._answers.get(tier)
         if answers is not None:
             answers.append(_Noted(payload, head, tail, time.time()))
-        restored = self._restored.pop(tier, None)
-        if restored is not None:
-            self._check_reuse(tier, restored, cached_tokens(head, tail))
+        restored = self._restored.get(tier)
+        if restored is not None and matched_tokens(restored, prefix_chain(payload)) >= self.min_tokens:
+            del self._restored[tier]
+            self._check_reuse(tier, restored.tokens, cached_tokens(head, tail))
 
     def _check_reuse(self, tier: str, restored: int, cached: int | None) -> None:
-        """Count a restore whose tokens llama-server did not reuse for the answer that followed."""
+        """Count a restore whose tokens llama-server did not reuse for the first answer that continued it."""
         if cached is None or cached * 2 >= restored:
             return
         self.counts[tier].unused_restores += 1
@@ -227,14 +229,14 @@ class PromptCache:
         if not answers:
             return  # nothing long was answered since the tier loaded: its slots are saved or not worth it
         model = self._loaded_model.get(tier)
+        if model is None:
+            self._skip(tier, "save", "model_changed", "the tier's model file was not readable when it loaded")
+            return
         context = self._catalogue.tiers[tier].context
         try:
             slots = slot_views(await self._backend().slots(tier))
         except (SlotError, BackendDown) as exc:
             self._skip(tier, "save", "failed", f"could not list the slots: {exc}")
-            return
-        if model is None:
-            self._skip(tier, "save", "model_changed", "the tier's model file was not readable when it loaded")
             return
         current = [e for e in self.entries(tier) if unusable(e, model, context) is None]
         decision = plan_saves(slots, answers, current, self.min_tokens)
@@ -426,7 +428,7 @@ class PromptCache:
         counts.restores += 1
         counts.restored_bytes += size
         counts.restored_tokens += tokens
-        self._restored[tier] = max(tokens, self._restored.get(tier, 0))
+        self._restored[tier] = entry
         counts.last_restore = PromptCacheOp(at=round(now, 3), tokens=tokens, bytes=size, milliseconds=milliseconds)
         log.info("prompt cache: restored %d tokens of %s (%d bytes) in %.0f ms", tokens, tier, size, milliseconds)
         self._events.publish(PromptCacheRestoredEvent(time=now, tier=tier, tokens=tokens, bytes=size,

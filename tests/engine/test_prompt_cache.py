@@ -159,7 +159,9 @@ def test_a_changed_model_file_is_never_restored_and_its_cache_is_removed(tiny_di
         assert metric(engine, "variet_prompt_cache_skips_total", tier="fast", action="restore",
                       reason="model_changed") == 1
         assert kv_files(cache_folder(config), "fast") == []
-        assert engine.status().tier("fast").prompt_cache.last_skip == "restore: model_changed"  # type: ignore[union-attr]
+        status = engine.status()
+        assert status.tier("fast").prompt_cache.last_skip == "restore: model_changed"  # type: ignore[union-attr]
+        assert status.backend.restarts == 0
 
 
 def test_a_cache_saved_with_another_context_size_is_never_restored(tiny_dir: Path, tmp_path: Path) -> None:
@@ -177,6 +179,7 @@ def test_a_cache_saved_with_another_context_size_is_never_restored(tiny_dir: Pat
         assert metric(engine, "variet_prompt_cache_skips_total", tier="fast", action="restore",
                       reason="context_changed") == 1
         assert metric(engine, "variet_prompt_cache_restores_total", tier="fast") == 0
+        assert engine.status().backend.restarts == 0
 
 
 def test_a_truncated_overwritten_or_tampered_cache_is_skipped_and_the_request_served(tiny_dir: Path) -> None:
@@ -218,6 +221,7 @@ def test_a_cap_smaller_than_any_prefix_saves_nothing_and_every_request_is_served
         status = engine.status()
         assert status.prompt_cache is not None and status.prompt_cache.bytes == 0
         assert status.tier("fast").prompt_cache.saves == 0  # type: ignore[union-attr]
+        assert status.backend.restarts == 0
 
 
 def test_two_conversations_on_one_tier_each_get_back_their_own_prefix_or_none(tiny_dir: Path) -> None:
