@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 VARIET := $(VENV)/bin/variet
 
-.PHONY: demo test lint dev clean deps llama-server
+.PHONY: demo test lint dev clean deps llama-server vscode
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,8 @@ llama-server: dev
 deps: dev llama-server
 	scripts/test-deps
 	scripts/node-tools >/dev/null
+	scripts/continue-cli >/dev/null
+	scripts/code-server >/dev/null
 
 demo: llama-server
 	$(VARIET) demo
@@ -38,5 +40,18 @@ lint: dev
 	$(VENV)/bin/ruff check .
 	MYPY=$(VENV)/bin/mypy scripts/typecheck
 
+# The VS Code extension as an installable package, vscode/variet.vsix (offline once npm ci has its packages).
+# Node >= 22 comes from scripts/node-tools when the system's is older.
+NODE_PATH_PREFIX = PATH="$$($(CURDIR)/scripts/node-tools):$$PATH"
+
+vscode/node_modules/.variet-lock-sha256: vscode/package-lock.json
+	cd vscode && $(NODE_PATH_PREFIX) npm ci --no-audit --no-fund --loglevel=error
+	sha256sum vscode/package-lock.json | cut -d' ' -f1 >$@
+
+vscode: vscode/node_modules/.variet-lock-sha256
+	@cd vscode && $(NODE_PATH_PREFIX) node_modules/.bin/vsce package --no-dependencies --allow-missing-repository \
+	  --skip-license --out variet.vsix >node_modules/.vsce.log 2>&1 || { cat node_modules/.vsce.log; exit 1; }
+	@echo "built vscode/variet.vsix: install it with  code --install-extension vscode/variet.vsix"
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache vscode/out vscode/variet.vsix

@@ -65,7 +65,8 @@ async def build_speed(binary: Path, model: Path, requests: int, tokens: int) -> 
                                         "--ctx-size", "4096", "--threads", "1", "--jinja"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        async with httpx2.AsyncClient(timeout=120) as client:
+        # A connection per request: llama-server may close one that waited while it loaded.
+        async with httpx2.AsyncClient(timeout=120, limits=httpx2.Limits(max_keepalive_connections=0)) as client:
             for _ in range(600):
                 try:
                     if (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200:

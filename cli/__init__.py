@@ -17,7 +17,7 @@ from variet.shared.errors import VarietError
 __all__ = ["main"]
 
 # Modules under variet.cli that contribute subcommands, in --help order.
-_COMMANDS = ("demo", "engine", "doctor", "hosts", "auth")
+_COMMANDS = ("demo", "engine", "doctor", "hosts", "auth", "discord")
 
 
 def build_parser() -> argparse.ArgumentParser:

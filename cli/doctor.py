@@ -17,6 +17,7 @@ __all__ = ["Check", "add_parser", "run_checks"]
 Outcome = Literal["ok", "warn", "FAIL"]
 _SERVERS = ("inference", "router", "search", "calendar", "gmail")
 _SERVER_START_SECONDS = 30.0
+_REACH_SECONDS = 5.0
 
 
 @dataclass
@@ -28,7 +29,9 @@ class Check:
 
 
 def add_parser(sub: Any) -> None:
-    doctor = sub.add_parser("doctor", help="check config, engine, llama-server, models, SearXNG, Google, MCP servers")
+    doctor = sub.add_parser(
+        "doctor", help="check config, engine, llama-server, models, peers, RPC workers, SearXNG, Google, Discord, "
+                       "MCP servers")
     doctor.add_argument("--config", help="variet.toml to check (default: $VARIET_CONFIG or ~/.config/variet)")
     doctor.add_argument("--json", action="store_true", help="print the results as JSON")
     doctor.add_argument("--skip-servers", action="store_true", help="do not start the MCP servers")
@@ -68,11 +71,14 @@ async def run_checks(config: str | None, servers: bool = True) -> list[Check]:
     try:
         catalogue = settings.tiers()
         checks.append(Check("tiers", "ok", f"{len(catalogue.tiers)} tiers from {catalogue.source}"))
+        checks += await _rpc_checks(catalogue)
     except ConfigError as exc:
         checks.append(Check("tiers", "FAIL", str(exc).splitlines()[0], "correct the [engine] tiers_file"))
     checks += await _engine_checks(settings)
+    checks += [await _peer_check(settings, peer) for peer in settings.engine.peers]
     checks.append(await _searxng_check(settings))
     checks.append(_google_check(settings))
+    checks.append(await _discord_check(settings))
     if servers:
         checks += await _server_checks(config)
     return checks
@@ -94,6 +100,7 @@ async def _engine_checks(settings: Any) -> list[Check]:
     except EngineError as exc:
         return [Check("engine", "FAIL", f"{url}: {exc}", "check the engine's log")]
     checks = [Check("engine", "ok", f"{url}: {status.state}, loaded {status.loaded or 'nothing'}")]
+    checks.append(Check("dashboard", "ok", f"{url.rstrip('/')}/ui (open it in a browser)"))
     backend = status.backend
     if backend.up:
         checks.append(Check("llama-server", "ok", f"up at {backend.url} (restarts: {backend.restarts})"))
@@ -106,7 +113,70 @@ async def _engine_checks(settings: Any) -> list[Check]:
                             "put the GGUF files where tiers.toml says (`variet engine preset` shows the paths)"))
     else:
         checks.append(Check("model files", "ok", f"all {len(status.tiers)} present on the engine's machine"))
+    configured = {peer.name for peer in settings.engine.peers}
+    for peer in status.peers:
+        if peer.name in configured:
+            continue  # checked directly below
+        name = f"engine's peer {peer.name}"
+        if peer.up:
+            checks.append(Check(name, "ok", f"{peer.url}: up, loaded {peer.loaded or 'nothing'}"))
+        else:
+            checks.append(Check(name, "FAIL", f"{peer.url}: down ({peer.last_error})",
+                                "run `variet doctor` on the engine's box, whose settings name this peer"))
     return checks
+
+
+async def _rpc_checks(catalogue: Any) -> list[Check]:
+    """Each RPC worker a tier lists accepts a TCP connection (llama.cpp's RPC protocol is left alone)."""
+    from variet.shared.config import split_host_port
+
+    workers: dict[str, list[str]] = {}
+    for name, tier in catalogue.tiers.items():
+        for worker in tier.rpc:
+            workers.setdefault(worker, []).append(name)
+    checks = []
+    for worker, tiers in workers.items():
+        host, port = split_host_port(worker)
+        used_by = f"used by {', '.join(tiers)}"
+        try:
+            with anyio.fail_after(_REACH_SECONDS):
+                stream = await anyio.connect_tcp(host, port)
+            await stream.aclose()
+        except (OSError, TimeoutError) as exc:
+            checks.append(Check(f"rpc {worker}", "FAIL", f"not reachable ({exc or 'timed out'}); {used_by}",
+                                "run `variet engine rpc-worker` on that box (or open the SSH tunnel that reaches "
+                                "it): see the README's RPC section"))
+            continue
+        checks.append(Check(f"rpc {worker}", "ok", f"accepts connections; {used_by}"))
+    return checks
+
+
+async def _peer_check(settings: Any, peer: Any) -> Check:
+    """A peer engine answers, takes its key, and lists tiers (the same calls the engine's poller makes)."""
+    from variet.shared.engine_client import EngineClient
+    from variet.shared.errors import ConfigError, EngineAuthError, EngineError, EngineUnreachable
+
+    name = f"peer {peer.name}"
+    try:
+        key = settings.peer_api_key(peer)
+    except ConfigError as exc:
+        return Check(name, "FAIL", str(exc), f"fix api_key_file of the [[engine.peers]] entry named {peer.name!r}")
+    try:
+        async with EngineClient(peer.url, key, timeout=_REACH_SECONDS) as client:
+            status = await client.status()
+            models = await client.models()
+    except EngineUnreachable:
+        return Check(name, "FAIL", f"nothing answers at {peer.url}",
+                     "start `variet engine serve` on that box (listening beyond loopback, with an API key) and "
+                     "check that this box reaches it")
+    except EngineAuthError:
+        return Check(name, "FAIL", f"{peer.url} refused the key",
+                     f"put that engine's API key in the api_key_file of the peer named {peer.name!r} (mode 0600)")
+    except (EngineError, ValueError) as exc:
+        return Check(name, "FAIL", f"{peer.url}: {exc}", "check the peer's url: it must be a Variet engine's")
+    own = [entry.id for entry in models.tiers if entry.box == "local"]
+    return Check(name, "ok", f"{peer.url}: {status.state}, loaded {status.loaded or 'nothing'}, tiers "
+                             f"{', '.join(own) or 'none'}")
 
 
 async def _searxng_check(settings: Any) -> Check:
@@ -162,6 +232,54 @@ def _google_check(settings: Any) -> Check:
     expiry = info.get("expiry")
     note = f", access token expires {expiry}" if expiry else ""
     return Check("google", "ok", f"{path}: scopes cover the enabled tools{note} (refreshed automatically)")
+
+
+def _discord_token(settings: Any) -> tuple[str, str] | Check:
+    """(token, where it came from), ("", "") when none is set, or the failed check; never the token itself."""
+    from variet.shared.secrets import loose_mode
+
+    token = os.environ.get("VARIET_DISCORD_TOKEN", "").strip()
+    if token or not settings.discord.token_file:
+        return token, "VARIET_DISCORD_TOKEN" if token else ""
+    path = settings.relative_path(settings.discord.token_file)
+    if not path.is_file():
+        return Check("discord", "FAIL", f"{path}: no such token file",
+                     "put the bot token there (chmod 600), or set VARIET_DISCORD_TOKEN")
+    mode = loose_mode(path)
+    if mode is not None:
+        return Check("discord", "FAIL", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
+    return path.read_text(encoding="utf-8").strip(), str(path)
+
+
+async def _discord_check(settings: Any) -> Check:
+    """The Discord assistant: a private token Discord accepts (when it answers), and owners to answer."""
+    import httpx2
+
+    found = _discord_token(settings)
+    if isinstance(found, Check):
+        return found
+    token, where = found
+    if not token:
+        return Check("discord", "warn", "no bot token (the Discord assistant is not set up)",
+                     "set VARIET_DISCORD_TOKEN or [discord] token_file; see the README's Discord assistant section")
+    if not settings.discord.owner_ids:
+        return Check("discord", "FAIL", "[discord] owner_ids is empty: the bot would answer nobody",
+                     "add your Discord user id (Developer Mode, then right-click yourself: Copy User ID)")
+    url = settings.discord.api_url.rstrip("/")
+    try:
+        async with httpx2.AsyncClient(timeout=10) as client:
+            answer = await client.get(f"{url}/users/@me", headers={"Authorization": f"Bot {token}"})
+    except httpx2.HTTPError:
+        return Check("discord", "warn", f"token from {where}; {url} did not answer, so it is not checked",
+                     "check the network, or [discord] api_url")
+    if answer.status_code == 401:
+        return Check("discord", "FAIL", f"Discord rejected the token from {where}",
+                     "Developer Portal: your application -> Bot -> Reset Token, then store the new one")
+    if answer.status_code != 200:
+        return Check("discord", "warn", f"{url}/users/@me answered {answer.status_code}", "try again later")
+    bot = answer.json().get("username", "?")
+    owners = len(settings.discord.owner_ids)
+    return Check("discord", "ok", f"token from {where} accepted: the bot is {bot}; {owners} owner(s)")
 
 
 async def _server_checks(config: str | None) -> list[Check]:

@@ -1,4 +1,5 @@
-"""`variet engine ...`: serve the engine, render its preset, build llama-server, write tiny tiers."""
+"""`variet engine ...`: serve the engine, render its preset, build llama-server, run an RPC worker, write tiny
+tiers."""
 
 from __future__ import annotations
 
@@ -32,6 +33,21 @@ def add_parser(sub: Any) -> None:
     install.add_argument("--jobs", type=int, help="parallel build jobs (default: all cores)")
     install.set_defaults(handler=_install)
 
+    rpc = cmds.add_parser(
+        "rpc-worker",
+        help="run llama.cpp's RPC worker on this box, lending its device to a tier of an engine on another box "
+             "(unauthenticated: loopback only unless you say otherwise)")
+    rpc.add_argument("--config", help="variet.toml ([engine] llama_server locates rpc-server beside it)")
+    rpc.add_argument("--listen", default="127.0.0.1:50052",
+                     help="HOST:PORT to bind (default 127.0.0.1:50052); reach it through an SSH tunnel")
+    rpc.add_argument("--allow-remote-unauthenticated", action="store_true", dest="allow_remote",
+                     help="bind a non-loopback address although anyone reaching it can use this box's memory and "
+                          "devices without a password (only on a private overlay network such as WireGuard)")
+    rpc.add_argument("--device", help="expose only this device, e.g. CUDA0 (a tier counts one device per worker)")
+    rpc.add_argument("--threads", type=int, help="CPU threads when the worker's device is the CPU")
+    rpc.add_argument("--cache", action="store_true", help="cache large tensors on disk so reloads skip the network")
+    rpc.set_defaults(handler=_rpc_worker)
+
     tiny = cmds.add_parser(
         "tiny-models",
         help="write the embedded default into DIR: a real tiny model as fast, generated tiers for the rest, with "
@@ -64,6 +80,20 @@ def _install(args: argparse.Namespace) -> int:
     from variet.engine.llama_build import install_llama_server
 
     print(install_llama_server(force=args.force, jobs=args.jobs))
+    return 0
+
+
+def _rpc_worker(args: argparse.Namespace) -> int:
+    from variet.engine.rpc_worker import check_rpc_bind, find_rpc_server, rpc_worker_command, run_rpc_worker
+    from variet.engine.serve import parse_listen
+    from variet.shared.config import load_settings
+
+    host, port = parse_listen(args.listen)
+    check_rpc_bind(host, allow_remote=args.allow_remote)
+    binary = find_rpc_server(load_settings(args.config))
+    print(f"llama.cpp RPC worker on {host}:{port} ({binary})", file=sys.stderr, flush=True)
+    run_rpc_worker(rpc_worker_command(binary, host, port, threads=args.threads, device=args.device,
+                                      cache=args.cache))
     return 0
 
 

@@ -2,10 +2,12 @@
 
 `render(host, ...)` fills the packaged templates in `variet/config/hosts/` and returns the documents a host
 reads: a project `.mcp.json` (Claude Code, OpenClaude), `.vscode/mcp.json` and `chatLanguageModels.json`
-(VS Code), `claude_desktop_config.json` (Claude Desktop), OpenClaude's `settings.json`, and the environment
-that makes OpenClaude a coding agent on the engine. Commands are absolute paths to the installed console
-scripts. Secrets are never rendered: each host refers to the engine key through its own mechanism
-(`${VARIET_ENGINE_API_KEY:-}` expansion, a VS Code password input), or not at all (Claude Desktop).
+(VS Code), `claude_desktop_config.json` (Claude Desktop), OpenClaude's `settings.json`, Continue's
+`config.yaml` (models and MCP servers in one file), and the environment that makes OpenClaude a coding agent
+on the engine. Commands are absolute paths to the installed console scripts. Secrets are never rendered:
+each host refers to the engine key through its own mechanism (`${VARIET_ENGINE_API_KEY:-}` expansion, a VS
+Code password input, a Continue secret), inherits it from its environment (Continue's servers), or not at
+all (Claude Desktop).
 `merge(existing, new)` folds a rendered document into a file the user already has, keeping foreign entries.
 Nothing here writes files or prints.
 """
@@ -41,9 +43,10 @@ __all__ = [
     "render",
     "shell_exports",
     "template",
+    "to_yaml",
 ]
 
-HOSTS = ("claude-code", "openclaude", "vscode", "claude-desktop")
+HOSTS = ("claude-code", "openclaude", "vscode", "claude-desktop", "continue")
 SERVERS = ("inference", "router", "search", "calendar", "gmail")
 ENGINE_SERVERS = frozenset({"inference", "router"})
 """Servers that talk to the engine and so need its URL and key."""
@@ -79,6 +82,18 @@ class Part:
     kind: str
     file: str
     content: Any
+    format: str = "json"
+    """`json`, or `yaml` (Continue), which `text()` starts with `YAML_HEADER`."""
+
+    def text(self) -> str:
+        """The document as the host's file holds it, without a final newline."""
+        if self.format == "yaml":
+            return YAML_HEADER + to_yaml(self.content)
+        return json.dumps(self.content, indent=2)
+
+
+YAML_HEADER = "# Written by `variet hosts export`: Variet's engine tiers and MCP servers. A new export replaces it.\n"
+"""The first line of a YAML file Variet wrote, which a later export may replace without `--force`."""
 
 
 @dataclass(frozen=True)
@@ -179,27 +194,30 @@ def render(
     spec = template(host)
     engine_url = engine_url.rstrip("/")
     names = [tier.name for tier in tiers]
-    values = {"{engine_url}": engine_url}
-    parts = [Part("mcp", spec["mcp"]["file"], _mcp_document(spec["mcp"], servers, engine_url, config_file))]
+    values: dict[str, str | int] = {"{engine_url}": engine_url}
+    kind = spec.get("format", "json")
+    document = _mcp_document(spec["mcp"], servers, engine_url, config_file)
+    parts = [Part("mcp", spec["mcp"]["file"], document, kind)]
     notes: list[str] = []
     uses_engine = any(launch.server in ENGINE_SERVERS for launch in servers)
     if uses_engine and "engine_key" not in spec["mcp"]:
         where = f"[engine] api_key_file ({key_file})" if key_file else "[engine] api_key_file (a 0600 file)"
-        notes.append(
-            f"{spec['title']} has no way to refer to a secret, so the engine API key is not in the file: set "
-            f"VARIET_ENGINE_API_KEY in the environment {spec['title']} starts with, or use {where}."
-        )
+        default = (f"{spec['title']} has no way to refer to a secret, so the engine API key is not in the file: set "
+                   f"VARIET_ENGINE_API_KEY in the environment {spec['title']} starts with, or use {where}.")
+        notes.append(spec["mcp"].get("key_note", default).replace("{where}", where))
     if "models" in spec:
-        parts.append(Part("models", spec["models"]["file"], _models_document(spec["models"], tiers, values)))
-        notes.append(
-            "Copilot models: add the engine API key through 'Chat: Manage Language Models' (VS Code keeps it "
-            "in its secret storage); the exported group has no apiKey."
-        )
+        models = _models_document(spec["models"], tiers, values)
+        if "embed" in spec["models"]:
+            document[spec["models"]["embed"]] = models[0]["models"] if "provider" in spec["models"] else models
+        else:
+            parts.append(Part("models", spec["models"]["file"], models, kind))
+        if "note" in spec["models"]:
+            notes.append(spec["models"]["note"])
     if "settings" in spec:
         known = (*names, AUTO)
         table = _routing(spec["settings"]["routing"], routes or {}, known, notes)
         parts.append(Part("settings", spec["settings"]["file"], _agent_settings(table, known)))
-    environment = tuple((key, _fill(value, values)) for key, value in spec.get("provider", {}).items())
+    environment = tuple((key, str(_fill(value, values))) for key, value in spec.get("provider", {}).items())
     return HostConfig(host, tuple(parts), environment, tuple(notes))
 
 
@@ -219,7 +237,13 @@ def _mcp_document(
         if env:
             entry["env"] = env
         entries[launch.name] = entry
-    document: dict[str, Any] = {spec["servers_key"]: entries, **copy.deepcopy(spec.get("document", {}))}
+    listed = [{"name": name, **entry} for name, entry in entries.items()]
+    shaped: Any = listed if spec.get("servers_as") == "list" else entries
+    extra = copy.deepcopy(spec.get("document", {}))
+    # Scalars (Continue's name and version) head the file; lists such as VS Code's inputs follow the servers.
+    document: dict[str, Any] = {key: value for key, value in extra.items() if not isinstance(value, list | dict)}
+    document[spec["servers_key"]] = shaped
+    document.update({key: value for key, value in extra.items() if isinstance(value, list | dict)})
     if "inputs" in document:
         used = json.dumps(entries)
         document["inputs"] = [item for item in document["inputs"] if f"${{input:{item['id']}}}" in used]
@@ -228,14 +252,22 @@ def _mcp_document(
     return document
 
 
-def _models_document(spec: Mapping[str, Any], tiers: Sequence[HostTier], values: Mapping[str, str]) -> list[Any]:
+def _models_document(
+    spec: Mapping[str, Any], tiers: Sequence[HostTier], values: Mapping[str, str | int]
+) -> list[Any]:
+    """One model per tier and `auto` (first; it gets the smallest context). A template's `{context}`,
+    `{max_input}` and `{max_output}` become numbers: the answer's budget is `max_output_tokens`, capped at a
+    quarter of the context, and the prompt gets the rest."""
     if not tiers:
         raise ConfigError("no tiers to list: check [engine] tiers_file")
     models = []
     for tier in (HostTier(AUTO, min(t.context for t in tiers)), *tiers):
         output = min(int(spec["max_output_tokens"]), tier.context // 4)
-        model = _fill(copy.deepcopy(spec["model"]), {**values, "{tier}": tier.name})
-        models.append({**model, "maxInputTokens": tier.context - output, "maxOutputTokens": output})
+        limits: dict[str, str | int] = {"{tier}": tier.name, "{context}": tier.context,
+                                        "{max_input}": tier.context - output, "{max_output}": output}
+        models.append(_fill(copy.deepcopy(spec["model"]), {**values, **limits}))
+    if "provider" not in spec:
+        return models
     return [{**copy.deepcopy(spec["provider"]), "models": models}]
 
 
@@ -262,17 +294,68 @@ def _agent_settings(routing: Mapping[str, str], models: Sequence[str]) -> dict[s
     }
 
 
-def _fill(value: Any, values: Mapping[str, str]) -> Any:
-    """Replace `{placeholder}` tokens in every string; other braces (`${VAR}`) are left alone."""
+def _fill(value: Any, values: Mapping[str, str | int]) -> Any:
+    """Replace `{placeholder}` tokens in every string; other braces (`${VAR}`) are left alone. A string that is
+    exactly one token whose value is a number becomes that number."""
     if isinstance(value, str):
+        if isinstance(values.get(value), int):
+            return values[value]
         for token, replacement in values.items():
-            value = value.replace(token, replacement)
+            value = value.replace(token, str(replacement))
         return value
     if isinstance(value, list):
         return [_fill(item, values) for item in value]
     if isinstance(value, dict):
         return {key: _fill(item, values) for key, item in value.items()}
     return value
+
+
+def to_yaml(value: Any) -> str:
+    """`value` (dicts, lists, strings, numbers, booleans, None) as block-style YAML, with a final newline.
+
+    Every string is double-quoted the way JSON quotes it (JSON strings are valid YAML), so no value can be
+    misread as a number, boolean or `${{ ... }}` flow syntax; keys stay plain when they are simple names.
+    """
+    return "\n".join(_yaml_lines(value, 0)) + "\n"
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    raise TypeError(f"no YAML for {type(value).__name__}")
+
+
+def _yaml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() and not key[0].isdigit() else json.dumps(key)
+
+
+def _yaml_lines(value: Any, indent: int) -> list[str]:
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            return [pad + "{}"]
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item:
+                lines.append(f"{pad}{_yaml_key(key)}:")
+                lines.extend(_yaml_lines(item, indent + 2))
+            else:
+                lines.append(f"{pad}{_yaml_key(key)}: {_yaml_lines(item, 0)[0]}")
+        return lines
+    if isinstance(value, list):
+        if not value:
+            return [pad + "[]"]
+        lines = []
+        for item in value:
+            inner = _yaml_lines(item, indent + 2)
+            lines.append(f"{pad}- {inner[0].lstrip()}")
+            lines.extend(inner[1:])
+        return lines
+    return [pad + _yaml_scalar(value)]
 
 
 def shell_exports(environment: Iterable[tuple[str, str]]) -> list[str]:

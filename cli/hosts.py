@@ -1,8 +1,9 @@
 """`variet hosts export`: each MCP host's own configuration for the Variet servers, printed or written.
 
 Commands are the absolute paths of the installed console scripts; the file never holds the engine key (see
-`variet.cli.host_files`). Writing into an existing file merges: Variet's entries are replaced, everything else
-in the file stays. Notes on what is left to do go to stderr, so stdout can be redirected into a file.
+`variet.cli.host_files`). Writing into an existing JSON file merges: Variet's entries are replaced, everything
+else in the file stays. A YAML file (Continue's) is not merged: Variet replaces one it wrote itself and leaves
+any other alone unless forced. Notes on what is left to do go to stderr, so stdout can be redirected into a file.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ _DESCRIPTION = (
     "VARIET_CONFIG and the engine URL; the engine key only as a reference the host resolves), or write it with "
     "--output, merging into an existing file. openclaude adds ~/.openclaude/settings.json (agent routing onto "
     "the tiers) and the environment that points OpenClaude at the engine; vscode adds a chatLanguageModels.json "
-    "group for Copilot's Custom Endpoint provider."
+    "group for Copilot's Custom Endpoint provider; continue writes one config.yaml with the tiers as models and the "
+    "servers."
 )
 
 
 def add_parser(sub: Any) -> None:
-    hosts = sub.add_parser("hosts", help="connect MCP hosts (Claude Code, OpenClaude, VS Code, Claude Desktop)")
+    hosts = sub.add_parser("hosts",
+                           help="connect MCP hosts (Claude Code, OpenClaude, VS Code, Claude Desktop, Continue)")
     cmds = hosts.add_subparsers(dest="hosts_command", required=True, metavar="COMMAND")
     export = cmds.add_parser("export", help="print or write a host's configuration", description=_DESCRIPTION)
     export.add_argument("--host", required=True, choices=HOSTS)
@@ -38,7 +41,8 @@ def add_parser(sub: Any) -> None:
     export.add_argument("--servers", metavar="A,B", help=f"only these servers (default: all of {','.join(SERVERS)})")
     export.add_argument("--engine-url", help="engine base URL (default: [engine] url)")
     export.add_argument("--output", type=Path, metavar="PATH",
-                        help="write the MCP file here (.mcp.json, .vscode/mcp.json, claude_desktop_config.json)")
+                        help="write the MCP file here (.mcp.json, .vscode/mcp.json, claude_desktop_config.json, "
+                        "Continue's config.yaml)")
     export.add_argument("--settings", type=Path, metavar="PATH",
                         help="openclaude: write the agent routing here (usually ~/.openclaude/settings.json)")
     export.add_argument("--models", type=Path, metavar="PATH",
@@ -73,7 +77,7 @@ def _export(args: argparse.Namespace) -> int:
         servers,
         engine_url=engine_url or settings.engine.url,
         config_file=settings.source,
-        tiers=_tiers(settings, notes) if args.host in ("vscode", "openclaude") else (),
+        tiers=_tiers(settings, notes) if args.host in ("vscode", "openclaude", "continue") else (),
         routes=hosts.parse_routes(args.route),
         key_file=key_file,
     )
@@ -83,12 +87,12 @@ def _export(args: argparse.Namespace) -> int:
     for part in result.parts:
         target = targets[part.kind]
         if target is not None:
-            written = _write(target.expanduser().absolute(), part.content, force=args.force)
+            written = _write(target.expanduser().absolute(), part, force=args.force)
             print(f"variet: wrote {written}", file=sys.stderr)
             continue
         if sections:
             print(f"# ==> {part.file} <==")
-        print(json.dumps(part.content, indent=2))
+        print(part.text())
     if result.environment:
         print("# ==> shell: run before starting openclaude <==")
         print("\n".join(hosts.shell_exports(result.environment)))
@@ -113,14 +117,24 @@ def _tiers(settings: Any, notes: list[str]) -> list[Any]:
     return [HostTier(name, tier.context) for name, tier in catalogue.tiers.items()]
 
 
-def _write(path: Path, content: Any, *, force: bool) -> Path:
-    """Merge `content` into the JSON file at `path` (or replace it with `force`); returns the file written."""
-    from variet.cli.host_files import merge
+def _write(path: Path, part: Any, *, force: bool) -> Path:
+    """Write `part` to `path`, merging into an existing JSON file (or replacing it with `force`); returns the
+    file written."""
+    from variet.cli.host_files import YAML_HEADER, merge
     from variet.shared.errors import ConfigError
 
     # Write through a symlink (dotfile managers link these files) rather than replacing the link.
     target = path.resolve() if path.is_symlink() else path
     text = target.read_text(encoding="utf-8") if target.is_file() else ""
+    if part.format == "yaml":
+        if text.strip() and not force and not text.startswith(YAML_HEADER):
+            raise ConfigError(
+                f"{target}: a YAML file Variet did not write, which it does not merge into: write Variet's to a file "
+                "of its own (for Continue, ~/.continue/agents/variet.yaml), copy the printed entries by hand, or "
+                "replace it with --force"
+            )
+        return _replace(target, part.text() + "\n")
+    content = part.content
     if text.strip() and not force:
         try:
             existing = json.loads(text)
@@ -133,8 +147,11 @@ def _write(path: Path, content: Any, *, force: bool) -> Path:
             content = merge(existing, content)
         except ConfigError as exc:
             raise ConfigError(f"{target}: {exc}; replace it with --force") from None
+    return _replace(target, json.dumps(content, indent=2) + "\n")
+
+
+def _replace(target: Path, data: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(content, indent=2) + "\n"
     if not target.exists():
         target.write_text(data, encoding="utf-8")
         return target

@@ -18,13 +18,18 @@ __all__ = [
     "BackendDownEvent",
     "BackendUpEvent",
     "EngineEvent",
+    "PeerDownEvent",
+    "PeerLoadedEvent",
+    "PeerUpEvent",
     "PromptCacheRestoredEvent",
     "PromptCacheSavedEvent",
     "PromptCacheSkippedEvent",
+    "RequestDoneEvent",
     "SubscribedEvent",
     "SwapDoneEvent",
     "SwapFailedEvent",
     "SwapStartedEvent",
+    "TierExitedEvent",
     "UnloadedEvent",
     "parse_event",
 ]
@@ -106,11 +111,59 @@ class PromptCacheSkippedEvent(_Event):
                                     "failed (newer engines may add reasons).")
     detail: str = Field(default="", description="What happened, in words.")
     tokens: int = Field(default=0, description="Tokens of the prefix, when known.")
+class RequestDoneEvent(_Event):
+    """A completion request for a tier has ended; sent only while someone subscribes (it costs nothing otherwise)."""
+
+    event: Literal["request_done"] = "request_done"
+    tier: str
+    status: int = Field(description="The HTTP status the client got; 502 for a stream llama-server broke off.")
+    seconds: float = Field(description="From its arrival to the end of its answer, stream included.")
+    waited_seconds: float = Field(description="Of that, how long it waited for its tier to be loaded or free.")
+    waited_for_swap: bool = Field(description="Its tier was not loaded when it arrived, so it waited for a swap.")
+
+
+class TierExitedEvent(_Event):
+    """The loaded tier's model instance exited on its own (a crash, or a lost RPC worker): nothing is loaded
+    now, and the next request for a tier loads it again."""
+
+    event: Literal["tier_exited"] = "tier_exited"
+    tier: str
+    exit_code: int | None
+    log_file: str = Field(default="", description="llama-server's log, for the cause.")
+
+
+class PeerUpEvent(_Event):
+    """A peer engine answers (at start-up, or again after it was down): its tiers are served."""
+
+    event: Literal["peer_up"] = "peer_up"
+    peer: str
+    url: str
+    loaded: str | None = Field(description="Its loaded tier, by the name this engine serves it as.")
+    tiers: list[str] = Field(description="Its tiers, by the names this engine serves them as.")
+
+
+class PeerDownEvent(_Event):
+    """A peer engine stopped answering: its tiers answer 503 and `auto` avoids them until it is back."""
+
+    event: Literal["peer_down"] = "peer_down"
+    peer: str
+    url: str
+    error: str = Field(description="What failed, naming what to check.")
+
+
+class PeerLoadedEvent(_Event):
+    """The tier loaded on a peer changed (seen by polling its status)."""
+
+    event: Literal["peer_loaded"] = "peer_loaded"
+    peer: str
+    tier: str | None = Field(description="Its loaded tier now, by the name this engine serves it as.")
+    previous: str | None
 
 
 EngineEvent = Annotated[
     SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent
-    | BackendUpEvent | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent,
+    | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent
+    | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent,
     Field(discriminator="event"),
 ]
 """Every event the engine publishes, told apart by `event`."""

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from variet.contract._base import Answer
+from variet.contract.status import LOCAL_BOX
 
 __all__ = ["AUTO_MODEL", "ModelEntry", "ModelList", "TierFacts"]
 
@@ -39,6 +40,8 @@ class ModelEntry(Answer):
     aliases: list[str] = Field(default_factory=list, description="Other names for this tier.")
     loaded: bool = False
     tier: TierFacts | None = Field(default=None, description="Null for `auto`.")
+    box: str = Field(default=LOCAL_BOX, description="Where the tier runs: `local`, or the name of the peer engine.")
+    box_up: bool = Field(default=True, description="Whether that box answers now.")
 
 
 class ModelList(Answer):

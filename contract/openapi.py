@@ -72,6 +72,8 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
                 "200": {"description": "An event stream",
                         "content": {"text/event-stream": {"schema": {"$ref": _REF.format(model="EngineEvent")}}}},
                 **_errors(401)}}},
+            "/ui": {"get": {"summary": "The dashboard page (no key needed; its data calls need it)", "security": [],
+                            "responses": {"200": {"description": "An HTML page", "content": {"text/html": {}}}}}},
             "/health": {"get": {"summary": "Liveness (no key needed)", "security": [], "responses": {
                 "200": _json("Health", "llama-server runs"), "503": _json("Health", "llama-server is down")}}},
         },

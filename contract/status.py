@@ -1,4 +1,9 @@
-"""`GET /variet/status`: the loaded tier, the swap under way, queues, swaps and speeds per tier."""
+"""`GET /variet/status`: the loaded tier, the swap under way, queues, swaps and speeds per tier, and peers.
+
+Tiers served by a peer engine (another box, `[[engine.peers]]`) are listed with the local ones, marked
+with their `box`; their figures are the peer's own, as last read. `loaded`, `state`, `swapping`, `queued`
+and `in_flight` at the top are this box's.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from pydantic import Field
 from variet.contract._base import Answer
 
 __all__ = [
+    "LOCAL_BOX",
     "BackendInfo",
     "EngineState",
     "EngineStatus",
+    "PeerInfo",
     "PromptCacheInfo",
     "PromptCacheOp",
     "PromptCacheTotals",
@@ -20,6 +27,9 @@ __all__ = [
     "SwappingInfo",
     "TierState",
 ]
+
+LOCAL_BOX = "local"
+"""The `box` of the engine's own tiers."""
 
 EngineState = Literal["idle", "ready", "draining", "swapping", "down"]
 """idle: nothing loaded; ready: the loaded tier takes requests; draining: it finishes its requests before a
@@ -98,6 +108,8 @@ class TierState(Answer):
         default=None, description="Prompt processing speed measured on recent long prompts.")
     prompt_cache: PromptCacheInfo | None = Field(
         default=None, description="Saved and restored prompt prefixes; null when prompt caching is off.")
+    box: str = Field(default=LOCAL_BOX, description="Where the tier runs: `local`, or the name of the peer.")
+    box_up: bool = Field(default=True, description="Whether that box answers (a down peer's tiers answer 503).")
 
 
 class SwappingInfo(Answer):
@@ -117,6 +129,21 @@ class BackendInfo(Answer):
     pid: int | None
 
 
+class PeerInfo(Answer):
+    """A peer engine (`[[engine.peers]]`) whose tiers this engine serves too, as last polled."""
+
+    name: str
+    url: str = Field(description="Its base URL (never with credentials).")
+    up: bool = Field(description="Whether its last status poll or relayed request succeeded.")
+    state: EngineState | None = Field(default=None, description="Its own state, while up.")
+    loaded: str | None = Field(default=None, description="Its loaded tier, by the name this engine serves it as.")
+    tiers: list[str] = Field(default_factory=list, description="Its tiers, by the names this engine serves them as.")
+    since: float | None = Field(default=None, description="When it last went up or down (seconds since the epoch).")
+    last_error: str | None = Field(default=None, description="Why it is down, naming what to check.")
+    requests: int = Field(default=0, description="Requests this engine relayed to it.")
+    errors: int = Field(default=0, description="Of those, how many failed on the way.")
+
+
 class EngineStatus(Answer):
     """The whole engine at a glance."""
 
@@ -132,6 +159,7 @@ class EngineStatus(Answer):
     uptime_seconds: float
     version: str = Field(default="", description="The engine's Variet version.")
     prompt_cache: PromptCacheTotals | None = Field(default=None, description="Null when prompt caching is off.")
+    peers: list[PeerInfo] = Field(default_factory=list, description="Peer engines, in configuration order.")
 
     def tier(self, name: str) -> TierState:
         """The state of tier `name`; KeyError names the tiers there are."""

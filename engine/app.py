@@ -23,26 +23,29 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from variet.contract import Health, LoadAnswer, SubscribedEvent, UnloadAnswer
 from variet.contract.openapi import openapi_document
 from variet.engine.core import Engine, Router
+from variet.engine.dashboard import PUBLIC_PATHS, dashboard_routes
 from variet.engine.errors import backend_down, error_response, family_of
 from variet.engine.metrics import render_metrics
+from variet.engine.peers import PeerUnavailable
 from variet.engine.relay import RELAYED_PATHS, relay
 
 __all__ = ["create_app"]
 
 _NOT_FOUND_HINT = ("the engine serves /v1/models, /v1/chat/completions, /v1/completions, /v1/messages, "
                    "/v1/messages/count_tokens, /variet/status, /variet/tiers/{tier}/load, /variet/unload, "
-                   "/variet/events, /variet/openapi.json, /metrics and /health")
+                   "/variet/events, /variet/openapi.json, /metrics, /health and the dashboard at /ui")
+_OPEN_PATHS = frozenset({"/health", *PUBLIC_PATHS})
 
 
 class _ApiKey:
-    """Require the engine's API key (Bearer or x-api-key) on everything but /health."""
+    """Require the engine's API key (Bearer or x-api-key) on everything but /health and the dashboard's files."""
 
     def __init__(self, app: ASGIApp, key: str) -> None:
         self._app = app
         self._key = key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != "/health":
+        if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
             headers = dict(scope["headers"])
             given = headers.get(b"x-api-key") or headers.get(b"authorization", b"").removeprefix(b"Bearer ")
             if not hmac.compare_digest(given, self._key):
@@ -76,10 +79,15 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
     async def load(request: Request) -> Response:
         tier = request.path_params["tier"]
         if tier not in engine.catalogue.tiers:
-            return error_response(
-                404, f"unknown tier {tier!r}: use one of {', '.join(engine.catalogue.tiers)}",
-                "invalid_request_error", "tier_not_found",
-            )
+            remote = engine.peers.lookup(tier)
+            if remote is None:
+                known = [*engine.catalogue.tiers, *engine.peers.names()]
+                return error_response(404, f"unknown tier {tier!r}: use one of {', '.join(known)}",
+                                      "invalid_request_error", "tier_not_found")
+            try:  # the peer swaps its own tiers
+                return _json(await engine.peers.get(remote.peer).load(remote), 202)
+            except PeerUnavailable as exc:
+                return error_response(503, str(exc), "backend_unavailable", "peer_down")
         if engine.scheduler.down:
             return backend_down(engine.backend.url, engine.backend.log_file,
                                 "llama-server is down; the engine is restarting it")
@@ -98,8 +106,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
             try:
                 hello = SubscribedEvent(time=round(time.time(), 3), status=engine.status())
                 yield f"event: subscribed\ndata: {hello.model_dump_json()}\n\n".encode()
-                while True:
-                    event = await queue.get()
+                while (event := await queue.get()) is not None:
                     yield f"event: {event.event}\ndata: {event.model_dump_json()}\n\n".encode()
             finally:
                 engine.events.unsubscribe(queue)
@@ -144,11 +151,12 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/variet/status", status, methods=["GET"]),
         Route("/variet/openapi.json", openapi, methods=["GET"]),
-        Route("/variet/tiers/{tier}/load", load, methods=["POST"]),
+        Route("/variet/tiers/{tier:path}/load", load, methods=["POST"]),  # a peer's tier may be PEER/TIER
         Route("/variet/unload", unload, methods=["POST"]),
         Route("/variet/events", events, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *dashboard_routes(key_required=bool(engine.api_key)),
     ]
     control = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 

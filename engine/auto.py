@@ -4,6 +4,11 @@ This module reads the OpenAI or Anthropic request body (the task is the last use
 messages are the conversation) and asks `variet.router.route` for a tier, treating the tier that is
 loaded, or being swapped in, or most requested in the queues, as the one already paid for.
 
+With peer engines the router chooses over the engine's routing catalogue (`Engine.routing_catalogue`):
+the local tiers plus those of peers that are up, so a down peer is routed around. `route` takes one
+loaded tier (this box's); a tier loaded on a peer enters that catalogue with a load time of zero, so the
+cost model counts it as loaded too, and the answer's `needs_swap` says false for it.
+
 Prompt caches make returning to a tier cheaper, and the router prices a swap by each tier's
 `load_seconds` in the catalogue it is given. So for a long conversation the engine hands the router a copy
 of the catalogue in which every tier's load time also covers getting this conversation's prompt into that
@@ -120,13 +125,14 @@ class AutoRouter:
             expected_output_tokens=self._settings.expected_output_tokens,
             max_output_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None,
         )
-        catalogue = engine.catalogue
+        catalogue = engine.routing_catalogue()
         extra = prompt_swap_costs(payload, engine, skip=current)
         if extra:
             catalogue = with_swap_costs(catalogue, extra)
         decision = route(task, loaded_tier=current, context=conversation, hints=hints, tiers=catalogue)
-        why: dict[str, Any] = {"tier": decision.tier, "reasons": list(decision.reasons),
-                               "needs_swap": decision.needs_swap, "confidence": round(decision.confidence, 2)}
+        needs_swap = decision.needs_swap and decision.tier not in engine.peers.loaded()
+        why: dict[str, Any] = {"tier": decision.tier, "reasons": list(decision.reasons), "needs_swap": needs_swap,
+                               "confidence": round(decision.confidence, 2)}
         if extra:
             why["prompt_seconds"] = extra
         return decision.tier, why

@@ -35,12 +35,12 @@ from typing import Any, Protocol
 
 import httpx2
 
-from variet.contract import BackendDownEvent, BackendUpEvent
+from variet.contract import BackendDownEvent, BackendUpEvent, TierExitedEvent
 from variet.engine.events import EventBus
 from variet.engine.preset import render_preset
 from variet.engine.scheduler import BackendDown, TierBackend, TierLoadError
 from variet.engine.upstream import Connect, Tcp
-from variet.shared.config import EngineSettings, TierCatalogue
+from variet.shared.config import EngineSettings, TierCatalogue, split_host_port
 from variet.shared.errors import VarietError
 
 __all__ = ["LlamaServer", "ModelBackend", "SlotBackend", "SlotError", "free_port"]
@@ -57,6 +57,8 @@ _START_TIMEOUT = 60.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _LOG_TAIL_BYTES = 4000
 _SLOT_LIST_SECONDS = 10.0
+_SLOT_ATTEMPTS = 3
+_RPC_CHECK_SECONDS = 3.0
 
 
 def _child_setup() -> None:
@@ -156,6 +158,25 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+async def _check_rpc_worker(tier: str, worker: str) -> None:
+    """Raise `TierLoadError` unless the RPC worker accepts a connection.
+
+    llama-server aborts a model instance whose worker it cannot reach ("Failed to connect"), which would read as
+    a broken model file; this names the worker instead. Connecting costs the worker nothing: it serves one
+    client at a time and moves on to the next when this one closes without a word.
+    """
+    host, port = split_host_port(worker)
+    try:
+        async with asyncio.timeout(_RPC_CHECK_SECONDS):
+            _, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError) as exc:
+        raise TierLoadError(
+            f"the RPC worker {worker} of tier {tier!r} is not reachable ({exc or 'timed out'}): start "
+            f"`variet engine rpc-worker` on that box, or open the SSH tunnel or overlay network that reaches it"
+        ) from exc
+    writer.close()
 
 
 class LlamaServer:
@@ -338,9 +359,15 @@ class LlamaServer:
             event = json.loads(data)
             model, status = event.get("model"), event.get("data", {}).get("status")
             if isinstance(model, str) and isinstance(status, str):
-                self._statuses[model] = {"value": status, "exit_code": event["data"].get("exit_code")}
+                exit_code = event["data"].get("exit_code")
+                was = self._statuses.get(model, {}).get("value")
+                self._statuses[model] = {"value": status, "exit_code": exit_code}
                 if status == "loading":
                     self._loads_seen[model] = self._loads_seen.get(model, 0) + 1
+                elif status == "unloaded" and was == "loaded" and exit_code not in (None, 0):
+                    # A loaded instance died (a crash, a lost RPC worker): the scheduler forgets it was loaded.
+                    self._events.publish(TierExitedEvent(time=time.time(), tier=model, exit_code=exit_code,
+                                                         log_file=str(self.log_file)))
         self._changed.set()
 
     async def stop(self) -> None:
@@ -423,6 +450,8 @@ class LlamaServer:
                 f"model file for tier {tier!r} is missing: {path} (set `model` for [tiers.{tier}] in "
                 f"{self._catalogue.source or 'tiers.toml'} or put the GGUF file there)"
             )
+        for worker in self._catalogue.tiers[tier].rpc:
+            await _check_rpc_worker(tier, worker)
         if not by_requests:
             await self._post_load(tier)
 
@@ -460,9 +489,12 @@ class LlamaServer:
                 return False
             failed = status.get("failed") or status.get("exit_code") not in (None, 0)
             if value == "unloaded" and failed:
+                workers = self._catalogue.tiers[tier].rpc
+                also = (f", and that its RPC workers ({', '.join(workers)}) run the same llama.cpp build"
+                        if workers else "")
                 raise TierLoadError(
                     f"llama-server failed to load tier {tier!r} from {self._catalogue.model_path(tier)} (exit "
-                    f"code {status.get('exit_code')}); check that it is a complete GGUF file. Its log: "
+                    f"code {status.get('exit_code')}); check that it is a complete GGUF file{also}. Its log: "
                     f"{self.log_tail()}"
                 )
             return False
@@ -478,15 +510,25 @@ class LlamaServer:
     # -- SlotBackend -----------------------------------------------------------------------------
 
     async def _slot_call(self, tier: str, path: str, body: dict[str, Any] | None, budget: float) -> Any:
-        try:
-            if body is None:
-                response = await self.client.get(path, params={"model": tier}, timeout=budget)
-            else:
-                response = await self.client.post(path, json={"model": tier, **body}, timeout=budget)
-        except httpx2.TimeoutException as exc:
-            raise SlotError(f"llama-server did not answer {path} for {tier!r} within {budget:.1f} s") from exc
-        except httpx2.TransportError as exc:
-            raise BackendDown(f"llama-server at {self.url} is not answering: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        for attempt in range(_SLOT_ATTEMPTS):
+            try:
+                left = max(0.1, deadline - loop.time())
+                if body is None:
+                    response = await self.client.get(path, params={"model": tier}, timeout=left)
+                else:
+                    response = await self.client.post(path, json={"model": tier, **body}, timeout=left)
+                break
+            except httpx2.TimeoutException as exc:
+                raise SlotError(f"llama-server did not answer {path} for {tier!r} within {budget:.1f} s") from exc
+            except httpx2.RemoteProtocolError as exc:
+                # llama-server's router now and then closes a kept-alive connection as the request arrives,
+                # before it reaches the instance (as the relay sees too): sending it again is safe.
+                if attempt + 1 == _SLOT_ATTEMPTS:
+                    raise BackendDown(f"llama-server at {self.url} is not answering: {exc}") from exc
+            except httpx2.TransportError as exc:
+                raise BackendDown(f"llama-server at {self.url} is not answering: {exc}") from exc
         if response.status_code >= 400:
             raise SlotError(f"llama-server answered {path} for {tier!r} with {response.status_code}: "
                             f"{response.text[:300]}")

@@ -1,4 +1,4 @@
-"""The engine's core: settings, tiers, the model backend, the scheduler, counters and the status view.
+"""The engine's core: settings, tiers, the model backend, the scheduler, peers, counters and the status view.
 
 No HTTP here. The app (`variet.engine.app`) serves this object, the relay (`variet.engine.relay`) runs
 completions through it, and both read it; nothing here reads them back, so imports run one way.
@@ -13,6 +13,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import httpx2
+
 from variet.contract import (
     AUTO_MODEL,
     BackendInfo,
@@ -26,6 +28,7 @@ from variet.contract import (
 )
 from variet.engine.backend import LlamaServer, ModelBackend
 from variet.engine.events import EventBus
+from variet.engine.peers import Peer, Peers
 from variet.engine.prompt_cache import PromptCache, open_prompt_cache
 from variet.engine.scheduler import TierScheduler
 from variet.shared.config import Settings, TierCatalogue
@@ -61,11 +64,12 @@ class TierStats:
 
 
 class Engine:
-    """Everything the engine knows at run time. Pass `backend` to run against a fake model server."""
+    """Everything the engine knows at run time. Pass `backend` to run against a fake model server, and
+    `peer_transport` to poll peers through a test transport."""
 
     def __init__(self, settings: Settings, catalogue: TierCatalogue, *, binary: Path | None = None,
                  backend: ModelBackend | None = None, api_key: str | None = None,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, peer_transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.catalogue = catalogue
         self.api_key = api_key
@@ -94,22 +98,32 @@ class Engine:
             expected_swap_seconds={name: tier.load_seconds for name, tier in catalogue.tiers.items()},
             hooks=self.prompt_cache,
         )
+        peers = [Peer(peer, settings.peer_api_key(peer), transport=peer_transport) for peer in settings.engine.peers]
+        self.peers = Peers(peers, catalogue, self.events)
+        """Other boxes' engines whose tiers this one serves too (`[[engine.peers]]`)."""
 
     async def start(self) -> None:
         self.scheduler.start()
+        await self.peers.start()
         await self.backend.start()
 
     async def stop(self) -> None:
+        await self.peers.stop()
         await self.scheduler.stop()
         await self.backend.stop()
         if self.prompt_cache is not None:
             self.prompt_cache.close()
 
     def valid_names(self) -> list[str]:
+        """Every model name a request may use: local tiers and aliases, then peer tiers."""
         names = list(self.catalogue.tiers)
         for tier in self.catalogue.tiers.values():
             names += tier.aliases
-        return names
+        return names + self.peers.names()
+
+    def routing_catalogue(self) -> TierCatalogue:
+        """The tiers `auto` chooses from: local ones, and those of peers that are up."""
+        return self.peers.routing_catalogue()
 
     def record_speed(self, tier: str, timings: dict[str, Any]) -> None:
         """Fold llama-server's `timings` of one answer into the tier's measured decode and prompt speeds."""
@@ -155,6 +169,8 @@ class Engine:
     def status(self) -> EngineStatus:
         scheduler = self.scheduler
         tiers = {name: self._tier_state(name) for name in self.catalogue.tiers}
+        local = list(tiers.values())
+        tiers.update(self.peers.tier_states())
         swapping = None
         if scheduler.swapping_to is not None and scheduler.swap_started is not None:
             swapping = SwappingInfo(
@@ -167,8 +183,8 @@ class Engine:
             loaded=scheduler.loaded,
             state=scheduler.state,
             swapping=swapping,
-            queued=sum(state.queued for state in tiers.values()),
-            in_flight=sum(state.in_flight for state in tiers.values()),
+            queued=sum(state.queued for state in local),
+            in_flight=sum(state.in_flight for state in local),
             swaps=scheduler.stats.swaps,
             failed_swaps=scheduler.stats.failed_swaps,
             backend=BackendInfo(url=backend.url, up=backend.up, restarts=backend.restarts, pid=backend.pid),
@@ -176,6 +192,7 @@ class Engine:
             uptime_seconds=round(time.time() - self.started, 1),
             version=self.version,
             prompt_cache=None if self.prompt_cache is None else self.prompt_cache.totals(),
+            peers=self.peers.infos(),
         )
 
     def models(self, *, with_auto: bool) -> ModelList:
@@ -201,6 +218,7 @@ class Engine:
             )
             for name, tier in self.catalogue.tiers.items()
         ]
+        data += self.peers.model_entries()
         if with_auto:
             data.append(ModelEntry(id=AUTO_MODEL, created=created,
                                    description="Variet picks the tier for each request (swap-aware router)."))

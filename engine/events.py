@@ -26,7 +26,7 @@ class EventBus:
     """Publish events to every current subscriber; a slow subscriber loses its oldest events, never blocks."""
 
     def __init__(self) -> None:
-        self._subscribers: set[asyncio.Queue[EngineEvent]] = set()
+        self._subscribers: set[asyncio.Queue[EngineEvent | None]] = set()
         self._listeners: list[Listener] = []
         self.history: deque[EngineEvent] = deque(maxlen=_HISTORY)
         """The last events, oldest first."""
@@ -44,14 +44,22 @@ class EventBus:
         """Call `listener` with every event from now on (for the engine's own parts)."""
         self._listeners.append(listener)
 
-    def subscribe(self) -> asyncio.Queue[EngineEvent]:
-        """Register a subscriber now; read events from the returned queue, then `unsubscribe` it."""
-        queue: asyncio.Queue[EngineEvent] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
+    def subscribe(self) -> asyncio.Queue[EngineEvent | None]:
+        """Register a subscriber now; read events from the returned queue until None (the bus closed), then
+        `unsubscribe` it."""
+        queue: asyncio.Queue[EngineEvent | None] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
         self._subscribers.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[EngineEvent]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[EngineEvent | None]) -> None:
         self._subscribers.discard(queue)
+
+    def close(self) -> None:
+        """End every subscription (the engine is shutting down): each subscriber reads None next."""
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(None)
 
     @property
     def subscribers(self) -> int:

@@ -42,12 +42,12 @@ class EngineProcess:
 @contextlib.contextmanager
 def launch_engine(config: Path, *, binary: Path | None = None, env: Mapping[str, str] | None = None,
                   listen_host: str = "127.0.0.1", log: Path | None = None,
-                  wait: bool = True, verbose: bool = True) -> Iterator[EngineProcess]:
-    """Start the engine with `config`; `binary` overrides the llama-server it runs.
+                  wait: bool = True, verbose: bool = True, port: int | None = None) -> Iterator[EngineProcess]:
+    """Start the engine with `config`; `binary` overrides the llama-server it runs, `port` the free port it takes.
 
     `verbose` logs debug messages (all of them, third-party ones included) to the engine's log file.
     """
-    port = free_port()
+    port = port or free_port()
     log = log or config.with_suffix(f".{port}.log")
     environ = {**os.environ, **(env or {})}
     if binary is not None:

@@ -117,6 +117,8 @@ class LlamaBuild:
         self.machine = (machine or platform.machine()).lower()
         self.baseline, baseline_args = cpu_baseline(self.machine, flags)
         self.cmake_args = [*_BASE_CMAKE_ARGS, *baseline_args, *self.user_args]
+        if any(arg.upper() in ("-DGGML_NATIVE=ON", "-DGGML_NATIVE=1") for arg in self.user_args):
+            self.baseline = "native"  # the user's CMAKE_ARGS come last and win
 
     @property
     def key(self) -> str:

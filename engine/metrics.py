@@ -60,6 +60,9 @@ def render_metrics(engine: Engine) -> str:
             ("variet_prompt_tokens_per_second", "gauge", "Measured prompt processing speed per tier.",
              lambda t: engine.stats[t].prompt_tokens_per_second),
         ]
+    if engine.peers.all:
+        lines += ["# HELP variet_peer_up Whether a peer engine answers.", "# TYPE variet_peer_up gauge"]
+        lines += [f'variet_peer_up{{peer="{peer.name}"}} {int(peer.view.up)}' for peer in engine.peers.all]
     for metric, kind, help_text, value in per_tier:
         lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
         for tier in engine.catalogue.tiers:

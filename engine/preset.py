@@ -2,6 +2,17 @@
 
 Each tier becomes one section named after the tier, so llama-server's router knows tiers by their Variet
 names; aliases are resolved by the engine before a request is forwarded.
+
+A tier's devices are its RPC workers and then its local GPUs (`CUDA<i>`). llama.cpp names the devices of the
+RPC servers given with `--rpc` `RPC0`, `RPC1`, ... in the order given (one per device the worker exposes;
+`variet engine rpc-worker --device` exposes one), and the local CPU is never named in `--device`: layers
+that `--n-gpu-layers` does not offload stay on it. llama-server lays the offloaded layers out over the
+devices in `--device` order and puts the output layer on the last one. Workers go first so that the
+output layer stays on this box: each generated token then crosses the network as two hidden-state vectors
+(into the workers' layers and back), instead of one hidden state out and the whole vocabulary's logits
+back, which for a 150k-token vocabulary is some 600 KB per token (see the README's arithmetic). The
+preset lists `rpc` before `device`, and llama-server, which orders a section's options itself, registers
+the RPC devices before it reads `device` either way.
 """
 
 from __future__ import annotations
@@ -30,10 +41,13 @@ def tier_arguments(catalogue: TierCatalogue, name: str) -> dict[str, str]:
         "model": str(catalogue.model_path(name)),
         "ctx-size": str(tier.context),
     }
-    if tier.gpus:
-        args["device"] = ",".join(f"CUDA{gpu}" for gpu in tier.gpus)
+    devices = [f"RPC{i}" for i in range(len(tier.rpc))] + [f"CUDA{gpu}" for gpu in tier.gpus]
+    if tier.rpc:
+        args["rpc"] = ",".join(tier.rpc)
+    if devices:
+        args["device"] = ",".join(devices)
         args["n-gpu-layers"] = str(_ALL_LAYERS)
-        if len(tier.gpus) == 1:
+        if len(devices) == 1:
             # With one device selected, "none" keeps everything on it; main-gpu counts selected devices.
             args["split-mode"] = "none"
             args["main-gpu"] = "0"

@@ -10,6 +10,9 @@ how many tokens the prompt and the answer took (read later, only if the tier's s
 A client's mistake gets a 4xx in the contract's error shape, whether the engine sees it (`variet.engine.
 requests`) or llama-server does; llama-server's own errors are wrapped, keeping its message
 (`variet.engine.backend_errors`).
+
+A name that is no local tier may be a peer engine's tier (`variet.engine.peers`): such requests, `auto`'s
+choices included, go to `variet.engine.peer_relay` and never through the local scheduler.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from variet.engine.backend_errors import wrap_backend_error
 from variet.engine.core import Engine, Router
 from variet.engine.errors import Family, backend_down, error_response, family_of
+from variet.engine.outcome import RequestOutcome
+from variet.engine.peer_relay import relay_to_peer, unknown_on_peer
 from variet.engine.requests import RequestProblem, check_request, parse_body
 from variet.engine.scheduler import BackendDown, TierLoadError
 from variet.engine.upstream import NoResponse, Upstream, UpstreamError, post
@@ -41,6 +46,11 @@ log = logging.getLogger(__name__)
 
 _TAIL_CHUNKS = 4
 _SEND_ATTEMPTS = 3
+_PROXY_ERROR = b"proxy error: "
+"""How llama-server's router ends a proxied answer whose model instance went away: a plain-text line, at the start
+of a line, in place of the rest of the body (the chunked encoding itself ends cleanly). Inside an SSE data line
+a newline is always escaped, so the model's own text cannot look like it."""
+_LINE_PROXY_ERROR = b"\n" + _PROXY_ERROR
 
 
 def find_timings(tail: bytes) -> dict[str, Any] | None:
@@ -62,8 +72,12 @@ def find_timings(tail: bytes) -> dict[str, Any] | None:
 
 async def relay(engine: Engine, router: Router | None, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one completion request (OpenAI or Anthropic shape) as a plain ASGI app."""
-    response = await _answer(engine, router, scope, receive)
-    await response(scope, receive, send)
+    outcome = RequestOutcome()
+    response = await _answer(engine, router, scope, receive, outcome)
+    try:
+        await response(scope, receive, send)
+    finally:
+        outcome.publish(engine.events, getattr(response, "status_code", 200))
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -83,7 +97,8 @@ def _problem(problem: RequestProblem, family: Family) -> ASGIApp:
                           param=problem.param)
 
 
-async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: Receive) -> ASGIApp:
+async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: Receive,
+                  outcome: RequestOutcome) -> ASGIApp:
     path: str = scope["path"]
     family = family_of(path)
     if scope["method"] != "POST":
@@ -111,9 +126,10 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     else:
         resolved = engine.catalogue.resolve(name)
         if resolved is None:
-            return error_response(404, f"unknown model {name!r}: use one of {valid}", "invalid_request_error",
-                                  "model_not_found", family=family, param="model")
+            return await _elsewhere(engine, name, scope, payload, headers, family, valid, outcome)
         tier = resolved
+    if tier not in engine.catalogue.tiers:  # `auto` chose a peer's tier
+        return await _elsewhere(engine, tier, scope, payload, headers, family, valid, outcome)
     if (problem := check_request(path, payload, engine.catalogue.tiers[tier], tier)) is not None:
         return _problem(problem, family)
     headers[TIER_HEADER] = tier
@@ -121,6 +137,7 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
         payload["model"] = tier
         raw = json.dumps(payload).encode()  # re-encode only when the model name changed
     engine.stats[tier].requests += 1
+    outcome.queue(tier, loaded=engine.scheduler.loaded)
     try:
         loading = await engine.scheduler.acquire(tier, payload)
     except TierLoadError as exc:
@@ -130,11 +147,35 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     except BackendDown as exc:
         engine.stats[tier].errors += 1
         return backend_down(engine.backend.url, engine.backend.log_file, str(exc), family=family)
+    outcome.admitted()
     query = scope.get("query_string", b"").decode("latin-1")
     if loading:  # llama-server holds the request until the tier it is loading is ready
         query += ("&" if query else "") + "autoload=true"
     target = path + (f"?{query}" if query else "")
     return await _forward(engine, target, raw, payload, tier, headers, loading, family)
+
+
+async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str, Any], headers: dict[str, str],
+                     family: Family, valid: str, outcome: RequestOutcome) -> ASGIApp:
+    """A request whose model is no local tier: a peer's tier, or unknown."""
+    peers = engine.peers
+    remote = peers.lookup(name)
+    if remote is None:
+        peer = peers.addressed_peer(name)
+        if peer is not None:
+            return unknown_on_peer(peers, peer, name, family)
+        down = [peer.name for peer in peers.all if not peer.view.up]
+        note = f" (peers down, their tiers not listed: {', '.join(down)})" if down else ""
+        return error_response(404, f"unknown model {name!r}: use one of {valid}{note}", "invalid_request_error",
+                              "model_not_found", family=family, param="model")
+    headers[TIER_HEADER] = remote.served
+    # The peer queues it: for `request_done` it waits for a swap if its tier was not loaded there, last we saw.
+    loaded_there = peers.get(remote.peer).view.loaded == remote.remote
+    outcome.queue(remote.served, loaded=remote.served if loaded_there else None)
+    outcome.admitted()
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = scope["path"] + (f"?{query}" if query else "")
+    return await relay_to_peer(peers, remote, target, payload, headers, family)
 
 
 def _note_answer(engine: Engine, tier: str, target: str, payload: dict[str, Any], head: bytes, tail: bytes) -> None:
@@ -192,6 +233,26 @@ async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, 
     return _Relayed(engine, tier, upstream, {**headers, "content-type": content_type}, (target, payload))
 
 
+def _proxy_error_at(chunk: bytes) -> int:
+    """Where llama-server's `proxy error:` line starts in `chunk`, or -1."""
+    if chunk.startswith(_PROXY_ERROR):
+        return 0
+    at = chunk.find(_LINE_PROXY_ERROR)
+    return at + 1 if at >= 0 else -1
+
+
+def _died_mid_stream(engine: Engine, tier: str) -> bytes:
+    """The engine's `event: error` for a stream that broke off, naming the RPC workers of a tier that has some."""
+    message = "the model backend died mid-stream; retry the request"
+    workers = engine.catalogue.tiers[tier].rpc
+    if workers:
+        message = (f"tier {tier!r} died mid-stream; it runs partly on the RPC worker(s) {', '.join(workers)}: check "
+                   f"that they are running and reachable (`variet doctor`), then retry the request")
+    error = {"type": "error", "error": {"message": message, "type": "backend_unavailable", "code": "backend_down",
+                                        "src": "variet-engine"}}
+    return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+
+
 async def _until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
@@ -204,6 +265,8 @@ class _Relayed:
     path. A client that goes away is noticed at the next chunk; the upstream is then closed, which stops
     llama-server's generation and frees the tier.
     """
+
+    status_code = 200  # what `request_done` reports; 502 once llama-server breaks the stream off
 
     def __init__(self, engine: Engine, tier: str, upstream: Upstream, headers: dict[str, str],
                  request: tuple[str, dict[str, Any]]) -> None:
@@ -221,6 +284,11 @@ class _Relayed:
             await send({"type": "http.response.start", "status": 200, "headers": self._headers})
             try:
                 async for chunk in upstream.chunks():
+                    if (cut := _proxy_error_at(chunk)) >= 0:
+                        log.warning("tier %s failed mid-stream: %s", tier, chunk[cut:].decode(errors="replace"))
+                        if cut:
+                            await send({"type": "http.response.body", "body": chunk[:cut], "more_body": True})
+                        raise UpstreamError("the model instance went away")
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     if not first:
                         first = chunk
@@ -231,11 +299,8 @@ class _Relayed:
                 completed = True
             except UpstreamError:
                 engine.stats[tier].errors += 1
-                error = {"type": "error", "error": {"message": "the model backend died mid-stream; retry the request",
-                                                    "type": "backend_unavailable", "code": "backend_down",
-                                                    "src": "variet-engine"}}
-                await send({"type": "http.response.body", "more_body": True,
-                            "body": f"event: error\ndata: {json.dumps(error)}\n\n".encode()})
+                self.status_code = 502
+                await send({"type": "http.response.body", "more_body": True, "body": _died_mid_stream(engine, tier)})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             gone.cancel()

@@ -52,6 +52,7 @@ from variet.contract import (
     SwapDoneEvent,
     SwapFailedEvent,
     SwapStartedEvent,
+    TierExitedEvent,
     UnloadedEvent,
 )
 from variet.engine.events import EventBus
@@ -327,6 +328,8 @@ class TierScheduler:
             self.backend_down()
         elif isinstance(event, BackendUpEvent):
             self.backend_up()
+        elif isinstance(event, TierExitedEvent):
+            self.tier_exited(event.tier)
 
     def backend_down(self) -> None:
         """llama-server died: nothing is loaded any more and every waiter fails (on its `backend_down` event)."""
@@ -341,6 +344,15 @@ class TierScheduler:
         self.down = False
         self.loaded = None
         self._wake.set()
+
+    def tier_exited(self, tier: str) -> None:
+        """The loaded tier's model instance exited on its own (on its `tier_exited` event): nothing is loaded
+        now, so its next request queues and loads it again. A tier failing to load is the swap's business."""
+        if tier == self.loaded and self.swapping_to is None:
+            log.warning("the model instance of the loaded tier %s exited; it loads again on its next request", tier)
+            self.loaded = None
+            self._hooks.unloaded(tier)
+            self._wake.set()
 
     # -- requests ------------------------------------------------------------------------------
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from pathlib import Path
+from types import FrameType
 
 from variet.engine.llama_build import cached_llama_server
 from variet.shared.config import Settings
@@ -51,6 +54,7 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     from variet.engine.app import create_app
     from variet.engine.auto import AutoRouter
     from variet.engine.core import Engine
+    from variet.engine.dashboard import dashboard_url
 
     host, port = parse_listen(listen or settings.engine.listen)
     api_key = settings.engine_api_key()
@@ -58,7 +62,24 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     catalogue = settings.tiers()
     engine = Engine(settings, catalogue, binary=find_llama_server(settings), api_key=api_key)
     log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
+    log.info("dashboard: %s", dashboard_url(host, port))
     app = create_app(engine, router=AutoRouter(settings.router))
     # No proxy-header rewriting: the engine is not meant to sit behind a proxy, and it costs every request.
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False,
+                            timeout_graceful_shutdown=_GRACEFUL_SECONDS)
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, ending the engine's event streams first when asked to stop: an open
+        `/variet/events` subscriber would otherwise hold the shutdown until the graceful timeout."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            with contextlib.suppress(RuntimeError):  # no running loop yet: nothing is subscribed
+                asyncio.get_running_loop().call_soon_threadsafe(engine.events.close)
+            super().handle_exit(sig, frame)
+
+    Server(config).run()
     return 0
+
+
+_GRACEFUL_SECONDS = 10
+"""On shutdown, how long requests still running may take before they are cut."""

@@ -1,25 +1,27 @@
-"""The relay's HTTP/1.1 leg to our own llama-server: one request per connection, parsed by httptools.
+"""The relay's HTTP/1.1 leg to a model server: one request per connection, parsed by httptools.
 
 Every completion the engine relays costs it this exchange, on the same CPU that, on a small machine, runs
 inference too. httpx2 spent about 1.1 ms of CPU per request and 0.04 ms per streamed chunk here (its
 pool, h11 and anyio layers), which was most of what the engine added to time to first token. This leg
-needs none of that generality: the peer is always our llama-server child on 127.0.0.1, which answers
-proxied completions with `Connection: close`. So it opens a connection, writes one request, and parses
-the answer with httptools (the C parser uvicorn serves the engine's own port with), chunked or not.
+needs none of that generality: the other end is our llama-server child on 127.0.0.1, or a peer engine on
+another box (`Tls` when its URL is https). So it opens a connection, writes one request, and parses the
+answer with httptools (the C parser uvicorn serves the engine's own port with), chunked or not, reading
+until the message is complete.
 
-Everything else the engine says to llama-server (health, model status, loads) goes through httpx2.
+Everything else the engine says to llama-server or a peer (health, status, loads) goes through httpx2.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import httptools
 
-__all__ = ["Connect", "NoResponse", "Tcp", "Upstream", "UpstreamError", "post", "tcp"]
+__all__ = ["Connect", "NoResponse", "Tcp", "Tls", "Upstream", "UpstreamError", "post", "tcp"]
 
 _READ_SIZE = 65536
 
@@ -46,6 +48,31 @@ class Tcp:
 
     async def __call__(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection(self.host, self.port)
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A `Connect` for a TLS server, its certificate checked against the system's trusted authorities."""
+
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def __call__(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(self.host, self.port, ssl=_tls_context())
+
+
+_TLS: list[ssl.SSLContext] = []
+
+
+def _tls_context() -> ssl.SSLContext:
+    """One default client context, built on first use (loading the trusted certificates takes a while)."""
+    if not _TLS:
+        _TLS.append(ssl.create_default_context())
+    return _TLS[0]
 
 
 def tcp(port: int, host: str = "127.0.0.1") -> Tcp:
@@ -104,14 +131,14 @@ class Upstream:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            raise UpstreamError(f"llama-server sent a malformed response: {exc}") from exc
+            raise UpstreamError(f"the server sent a malformed response: {exc}") from exc
         return True
 
     async def _start(self) -> None:
         parsed = self._parsed
         while not parsed.headers_done:
             if not await self._feed():
-                raise NoResponse("llama-server closed the connection without answering")
+                raise NoResponse("the server closed the connection without answering")
         self.status = self._parser.get_status_code()
         self.headers = parsed.headers
 
@@ -127,7 +154,7 @@ class Upstream:
                 return
             if not await self._feed():
                 if "content-length" in self.headers or "transfer-encoding" in self.headers:
-                    raise UpstreamError("connection lost: llama-server closed it mid-response")
+                    raise UpstreamError("connection lost: the server closed it mid-response")
                 return  # a body delimited by the end of the connection
 
     async def read(self) -> bytes:

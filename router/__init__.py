@@ -1,23 +1,28 @@
-"""The tier router: a pure policy that picks the cheapest adequate tier for a task, swap-aware.
+"""The tier router: a pure policy that picks the tier most likely to do a task, going up when unsure, swap-aware.
 
-`route(task, loaded_tier=..., context=..., hints=..., tiers=...)` returns a `RouteDecision`;
-`explain_policy()` describes tiers, strengths, settings and the cost model. No I/O per call: the
-packaged tier catalogue is read once when no catalogue is passed.
+`route(task, loaded_tier=..., context=..., hints=..., tiers=..., model=...)` returns a `RouteDecision`;
+`explain_policy()` describes tiers, needs, costs, settings and the learned model with its cross-validated
+figures. No I/O per call: the packaged tier catalogue and need model are read once, on first use.
 """
 
 from variet.router.assessment import DIFFICULTIES, DOMAINS, Assessment, assess
+from variet.router.model import NEEDS, Need, TierModel, default_model
 from variet.router.policy import RouteDecision, RouteHints, default_tiers, explain_policy, route
 from variet.router.signals import Conversation, Signals, read_signals
 
 __all__ = [
     "DIFFICULTIES",
     "DOMAINS",
+    "NEEDS",
     "Assessment",
     "Conversation",
+    "Need",
     "RouteDecision",
     "RouteHints",
     "Signals",
+    "TierModel",
     "assess",
+    "default_model",
     "default_tiers",
     "explain_policy",
     "read_signals",

@@ -1,12 +1,12 @@
 """The router's vocabulary: words and short phrases that point at a domain or at the depth of a task.
 
 Each cue names a general concept (proof words, concurrency, a request for brevity), never a particular
-prompt. English entries are words, or phrases of two to four words joined by `_`, matched after
-lower-casing and splitting on anything that is not a letter or digit (so `lock-free` is `lock_free` and
-`don't` is `don_t`); a word marked `^` counts only among the first three words (`quick:` is a hint,
-"a quick pick list" is not). Korean entries are stems matched at the start of a space-separated word, because
-Korean attaches particles and endings to stems. Chinese and Japanese entries are substrings of runs of
-those scripts, which have no spaces.
+prompt. English entries (and their French, German, Spanish, Italian, Portuguese and Russian kin) are
+words, or phrases of two to four words joined by `_`, matched after lower-casing and splitting on anything
+that is not a letter or digit (so `lock-free` is `lock_free` and `don't` is `don_t`); a word marked `^`
+counts only among the first three words (`quick:` is a hint, "a quick pick list" is not). Korean entries
+are stems matched at the start of a space-separated word, because Korean attaches particles and endings
+to stems. Chinese and Japanese entries are substrings of runs of those scripts, which have no spaces.
 """
 
 from __future__ import annotations
@@ -155,6 +155,28 @@ _ENGLISH: Final[dict[str, str]] = {
     "explain": "explain explains explanation illustrate example examples how_does how_do why_does walk_me_through",
 }
 
+# The same concepts in French, German, Spanish, Italian, Portuguese and Russian: words in alphabets are
+# looked up like English ones.
+_EUROPEAN: Final[dict[str, str]] = {
+    "code": """fonction fonctions función funciones funktion funktionen funzione funzioni função código codice
+        programme programm programa функция функции код программа скрипт""",
+    "math": """probabilité probabilités équation équations intégrale dérivée wahrscheinlichkeit gleichung
+        gleichungen dreieck ableitung probabilidad ecuación ecuaciones triángulo derivada probabilità equazione
+        equazioni triangolo probabilidade equação equações triângulo вероятность уравнение уравнения
+        треугольник интеграл производная""",
+    "proof": """démontrer démontrez démontre prouver prouvez montrer_que montrez_que beweise beweisen beweis
+        zeige_dass zeigen_sie demuestra demuestre demostrar demostración dimostra dimostrare dimostrazione
+        demonstre demonstrar prove_que докажите докажи доказать доказательство""",
+    "translate": """traduis traduisez traduire traduce traducir traduzca übersetze übersetzen übersetzung traduci
+        tradurre traduza traduzir переведи переведите перевести""",
+    "rigour": "étape_par_étape schritt_für_schritt paso_a_paso passo_dopo_passo passo_a_passo по_шагам",
+    "admin": """réunion rendez_vous termin besprechung reunión cita riunione appuntamento reunião встреча
+        встречу""",
+    "writing": "courriel lettre correo carta lettera письмо",
+    "search": "météo wetter meteo погода",
+    "chat": "bonjour salut hallo hola ciao привет merci danke gracias grazie obrigado спасибо",
+}
+
 _KOREAN: Final[dict[str, str]] = {
     "code": "코드 함수 스크립트 버그 디버그 에러 오류 컴파일 쿼리 정규식 리팩터 라이브러리 패키지 명령어",
     "math": "확률 기댓값 기대값 분산 방정식 적분 미분 소수 순열 조합 주사위 카드 수열 공식 퍼센트 이자",
@@ -258,5 +280,9 @@ class Lexicon:
         self.cjk = tuple((k, tuple(dict.fromkeys(v))) for k, v in fragments.items())
 
 
-LEXICON: Final = Lexicon(_ENGLISH, _KOREAN, _CJK)
+LEXICON: Final = Lexicon(
+    {cue: f"{_ENGLISH.get(cue, '')} {_EUROPEAN.get(cue, '')}" for cue in CUES if cue in _ENGLISH or cue in _EUROPEAN},
+    _KOREAN,
+    _CJK,
+)
 """The packaged vocabulary."""

@@ -1,11 +1,18 @@
-"""The tier policy: the cheapest adequate tier for a task, weighing generation time against a swap.
+"""The tier policy: the tier most likely to do the job, going up when unsure, weighing time only among equals.
 
-A tier is adequate for a task when its `strengths` in `tiers.toml` name the task's domain and
-difficulty and its context window holds the conversation. The cost of a tier is the expected swap time
-(its `load_seconds` unless it is loaded) plus the expected answer length divided by its
-`tokens_per_second`. The policy picks the adequate tier of least cost, but stays on the loaded tier
-when that can serve the task (it is adequate, or deeper than the task needs) and the best alternative,
-swap included, would save less than `stay_margin` of its time. A pinned tier overrides the policy.
+A learned model (`variet.router.model`) gives the probability of each need (easy, medium, medium code,
+..., expert); each need names the tiers acceptable for it (by their `strengths` and depth in
+`tiers.toml`), so every tier gets a probability of being adequate, of being under-provisioned (too
+shallow: a wrong answer), of being over-provisioned (too deep: only seconds lost) or of being the
+wrong specialty. The policy picks the tier of least expected cost, where under-provisioning costs
+`UNDER_COST` times what over-provisioning does, so an uncertain task goes to the tier that covers all its
+likely needs; among tiers within `QUALITY_SLACK` of the least cost, the fastest (load plus generation).
+
+Swap-aware: the loaded tier is kept only when its expected quality cost is within `STAY_TOLERANCE` of
+the best choice's (it is about as likely adequate, and no likelier too shallow); then `stay_margin` weighs
+time alone (stay unless the swap,
+included, saves that share of the time). A pinned tier overrides the policy. `confidence` is the
+calibrated probability that the chosen tier is adequate (calibrated on held-out folds).
 """
 
 from __future__ import annotations
@@ -18,12 +25,20 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from variet.router.assessment import DIFFICULTIES, DOMAINS, Assessment, assess
+from variet.router.features import features
+from variet.router.model import NEEDS, Prediction, TierModel, default_model
 from variet.router.signals import Conversation, read_signals
 from variet.shared.config import RouterSettings, Settings, TierCatalogue
 
 __all__ = [
     "LENGTH_BY_DIFFICULTY",
     "LENGTH_BY_DOMAIN",
+    "OVER_COST",
+    "QUALITY_SLACK",
+    "SPECIALTY_COST",
+    "STAY_TOLERANCE",
+    "TIME_COST",
+    "UNDER_COST",
     "RouteDecision",
     "RouteHints",
     "default_tiers",
@@ -32,6 +47,24 @@ __all__ = [
 ]
 
 _DEFAULTS: Final = RouterSettings()
+
+UNDER_COST: Final = 3.0
+"""Expected cost of an under-provisioned tier (a likely wrong answer), in units of an over-provisioned one,
+one level of depth short; each further level adds a quarter."""
+SPECIALTY_COST: Final = 2.0
+"""Expected cost of a tier of the right depth but the wrong specialty (deep-coder for a proof)."""
+OVER_COST: Final = 1.0
+"""Expected cost of a needlessly deep tier (seconds, not quality)."""
+TIME_COST: Final = 0.05
+"""Cost of a minute of expected load and generation time: small, so that time decides only between tiers
+about equally likely to do the job."""
+QUALITY_SLACK: Final = 0.05
+"""Tiers whose expected cost is within this of the best are about equally good: the fastest of them is
+chosen (fast over balanced for a task almost surely easy, deep-coder over ultra for hard code)."""
+STAY_TOLERANCE: Final = 0.3
+"""The loaded tier may be kept when its expected quality cost (the verdict costs above, weighted by
+their probabilities) is at most this much above the best tier's; `stay_margin` then weighs time.
+Cross-validated: 0.3 halves the avoidable swaps without raising under-provisioning."""
 
 LENGTH_BY_DIFFICULTY: Final[Mapping[str, float]] = MappingProxyType(
     {"easy": 0.35, "medium": 1.0, "hard": 2.5, "expert": 5.0}
@@ -52,11 +85,6 @@ LENGTH_BY_DOMAIN: Final[Mapping[str, float]] = MappingProxyType(
 """A further factor per domain: code and design answers run long, admin confirmations short."""
 _BRIEF_SCALE: Final = 0.6
 _CHARS_PER_TOKEN: Final = 3.5
-_AFFINITY: Final = 0.15
-
-# When no tier lists a domain at the needed depth, the deep part of the task is reasoning:
-# scheduling under many constraints, or a search that must weigh what it finds.
-_FALLBACK: Final = {"admin": "reasoning", "search": "reasoning", "chat": "reasoning", "writing": "reasoning"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +132,8 @@ class RouteDecision:
 
     tier: str
     confidence: float
-    """0..1: how clearly the evidence picked the domain and difficulty (1 when pinned)."""
+    """0..1: the calibrated probability that `tier` is adequate (on held-out data, decisions stated at
+    0.8 were adequate about 80 % of the time); 1 when pinned."""
     reasons: tuple[str, ...]
     """Short human-readable explanations, most important first."""
     needs_swap: bool
@@ -116,8 +145,15 @@ class RouteDecision:
     output_tokens: int
     """Expected answer length used for `expected_seconds`."""
     adequate: tuple[str, ...]
-    """Tiers whose strengths cover the task, cheapest first."""
+    """Tiers more likely adequate than not, cheapest first (may be empty for an ambiguous task)."""
     pinned: bool = False
+    adequacy: tuple[tuple[str, float], ...] = ()
+    """Each tier's model probability of being adequate, in catalogue order (before calibration)."""
+
+    @property
+    def p_adequate(self) -> float:
+        """The model's probability that the chosen tier is adequate (before calibration)."""
+        return dict(self.adequacy).get(self.tier, 0.0)
 
     def as_dict(self) -> dict[str, Any]:
         """The decision as plain JSON-ready data."""
@@ -135,6 +171,19 @@ class _TierFacts:
     """Index of the hardest difficulty the tier lists (-1 if none)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Catalogue:
+    """A catalogue's facts and, per need, its acceptable tiers and each tier's verdict."""
+
+    tiers: tuple[_TierFacts, ...]
+    verdicts: tuple[tuple[str, ...], ...]
+    """verdicts[need][tier]: adequate, under, over or specialty."""
+    costs: tuple[tuple[float, ...], ...]
+    """costs[tier][need]: the cost of that verdict (see `UNDER_COST`)."""
+    adequate: tuple[tuple[int, ...], ...]
+    """adequate[tier]: the needs the tier is adequate for."""
+
+
 @functools.cache
 def default_tiers() -> TierCatalogue:
     """The packaged tier catalogue, read once."""
@@ -143,14 +192,14 @@ def default_tiers() -> TierCatalogue:
 
 # TierCatalogue is an unhashable pydantic model: remember its facts by identity, holding a reference
 # so the id cannot be reused while the entry exists.
-_FACTS: dict[int, tuple[TierCatalogue, tuple[_TierFacts, ...]]] = {}
+_FACTS: dict[int, tuple[TierCatalogue, _Catalogue]] = {}
 
 
-def _facts(catalogue: TierCatalogue) -> tuple[_TierFacts, ...]:
+def _facts(catalogue: TierCatalogue) -> _Catalogue:
     entry = _FACTS.get(id(catalogue))
     if entry is not None and entry[0] is catalogue:
         return entry[1]
-    facts = tuple(
+    tiers = tuple(
         _TierFacts(
             name=name,
             strengths=frozenset(tier.strengths),
@@ -161,10 +210,36 @@ def _facts(catalogue: TierCatalogue) -> tuple[_TierFacts, ...]:
         )
         for name, tier in catalogue.tiers.items()
     )
+    verdicts = tuple(_verdicts(tiers, need_index) for need_index in range(len(NEEDS)))
+    costs = tuple(
+        tuple(_verdict_cost(verdicts[need][column], tiers, column, need) for need in range(len(NEEDS)))
+        for column in range(len(tiers))
+    )
+    adequate = tuple(
+        tuple(need for need in range(len(NEEDS)) if verdicts[need][column] == "adequate")
+        for column in range(len(tiers))
+    )
+    facts = _Catalogue(tiers, verdicts, costs, adequate)
     if len(_FACTS) >= 16:
         _FACTS.clear()
     _FACTS[id(catalogue)] = (catalogue, facts)
     return facts
+
+
+def _verdicts(tiers: tuple[_TierFacts, ...], need_index: int) -> tuple[str, ...]:
+    """How each tier compares with the tiers acceptable for a need, as the labelling rule judges it."""
+    need = NEEDS[need_index]
+    accepted = [t for t in tiers if need.accepts(t.strengths, t.depth)]
+    if not accepted:
+        # No tier covers the need: the deepest tiers that list its specialty (else the deepest) will do.
+        listing = [t for t in tiers if not need.specialties or need.specialties & t.strengths] or list(tiers)
+        deepest = max(t.depth for t in listing)
+        accepted = [t for t in listing if t.depth == deepest]
+    low, high = min(t.depth for t in accepted), max(t.depth for t in accepted)
+    return tuple(
+        "adequate" if t in accepted else "under" if t.depth < low else "over" if t.depth > high else "specialty"
+        for t in tiers
+    )
 
 
 def _resolve(catalogue: TierCatalogue, name: str, what: str) -> str:
@@ -174,6 +249,14 @@ def _resolve(catalogue: TierCatalogue, name: str, what: str) -> str:
     return tier
 
 
+def _verdict_cost(verdict: str, tiers: tuple[_TierFacts, ...], column: int, need: int) -> float:
+    if verdict == "under":
+        # The further short of the shallowest acceptable tier, the likelier a wrong answer.
+        low = min(t.depth for t, v in zip(tiers, _verdicts(tiers, need), strict=True) if v != "under")
+        return UNDER_COST * (0.75 + 0.25 * (low - tiers[column].depth))
+    return {"adequate": 0.0, "over": OVER_COST, "specialty": SPECIALTY_COST}[verdict]
+
+
 def route(
     task: str,
     *,
@@ -181,6 +264,7 @@ def route(
     context: Conversation | Mapping[str, int] | None = None,
     hints: RouteHints | RouterSettings | Mapping[str, Any] | None = None,
     tiers: TierCatalogue | None = None,
+    model: TierModel | None = None,
 ) -> RouteDecision:
     """Choose the tier for `task` (the text of the last user message).
 
@@ -188,7 +272,8 @@ def route(
     conversation before this message: a `Conversation` or a mapping with `messages` and `chars`.
     `hints` are per-call knobs (`RouteHints`, the `[router]` settings, or a mapping with `pinned_tier`,
     `stay_margin`, `expected_output_tokens`, `max_output_tokens`). `tiers` defaults to the packaged
-    catalogue. Pure and deterministic; raises ValueError for an unknown tier name or hint.
+    catalogue and `model` to the packaged need model (read once, on first use). Pure and deterministic;
+    raises ValueError for an unknown tier name or hint.
     """
     catalogue = tiers if tiers is not None else default_tiers()
     knobs = RouteHints.of(hints)
@@ -197,21 +282,27 @@ def route(
     pinned = _resolve(catalogue, knobs.pinned_tier, "pinned tier") if knobs.pinned_tier is not None else None
     margin = knobs.stay_margin if knobs.stay_margin is not None else _DEFAULTS.stay_margin
     base_tokens = knobs.expected_output_tokens or _DEFAULTS.expected_output_tokens
+    need_model = model if model is not None else default_model()
 
-    assessment = assess(read_signals(task, conversation))
-    tokens = _output_tokens(assessment, base_tokens, knobs.max_output_tokens)
+    signals = read_signals(task, conversation)
+    assessment = assess(signals)
+    prediction = need_model.predict(features(signals, assessment))
+    needs = prediction.probabilities
+    top = max(range(len(needs)), key=needs.__getitem__)
+    difficulty = NEEDS[top].difficulty
+    tokens = _output_tokens(assessment.domain, difficulty, assessment.brief, base_tokens, knobs.max_output_tokens)
     facts = _facts(catalogue)
     needed_context = math.ceil((len(task) + conversation.chars) / _CHARS_PER_TOKEN) + tokens
-    domain, fits = _adequate(facts, assessment, needed_context)
-    costing = _Costing(assessment, tokens, loaded)
+    odds = _Odds.of(facts, needs)
+    timing = _Timing(tokens, loaded)
 
     if pinned is not None:
-        chosen = next(t for t in facts if t.name == pinned)
+        chosen = next(t for t in facts.tiers if t.name == pinned)
         decided, confidence = f"pinned to {pinned}", 1.0
     else:
-        chosen, decided = _choose(facts, fits, domain, costing, margin, needed_context)
-        confidence = _confidence(assessment)
-    reasons = [decided, _why(assessment)]
+        chosen, decided = _choose(facts.tiers, odds, timing, margin, needed_context)
+        confidence = need_model.calibrated(odds.adequate[facts.tiers.index(chosen)])
+    reasons = [decided, _model_reason(prediction), _why(assessment)]
     if needed_context > chosen.context:
         reasons.append(f"~{needed_context} tokens of context exceed {chosen.name}'s {chosen.context}")
     needs_swap = chosen.name != loaded
@@ -219,25 +310,42 @@ def route(
         (f"swap {chosen.load_seconds:.0f} s + " if needs_swap else "no swap + ")
         + f"~{tokens} tokens at {chosen.tokens_per_second:g} tok/s"
     )
+    likely = sorted(
+        (t for t, p in zip(facts.tiers, odds.adequate, strict=True) if p >= 0.5), key=timing.cold_seconds
+    )
     return RouteDecision(
         tier=chosen.name,
         confidence=round(confidence, 3),
         reasons=tuple(reasons),
         needs_swap=needs_swap,
-        expected_seconds=round(costing.seconds(chosen), 2),
+        expected_seconds=round(timing.seconds(chosen), 2),
         domain=assessment.domain,
-        difficulty=assessment.difficulty,
+        difficulty=difficulty,
         output_tokens=tokens,
-        adequate=tuple(t.name for t in sorted(fits, key=costing.cold_seconds)),
+        adequate=tuple(t.name for t in likely),
         pinned=pinned is not None,
+        adequacy=tuple((t.name, round(p, 4)) for t, p in zip(facts.tiers, odds.adequate, strict=True)),
     )
 
 
 @dataclass(frozen=True, slots=True)
-class _Costing:
+class _Odds:
+    """Per tier: the probability of being adequate, and the expected cost of its verdicts."""
+
+    adequate: tuple[float, ...]
+    quality_cost: tuple[float, ...]
+
+    @classmethod
+    def of(cls, facts: _Catalogue, needs: tuple[float, ...]) -> _Odds:
+        adequate = tuple(sum(needs[need] for need in fits) for fits in facts.adequate)
+        costs = tuple(sum(p * c for p, c in zip(needs, row, strict=True)) for row in facts.costs)
+        return cls(adequate, costs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Timing:
     """Expected seconds of running one task on a tier."""
 
-    assessment: Assessment
     tokens: int
     loaded: str | None
 
@@ -250,112 +358,127 @@ class _Costing:
         """Load plus generation, whatever is loaded."""
         return tier.load_seconds + self.tokens / tier.tokens_per_second
 
-    def value(self, tier: _TierFacts) -> float:
-        """Seconds, discounted by up to `_AFFINITY` for covering the task's secondary domains too
-        (deep-coder over deep-logic for a design task full of code)."""
-        scores = self.assessment.domain_scores
-        evidence = sum(score for _, score in scores if score > 0) or 1.0
-        covered = sum(score for name, score in scores if score > 0 and name in tier.strengths)
-        return self.seconds(tier) * (1.0 - _AFFINITY * covered / evidence)
-
 
 def _choose(
-    facts: tuple[_TierFacts, ...],
-    fits: list[_TierFacts],
-    domain: str,
-    costing: _Costing,
-    margin: float,
-    needed_context: int,
+    tiers: tuple[_TierFacts, ...], odds: _Odds, timing: _Timing, margin: float, needed_context: int
 ) -> tuple[_TierFacts, str]:
-    """The tier to use and the reason, from the adequate tiers and the loaded one."""
-    assessment = costing.assessment
-    what = f"{assessment.domain}/{assessment.difficulty}"
-    best = min(fits or _fallback(facts, needed_context), key=lambda t: (costing.value(t), facts.index(t)))
-    current = next((t for t in facts if t.name == costing.loaded), None)
-    if best is current:
-        return best, f"stay on loaded {best.name}: the cheapest tier for {what}, no swap needed"
-    if (
-        current is not None
-        and _can_serve(current, fits, assessment, needed_context)
-        and costing.seconds(best) > (1.0 - margin) * costing.seconds(current)
-    ):
-        role = "adequate" if current in fits else "stronger than needed"
-        return current, (
-            f"stay on loaded {current.name} ({role} for {what}): ~{costing.seconds(current):.0f} s "
-            f"vs ~{costing.seconds(best):.0f} s on {best.name} with its swap"
+    """The tier to use and the reason: least expected cost from a cold start, unless the loaded tier is
+    about as likely to be adequate and staying saves time."""
+    holding = [i for i, t in enumerate(tiers) if t.context >= needed_context]
+    if not holding:
+        widest = max(t.context for t in tiers)
+        holding = [i for i, t in enumerate(tiers) if t.context == widest]
+
+    def cost(i: int) -> float:
+        return odds.quality_cost[i] + TIME_COST * timing.cold_seconds(tiers[i]) / 60.0
+
+    # Tiers within QUALITY_SLACK of the least cost are about equally good: take the fastest of them.
+    floor = min(cost(i) for i in holding)
+    near = [i for i in holding if cost(i) <= floor + QUALITY_SLACK]
+    best = min(near, key=lambda i: (timing.cold_seconds(tiers[i]), cost(i), i))
+    chosen = tiers[best]
+    p_best = odds.adequate[best]
+    held = (
+        ""
+        if len(holding) == len(tiers)
+        else f"; only {', '.join(tiers[i].name for i in holding)} hold ~{needed_context} tokens of context"
+    )
+    current = next((i for i, t in enumerate(tiers) if t.name == timing.loaded), None)
+    if current == best:
+        return chosen, f"stay on loaded {chosen.name}: the best tier here (p adequate {p_best:.2f}), no swap"
+    reason = (
+        f"{chosen.name}: least expected cost (p adequate {p_best:.2f}; under-provisioning weighs {UNDER_COST:g}x)"
+        + held
+    )
+    if current is None or current not in holding:
+        return chosen, reason
+    loaded = tiers[current]
+    p_loaded = odds.adequate[current]
+    if odds.quality_cost[current] > odds.quality_cost[best] + STAY_TOLERANCE:
+        return chosen, f"{reason}; loaded {loaded.name} is less likely adequate (p {p_loaded:.2f})"
+    stay, swap = timing.seconds(loaded), timing.seconds(chosen)
+    if swap > (1.0 - margin) * stay:
+        return loaded, (
+            f"stay on loaded {loaded.name}: about as likely adequate (p {p_loaded:.2f} vs {p_best:.2f} on "
+            f"{chosen.name}), ~{stay:.0f} s vs ~{swap:.0f} s with a swap"
         )
-    if fits:
-        via = f" (as {domain})" if domain != assessment.domain else ""
-        return best, f"{best.name}: cheapest tier whose strengths cover {what}{via}"
-    if _adequate(facts, assessment, 0)[1]:
-        return best, f"{best.name}: no tier listing {what} holds ~{needed_context} tokens; the most capable that does"
-    return best, f"{best.name}: no tier lists {what}; the most capable"
+    return chosen, f"{reason}; saves more than {margin:.0%} of the time of staying on {loaded.name}"
 
 
-def _output_tokens(assessment: Assessment, base: int, cap: int | None) -> int:
-    scale = LENGTH_BY_DIFFICULTY[assessment.difficulty] * LENGTH_BY_DOMAIN[assessment.domain]
-    if assessment.brief:
+def _output_tokens(domain: str, difficulty: str, brief: bool, base: int, cap: int | None) -> int:
+    scale = LENGTH_BY_DIFFICULTY[difficulty] * LENGTH_BY_DOMAIN[domain]
+    if brief:
         scale *= _BRIEF_SCALE
     tokens = max(16, round(base * scale))
     return min(tokens, cap) if cap is not None else tokens
 
 
-def _adequate(
-    facts: tuple[_TierFacts, ...], assessment: Assessment, needed_context: int
-) -> tuple[str, list[_TierFacts]]:
-    """The domain actually matched (after fallback) and the tiers that cover it at the needed depth."""
-    domain = assessment.domain
-    for candidate in (domain, _FALLBACK.get(domain)):
-        if candidate is None:
-            continue
-        fits = [
-            t
-            for t in facts
-            if candidate in t.strengths and assessment.difficulty in t.strengths and t.context >= needed_context
-        ]
-        if fits:
-            return candidate, fits
-    return domain, []
+def _model_reason(prediction: Prediction) -> str:
+    needs = prediction.probabilities
+    ranked = sorted(range(len(needs)), key=lambda i: -needs[i])
+    likely = ", ".join(f"{NEEDS[i].name} {needs[i]:.2f}" for i in ranked[:2] if needs[i] >= 0.05)
+    pushes = ", ".join(_evidence_label(name) for name, _ in prediction.evidence)
+    return f"model: {likely}" + (f" (most from {pushes})" if pushes else "")
 
 
-def _can_serve(tier: _TierFacts, fits: list[_TierFacts], assessment: Assessment, needed_context: int) -> bool:
-    """Whether a loaded tier may keep a task: it covers it, or it is deeper than the task needs.
+_KINDS: Final = {"w": "'{}'", "h": "opens with '{}'", "g": "'{}'", "k": "code '{}'"}
+_SIGNALS: Final = {
+    "cue": "{} words",
+    "head": "asks for {}",
+    "evidence": "{} evidence",
+    "domain": "looks like {}",
+    "difficulty": "looks {}",
+    "assessed": "looks like {}",
+    "lang": "{} code",
+    "script": "{} script",
+}
 
-    Strengths decide where a task is sent when a tier must be loaded anyway. Once a deeper tier is
-    loaded it also serves easier tasks outside its listed domains: specialties matter at the edge of
-    a tier's depth, not below it, and the swap it saves is the expensive part.
-    """
-    if tier in fits:
-        return True
-    return tier.depth > DIFFICULTIES.index(assessment.difficulty) and tier.context >= needed_context
+_COUNTED: Final = {
+    "lines": "code lines",
+    "math": "math marks",
+    "marks": "code marks",
+    "items": "list items",
+    "earlier": "earlier messages",
+    "score": "signals' difficulty score",
+    "code_blocks": "code blocks",
+    "stack_trace": "a stack trace",
+    "material": "quoted material",
+}
 
 
-def _fallback(facts: tuple[_TierFacts, ...], needed_context: int) -> list[_TierFacts]:
-    """When no tier covers a task: the deepest tiers that hold its context (else the widest ones)."""
-    holding = [t for t in facts if t.context >= needed_context]
-    if not holding:
-        widest = max(t.context for t in facts)
-        holding = [t for t in facts if t.context == widest]
-    deepest = max(t.depth for t in holding)
-    return [t for t in holding if t.depth == deepest]
-
-
-def _confidence(assessment: Assessment) -> float:
-    # Close calls on either axis lower confidence; a difficulty two points from any boundary is clear.
-    difficulty = 1.0 - math.exp(-assessment.difficulty_margin / 1.5)
-    return max(0.3, min(0.95, 0.3 + 0.3 * assessment.domain_margin + 0.4 * difficulty))
+def _evidence_label(name: str) -> str:
+    """A feature name as words: 'prove', '...oof>', asks for proof, 0 code lines, ..."""
+    kind, _, rest = name.partition("|")
+    if kind == "g":
+        return "'" + rest.replace("<", "").replace(">", "") + "...'"
+    if kind in _KINDS:
+        return _KINDS[kind].format(rest)
+    group, _, value = rest.partition(":")
+    if group in _SIGNALS:
+        return _SIGNALS[group].format(value.replace(":", "/"))
+    if value.isdigit():
+        bucket = int(value)
+        what = _COUNTED.get(group, group)
+        return f"no {what}" if bucket == 0 else f"{2 ** (bucket - 1)}+ {what}"
+    return _COUNTED.get(rest, rest.replace("_", " "))
 
 
 def _why(assessment: Assessment) -> str:
     evidence = ", ".join(f"{label} {points:+.1f}" for label, points in assessment.evidence[:3] if abs(points) >= 0.5)
     evidence = evidence or "no strong signal"
-    return f"{assessment.domain}, {assessment.difficulty} (score {assessment.score:.1f}: {evidence})"
+    return f"signals: {assessment.domain}, {assessment.difficulty} (score {assessment.score:.1f}: {evidence})"
 
 
-def explain_policy(tiers: TierCatalogue | None = None, settings: RouterSettings | None = None) -> dict[str, Any]:
-    """Describe the policy: tiers with strengths and speeds, settings, vocabulary and cost model."""
+def explain_policy(
+    tiers: TierCatalogue | None = None, settings: RouterSettings | None = None, *, model: TierModel | None = None
+) -> dict[str, Any]:
+    """Describe the policy: tiers with strengths and speeds, settings, the needs, the cost model, and the
+    learned model with its cross-validated figures and their limits (reads the weights on first use)."""
     catalogue = tiers if tiers is not None else default_tiers()
     knobs = settings or _DEFAULTS
+    facts = _facts(catalogue)
+    need_model = model if model is not None else default_model()
+    info = need_model.info
     return {
         "tiers": [
             {
@@ -370,10 +493,21 @@ def explain_policy(tiers: TierCatalogue | None = None, settings: RouterSettings 
         ],
         "domains": list(DOMAINS),
         "difficulties": list(DIFFICULTIES),
+        "needs": {
+            need.name: [t.name for t, v in zip(facts.tiers, facts.verdicts[i], strict=True) if v == "adequate"]
+            for i, need in enumerate(NEEDS)
+        },
         "settings": {
             "pinned_tier": knobs.pinned_tier,
             "stay_margin": knobs.stay_margin,
             "expected_output_tokens": knobs.expected_output_tokens,
+        },
+        "costs": {
+            "under_provisioned": UNDER_COST,
+            "wrong_specialty": SPECIALTY_COST,
+            "over_provisioned": OVER_COST,
+            "quality_slack": QUALITY_SLACK,
+            "stay_tolerance": STAY_TOLERANCE,
         },
         "output_tokens": {
             difficulty: {
@@ -381,14 +515,38 @@ def explain_policy(tiers: TierCatalogue | None = None, settings: RouterSettings 
             }
             for difficulty, scale in LENGTH_BY_DIFFICULTY.items()
         },
+        "model": {
+            "kind": "multinomial logistic regression (numpy, L2, L-BFGS) over words, the first words, "
+            "four-letter pieces of words, words of pasted code and hand-made signals",
+            "trained_on": info.get("trained_on"),
+            "tasks": info.get("tasks"),
+            "features": need_model.vocabulary_size,
+            "cross_validated": info.get("cross_validated"),
+            "limits": [
+                "Cross-validated figures are on tasks written and labelled for this project; a new user's "
+                "phrasing and judgement differ. benchmarks/router_eval.py also reports a held-out set never "
+                "trained or tuned on, and the README gives its figures.",
+                "Swap-aware routing never trades quality for time, so it cannot make fewer swaps than the "
+                "order of the tasks forces; the benchmark prints that floor beside the router's swaps.",
+                "The model predicts needs, not tier names: a catalogue with other strengths is routed "
+                "through the same needs but was not evaluated.",
+                "Only the last message's text and the conversation's size are read; most training tasks are "
+                "English, so other languages lean on word pieces and signals.",
+            ],
+        },
         "rules": [
-            "Classify the task's domain and difficulty from cheap signals in its text.",
-            "Adequate tiers list both in their strengths and hold the conversation in their context.",
-            "Cost = swap seconds (load_seconds unless loaded) + output tokens / tokens_per_second.",
-            "Pick the adequate tier of least cost; a tier that also covers the task's secondary domains "
-            f"may cost up to {_AFFINITY:.0%} more.",
-            "Stay on the loaded tier when it is adequate or deeper than the task needs, unless the best "
-            "alternative, swap included, saves at least stay_margin of its time.",
-            "A pinned tier overrides the policy.",
+            "A learned model (logistic regression over words, character n-grams, pasted code and "
+            "hand-made signals) gives the probability of each need: easy, medium, medium code, medium "
+            "reasoning, hard code, hard reasoning, hard code or reasoning, expert.",
+            "Each need names its acceptable tiers by strengths and depth; so each tier gets a probability of "
+            "being adequate, under-provisioned, over-provisioned or the wrong specialty.",
+            f"Expected cost of a tier: under-provisioned {UNDER_COST:g}, wrong specialty {SPECIALTY_COST:g}, "
+            f"over-provisioned {OVER_COST:g}, each weighted by its probability; when unsure, the policy goes up, "
+            f"not down. Among the tiers within {QUALITY_SLACK:g} of the least cost, the fastest (load plus "
+            "generation) is chosen.",
+            f"Stay on the loaded tier only when its expected quality cost is within {STAY_TOLERANCE:g} of the "
+            "best choice's; then stay unless the swap, included, saves stay_margin of the time.",
+            "confidence is the chosen tier's probability of being adequate, calibrated on held-out folds.",
+            "A pinned tier overrides the policy; tiers that cannot hold the conversation are not chosen.",
         ],
     }

@@ -21,6 +21,7 @@ SCAN_LIMIT: Final = 4_000
 """Characters of a task that are scanned (head and tail); the length is always the full length."""
 _TAIL: Final = 1_000
 _HEAD: Final = 3
+_CODE_TOKENS: Final = 600
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
 # Each pattern starts with a literal or a rare character class so `re` can skip ahead quickly; a pattern
@@ -212,6 +213,10 @@ class Signals:
     """Cues among the request's head words (the first three; the last three in Korean), where the verb
     that names the task usually sits."""
     conversation: Conversation = _EMPTY_CONVERSATION
+    tokens: tuple[str, ...] = ()
+    """The prose's words, lower-cased, in order (what the cues were read from)."""
+    code_tokens: tuple[str, ...] = ()
+    """Words of the fenced code, lower-cased, in order (at most `_CODE_TOKENS`)."""
 
     def cue(self, name: str) -> int:
         """How many times a cue occurred."""
@@ -252,7 +257,8 @@ def read_signals(task: str, conversation: Conversation | None = None, *, lexicon
         code_lines += loose_code
 
     prose, material = _split_quotes(prose)
-    cues, head, words, script = _read_cues(prose, lexicon)
+    tokens = _words(prose)
+    cues, head, words, script = _read_cues(tokens, prose, lexicon)
     if languages:
         cues["language"] = cues.get("language", 0) + len(languages)
         systems = sum(tag in _SYSTEMS_TAGS for tag in languages)
@@ -283,6 +289,8 @@ def read_signals(task: str, conversation: Conversation | None = None, *, lexicon
         cues=MappingProxyType(cues),
         head=MappingProxyType(head),
         conversation=conversation or _EMPTY_CONVERSATION,
+        tokens=tuple(tokens),
+        code_tokens=tuple(_words(code)[:_CODE_TOKENS]) if code else (),
     )
 
 
@@ -315,9 +323,10 @@ def _has_stack_trace(text: str) -> bool:
     return any(hint in text for hint in _STACK_TRACE_HINTS) and _STACK_TRACE.search(text) is not None
 
 
-def _read_cues(prose: str, lexicon: Lexicon) -> tuple[dict[str, int], dict[str, int], float, str]:
+def _read_cues(
+    tokens: list[str], prose: str, lexicon: Lexicon
+) -> tuple[dict[str, int], dict[str, int], float, str]:
     """Count cues (all, and those of the request's head words), the length in words, and the script."""
-    tokens = _words(prose)
     counts = Counter(tokens)
     cues: dict[str, int] = {}
     latin = hangul = cjk_chars = other = 0
@@ -339,7 +348,7 @@ def _read_cues(prose: str, lexicon: Lexicon) -> tuple[dict[str, int], dict[str, 
             continue
         else:
             other += times
-            continue
+            found = words_table.get(token)
         if found:
             _add(cues, found, times)
     starts = lexicon.phrase_starts.intersection(counts)

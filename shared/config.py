@@ -16,16 +16,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from variet.contract.status import LOCAL_BOX
 from variet.shared.errors import ConfigError
 from variet.shared.secrets import read_secret_file
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "LOCAL_BOX",
     "TIER_NAMES",
+    "DiscordSettings",
     "EngineSettings",
     "GoogleAccount",
     "GoogleSettings",
     "McpSettings",
+    "PeerSettings",
     "RouterSettings",
     "SearchSettings",
     "Settings",
@@ -34,6 +38,7 @@ __all__ = [
     "config_path",
     "load_settings",
     "load_tiers",
+    "split_host_port",
 ]
 
 TIER_NAMES = ("fast", "balanced", "deep-coder", "deep-logic", "ultra")
@@ -50,6 +55,9 @@ DEFAULT_PROMPT_CACHE_MAX_BYTES = 16 * 1024**3
 about 1-4 GB at q8_0), a small share of a home machine's NVMe drive."""
 DEFAULT_PROMPT_CACHE_MIN_TOKENS = 1024
 """Shorter prefixes are processed again in a second or two even on a dense tier: not worth a file."""
+DEFAULT_PEER_CONNECT_SECONDS = 3.0
+DEFAULT_PEER_POLL_SECONDS = 2.0
+DEFAULT_PEER_REQUEST_SECONDS = 600.0
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -70,7 +78,12 @@ class Tier(BaseModel):
     split: Literal["layer", "row", "none"] = "layer"
     """How a multi-GPU tier is split (llama-server `--split-mode`)."""
     tensor_split: tuple[float, ...] = ()
-    """Share of the model per GPU in `gpus` order (llama-server `--tensor-split`)."""
+    """Share of the model per device, in the order the layers are laid out: the `rpc` workers first, then the
+    `gpus` (llama-server `--tensor-split`)."""
+    rpc: tuple[str, ...] = ()
+    """llama.cpp RPC workers (`variet engine rpc-worker` on another box) that hold part of this tier, as
+    `HOST:PORT`; each worker is one device (`RPC0`, `RPC1`, ... in this order), placed before the local `gpus`
+    so that the last layers and the output layer stay on this box."""
     args: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Extra llama-server arguments, long names without dashes (`n-cpu-moe = 30`)."""
     tokens_per_second: float = Field(gt=0)
@@ -81,11 +94,32 @@ class Tier(BaseModel):
     """What the tier is good at, in the router's vocabulary (`chat`, `code`, `math`, ...)."""
     description: str = ""
 
+    @field_validator("rpc")
+    @classmethod
+    def _rpc_addresses(cls, workers: tuple[str, ...]) -> tuple[str, ...]:
+        for worker in workers:
+            split_host_port(worker, what="RPC worker")
+        if len(set(workers)) != len(workers):
+            raise ValueError("an RPC worker is listed twice")
+        return workers
+
     @model_validator(mode="after")
-    def _split_matches_gpus(self) -> Tier:
-        if self.tensor_split and len(self.tensor_split) != len(self.gpus):
-            raise ValueError(f"tensor_split has {len(self.tensor_split)} values for {len(self.gpus)} gpus")
+    def _split_matches_devices(self) -> Tier:
+        devices = len(self.gpus) + len(self.rpc)
+        if self.tensor_split and len(self.tensor_split) != devices:
+            raise ValueError(f"tensor_split has {len(self.tensor_split)} values for {devices} devices "
+                             f"({len(self.rpc)} rpc workers, then {len(self.gpus)} gpus)")
         return self
+
+
+def split_host_port(address: str, *, what: str = "address") -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 in brackets) to its parts; ValueError saying what is wrong otherwise."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{what} {address!r} must be HOST:PORT, for example 127.0.0.1:50052")
+    if host.startswith("[") != host.endswith("]") or any(c.isspace() or c in "/@,?#" for c in host):
+        raise ValueError(f"{what} {address!r} has an invalid host")
+    return host.strip("[]"), int(port)
 
 
 class TierCatalogue(BaseModel):
@@ -137,6 +171,51 @@ class TierCatalogue(BaseModel):
         return None
 
 
+class PeerSettings(BaseModel):
+    """`[[engine.peers]]`: another Variet engine (another box) whose tiers this engine serves as well."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    """Short name of the box; its tiers are also addressed as `NAME/TIER`, and status shows it."""
+    url: str
+    """The peer engine's base URL, `http(s)://HOST:PORT` (no path, no credentials: the key goes in a file)."""
+    api_key_file: str | None = None
+    """File (mode 0600) holding the peer engine's API key; none when the peer needs no key."""
+    connect_timeout_seconds: float = Field(default=DEFAULT_PEER_CONNECT_SECONDS, gt=0)
+    """A peer that does not accept a connection, or answer a status poll, within this is counted as down."""
+    poll_seconds: float = Field(default=DEFAULT_PEER_POLL_SECONDS, gt=0)
+    """How often the peer's status (its loaded tier, up or down) is read while it is up; while it is down,
+    retries back off from a quarter of this to five times it."""
+    request_timeout_seconds: float = Field(default=DEFAULT_PEER_REQUEST_SECONDS, gt=0)
+    """Longest a relayed request waits for the peer's answer to begin (the peer may be swapping)."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_local(cls, name: str) -> str:
+        if name == LOCAL_BOX:
+            raise ValueError(f"{LOCAL_BOX!r} names this engine's own box; call the peer something else")
+        return name
+
+    @field_validator("url")
+    @classmethod
+    def _plain_url(cls, url: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} must be an http:// or https:// URL such as http://192.168.1.20:8000")
+        if parts.username or parts.password:
+            raise ValueError("put the peer's key in api_key_file (mode 0600), not in the URL")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError(f"{url!r} must be the engine's base URL, without a path")
+        try:
+            parts.port  # noqa: B018 - raises for a bad port
+        except ValueError as exc:
+            raise ValueError(f"{url!r} has an invalid port") from exc
+        return url.rstrip("/")
+
+
 class EngineSettings(BaseModel):
     """`[engine]`: where the engine listens and how it runs llama-server."""
 
@@ -167,6 +246,8 @@ class EngineSettings(BaseModel):
     """Give up on a tier load after this long."""
     backend_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Extra global llama-server arguments for the preset's `[*]` section."""
+    peers: tuple[PeerSettings, ...] = ()
+    """Other engines (`[[engine.peers]]`) whose tiers this engine serves too, relaying to them."""
     prompt_cache_dir: str = DEFAULT_PROMPT_CACHE_DIR
     """Folder for the KV caches of long prompt prefixes, saved before a tier is swapped out and restored when
     it comes back; relative to this settings file. They contain your prompts: the folder must be private
@@ -177,6 +258,15 @@ class EngineSettings(BaseModel):
     prompt caching off."""
     prompt_cache_min_tokens: int = Field(default=DEFAULT_PROMPT_CACHE_MIN_TOKENS, ge=1)
     """Only prefixes at least this many tokens long are saved and restored."""
+
+    @field_validator("peers")
+    @classmethod
+    def _peer_names_unique(cls, peers: tuple[PeerSettings, ...]) -> tuple[PeerSettings, ...]:
+        names = [peer.name for peer in peers]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two peers are called {name!r}; give each its own name")
+        return peers
 
     @property
     def prompt_cache_enabled(self) -> bool:
@@ -295,6 +385,81 @@ class GoogleSettings(BaseModel):
     accounts: dict[str, GoogleAccount] = Field(default_factory=dict)
 
 
+McpServerName = Literal["search", "calendar", "gmail", "inference", "router"]
+DISCORD_API_URL = "https://discord.com/api/v10"
+DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+DISCORD_SERVERS: tuple[McpServerName, ...] = ("search", "calendar", "gmail")
+DISCORD_MAX_TOOL_ROUNDS = 8
+DISCORD_HISTORY_MESSAGES = 30
+DISCORD_MAX_TOKENS = 2048
+DISCORD_CONFIRM_SECONDS = 120.0
+DISCORD_EDIT_INTERVAL = 1.0
+DISCORD_TOOL_SECONDS = 120.0
+
+
+class DiscordSettings(BaseModel):
+    """`[discord]`: the Discord assistant (`variet discord`). The token comes from `VARIET_DISCORD_TOKEN` or
+    the 0600 `token_file`, never from this file."""
+
+    model_config = _STRICT
+
+    token_file: str | None = None
+    """File (mode 0600) holding the bot token; `VARIET_DISCORD_TOKEN` takes precedence."""
+    owner_ids: tuple[int, ...] = ()
+    """Discord user ids that may use the bot, change its settings and approve sends and deletes."""
+    allowed_user_ids: tuple[int, ...] = ()
+    """Other user ids that may talk to the bot and use its tools (they cannot pin tiers or approve anything);
+    everyone else is ignored."""
+    allowed_channel_ids: tuple[int, ...] = ()
+    """When set, the bot answers in these server channels (and their threads) only; DMs are unaffected."""
+    model: str = "auto"
+    """The tier (or `auto`) the bot asks for; `/tier` pins a channel to another."""
+    servers: tuple[McpServerName, ...] = DISCORD_SERVERS
+    """Variet MCP servers whose tools the model may use, started over stdio."""
+    server_urls: dict[McpServerName, str] = Field(default_factory=dict)
+    """Streamable HTTP URLs for some of `servers` (`{ search = "http://127.0.0.1:8765/mcp" }`) instead of stdio."""
+    max_tool_rounds: int = Field(default=DISCORD_MAX_TOOL_ROUNDS, ge=1, le=50)
+    """Model replies with tool calls in one turn; past this the bot stops and says so."""
+    timezone: str | None = None
+    """IANA zone for "today" and "tomorrow" (`Europe/Berlin`); default: this machine's zone."""
+    history_messages: int = Field(default=DISCORD_HISTORY_MESSAGES, ge=1, le=200)
+    """Messages of a reply chain, thread or DM sent to the model as the conversation."""
+    max_tokens: int = Field(default=DISCORD_MAX_TOKENS, ge=16)
+    """Longest answer the model may give per call."""
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    """Sampling temperature sent with every request; default: the tier's own."""
+    confirm_timeout_seconds: float = Field(default=DISCORD_CONFIRM_SECONDS, gt=0, le=3600)
+    """How long an Approve / Cancel prompt waits for an owner; no answer means cancelled."""
+    edit_interval_seconds: float = Field(default=DISCORD_EDIT_INTERVAL, ge=0.05)
+    """Least time between two edits of a streaming answer (Discord allows about five edits in five seconds)."""
+    tool_timeout_seconds: float = Field(default=DISCORD_TOOL_SECONDS, gt=0)
+    """A tool call that takes longer fails (time spent waiting for a confirmation does not count)."""
+    state_file: str = "~/.local/state/variet/discord.json"
+    """Where `/tier` pins are kept across restarts."""
+    api_url: str = DISCORD_API_URL
+    """Discord's REST API base; point it at a Discord-compatible server or a local fake."""
+    gateway_url: str = DISCORD_GATEWAY_URL
+    """Discord's gateway WebSocket URL; point it with `api_url`."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, value: str | None) -> str | None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not an IANA time zone (like Europe/Berlin)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _urls_name_used_servers(self) -> DiscordSettings:
+        if unused := sorted(set(self.server_urls) - set(self.servers)):
+            raise ValueError(f"server_urls names {', '.join(unused)}, which `servers` does not list")
+        return self
+
+
 class Settings(BaseModel):
     """The contents of `variet.toml`."""
 
@@ -305,6 +470,7 @@ class Settings(BaseModel):
     router: RouterSettings = Field(default_factory=RouterSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     google: GoogleSettings = Field(default_factory=GoogleSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
     source: Path | None = Field(default=None, exclude=True)
 
     def relative_path(self, value: str) -> Path:
@@ -322,6 +488,12 @@ class Settings(BaseModel):
         if self.engine.api_key_file:
             return read_secret_file(self.relative_path(self.engine.api_key_file))
         return None
+
+    def peer_api_key(self, peer: PeerSettings) -> str | None:
+        """A peer engine's API key from its 0600 `api_key_file`; None when it has none."""
+        if peer.api_key_file is None:
+            return None
+        return read_secret_file(self.relative_path(peer.api_key_file))
 
     def tiers(self) -> TierCatalogue:
         """Load the tier catalogue this settings file points at (the packaged one if it is absent)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx2
 
-from variet.contract import EngineEvent, EngineStatus, LoadAnswer, ModelList, UnloadAnswer, parse_event
+from variet.contract import LOCAL_BOX, EngineEvent, EngineStatus, LoadAnswer, ModelList, UnloadAnswer, parse_event
 from variet.shared.config import Settings
 from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
 from variet.shared.http import LazyAsyncClient
@@ -160,7 +160,7 @@ class EngineClient:
             elapsed = time.monotonic() - started
             info = status.tier(tier)
             swap = info.last_swap
-            if status.loaded == tier and status.swapping is None:
+            if _ready(status, tier):
                 took = swap.seconds if swap is not None and swap != previous and swap.ok else None
                 return SwapWait(tier, True, elapsed, "loaded", swap_seconds=took)
             if swap is not None and swap != previous and not swap.ok:
@@ -189,6 +189,29 @@ class EngineClient:
         body = {"model": tier, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
                 "stream": True, **extra}
         return await self._stream("/v1/completions", body, max_tokens, progress, chat=False)
+
+    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Each chunk of one streamed `/v1/chat/completions` call, as parsed JSON (`stream` is set here).
+
+        For callers that need more than `chat` collects: tool calls, text as it arrives. Every chunk names the
+        tier in `model`. Failures raise `EngineError` and its subclasses, as the other calls do.
+        """
+        try:
+            async with self._http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._check(response)
+                async for line in response.aiter_lines():
+                    data = line[5:].strip() if line.startswith("data:") else ""
+                    if data == "[DONE]":
+                        return
+                    if data:
+                        chunk = json.loads(data)
+                        if "error" in chunk:
+                            raise EngineError(str(chunk["error"].get("message", chunk["error"])))
+                        yield chunk
+        except httpx2.TransportError as exc:
+            raise self._unreachable(exc) from exc
 
     async def _stream(self, path: str, body: dict[str, Any], max_tokens: int, progress: ProgressFn | None,
                       *, chat: bool) -> Completion:
@@ -241,6 +264,14 @@ class EngineClient:
             tokens_per_second=None if speed is None else round(float(speed), 1),
             seconds=round(seconds, 4),
         )
+
+
+def _ready(status: EngineStatus, tier: str) -> bool:
+    """Whether `tier` is loaded and no swap is under way on its box (a peer's tier: as the engine last saw it)."""
+    info = status.tier(tier)
+    if info.box != LOCAL_BOX:
+        return info.loaded and info.box_up
+    return status.loaded == tier and status.swapping is None
 
 
 async def _pause() -> None:

@@ -33,3 +33,5 @@ def test_the_wheel_ships_every_package_folder_under_variet(tmp_path: Path) -> No
     assert on_disk <= shipped, f"missing from the wheel: {sorted(on_disk - shipped)}"
     assert all(name.startswith(("variet/", "variet-")) for name in names)
     assert "variet/config/tiers.toml" in names
+    for page in ("index.html", "dashboard.css", "dashboard.js", "icon.svg"):  # the engine's dashboard, at /ui
+        assert f"variet/engine/ui/{page}" in names

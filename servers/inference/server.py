@@ -212,7 +212,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
                 name=model.id,
                 model_file=model.tier.model_file,
                 aliases=model.aliases,
-                loaded=status.loaded == model.id,
+                loaded=model.loaded,  # a peer's tier: loaded on its own box
                 expected_tokens_per_second=model.tier.expected_tokens_per_second,
                 measured_tokens_per_second=live.measured_tokens_per_second if live else None,
                 expected_load_seconds=model.tier.expected_load_seconds,

@@ -7,8 +7,6 @@ engine really serves; without an engine it falls back to the local tier catalogu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -22,6 +20,8 @@ from variet.shared.config import Settings, Tier, TierCatalogue
 from variet.shared.engine_client import EngineClient
 from variet.shared.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
 from variet.shared.errors import EngineError, EngineUnreachable
+from variet.shared.runner import service_lifespan
+from variet.shared.tools import MaxTokens, Temperature
 
 __all__ = ["build", "create_server"]
 
@@ -31,6 +31,7 @@ RUN = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_h
 class Route(BaseModel):
     tier: str
     confidence: float
+    """Calibrated probability that `tier` is adequate for the task."""
     reasons: list[str]
     domain: str
     difficulty: str
@@ -41,6 +42,9 @@ class Route(BaseModel):
     expected_seconds: float
     """Expected swap plus generation time."""
     adequate_tiers: list[str]
+    """Tiers more likely adequate than not, cheapest first."""
+    adequacy: dict[str, float]
+    """Each tier's model probability of being adequate for the task."""
 
 
 class TaskResult(BaseModel):
@@ -76,22 +80,16 @@ def catalogue_from_models(models: ModelList) -> TierCatalogue:
     return TierCatalogue(tiers=tiers)
 
 
-def create_server(settings: Settings, *, engine: EngineClient | None = None) -> MCPServer[Any]:
+def create_server(settings: Settings, *, engine: EngineClient | None = None) -> MCPServer[EngineClient]:
+    """The router server; `engine` is injectable for tests (default: from settings)."""
     client = engine or EngineClient.from_settings(settings)
-
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
-        yield
-        if engine is None:
-            await client.aclose()
-
-    server: MCPServer[Any] = MCPServer(
+    server: MCPServer[EngineClient] = MCPServer(
         "variet-router",
         instructions=(
             "Picks the Variet tier for a task by its complexity and the cost of swapping tiers. route_task only "
             "advises; run_task routes, loads the tier if needed and returns the answer."
         ),
-        lifespan=lifespan,
+        lifespan=service_lifespan(client, owned=engine is None),
     )
 
     async def live_state() -> tuple[TierCatalogue, str | None]:
@@ -120,7 +118,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
             tier=decision.tier, confidence=round(decision.confidence, 2), reasons=list(decision.reasons),
             domain=decision.domain, difficulty=decision.difficulty, loaded_tier=loaded,
             needs_swap=decision.needs_swap, swap_seconds=swap, expected_seconds=round(decision.expected_seconds, 2),
-            adequate_tiers=list(decision.adequate),
+            adequate_tiers=list(decision.adequate), adequacy={tier: round(p, 3) for tier, p in decision.adequacy},
         )
 
     @server.tool(annotations=READ_ONLY)
@@ -136,12 +134,11 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
         task: Annotated[str, Field(description="The task to answer, as the user would ask it.")],
         ctx: Context[Any, Any],
         tier: Annotated[str | None, Field(description="Run on this tier instead of routing (default: route).")] = None,
-        max_tokens: Annotated[int, Field(ge=1, le=32768, description="Answer length cap, 1-32768 (default 1024).")]
-        = 1024,
-        temperature: Annotated[float, Field(ge=0, le=2, description="Sampling temperature, 0-2 (default 0.7).")] = 0.7,
+        max_tokens: MaxTokens = 1024,
+        temperature: Temperature = 0.7,
     ) -> TaskResult:
         """Route the task (or use `tier`), load that tier with a bounded wait and progress, and return the answer
-        with the tier, the reasons and timings. If the swap outlasts the wait, call again."""
+        with the tier, the reasons and timings (max_tokens default 1024). If the swap outlasts the wait, call again."""
         catalogue, loaded = await live_state()
         decision = decide(task, catalogue, loaded, tier)
 
@@ -162,7 +159,9 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
 
     @server.tool(name="explain_policy", annotations=READ_ONLY)
     async def explain() -> dict[str, Any]:
-        """Describe the routing policy: the tiers with strengths, speeds and load times, and the settings in force."""
+        """Describe the routing policy: the tiers with strengths, speeds and load times, the settings in force, the
+        needs the model tells apart and the costs it weighs, and the model with its cross-validated figures and
+        their limits."""
         catalogue, loaded = await live_state()
         policy = explain_policy(catalogue, settings.router)
         policy["loaded_tier"] = loaded
@@ -171,5 +170,5 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
     return server
 
 
-def build(settings: Settings) -> MCPServer[Any]:
+def build(settings: Settings) -> MCPServer[EngineClient]:
     return create_server(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ def test_a_healthy_engine_and_servers_pass_and_optional_parts_only_warn(engine: 
     checks = by_name(done)
     assert done.returncode == 0, done.stdout
     assert checks["engine"]["outcome"] == "ok"
+    assert checks["dashboard"]["outcome"] == "ok" and checks["dashboard"]["detail"].startswith(f"{engine.url}/ui ")
     assert checks["llama-server"]["outcome"] == "ok"
     assert checks["model files"]["outcome"] == "ok"
     assert checks["searxng"]["outcome"] == "warn" and "VARIET_SEARCH_URL" in checks["searxng"]["fix"]
@@ -61,3 +63,30 @@ def test_an_invalid_settings_file_is_named(tmp_path: Path) -> None:
     config.write_text("[engine]\nlisten_on = 1\n")
     checks = by_name(doctor(config, "--skip-servers"))
     assert checks["settings"]["outcome"] == "FAIL" and str(config) in checks["settings"]["detail"]
+
+
+def test_peers_and_rpc_workers_are_checked_each_with_a_fix(engine: RunningEngine, tmp_path: Path) -> None:
+    loose = tmp_path / "loose.key"
+    loose.write_text("k")
+    loose.chmod(0o644)
+    gone = free_port()
+    (tmp_path / "tiers.toml").write_text(
+        '[tiers.split]\nmodel = "m.gguf"\ncontext = 4096\ntokens_per_second = 10\nload_seconds = 10\n'
+        f'rpc = ["127.0.0.1:{gone}", "127.0.0.1:LISTENING"]\n')
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        port = listening.getsockname()[1]
+        tiers = (tmp_path / "tiers.toml").read_text().replace("LISTENING", str(port))
+        (tmp_path / "tiers.toml").write_text(tiers)
+        config = tmp_path / "variet.toml"
+        config.write_text(
+            f'[engine]\nurl = "{engine.url}"\ntiers_file = "tiers.toml"\n'
+            f'[[engine.peers]]\nname = "box-b"\nurl = "{engine.url}"\n'
+            f'[[engine.peers]]\nname = "box-c"\nurl = "http://127.0.0.1:{gone}"\n'
+            f'[[engine.peers]]\nname = "box-d"\nurl = "{engine.url}"\napi_key_file = "{loose}"\n')
+        checks = by_name(doctor(config, "--skip-servers"))
+    assert checks["peer box-b"]["outcome"] == "ok" and "deep-logic" in checks["peer box-b"]["detail"]
+    assert checks["peer box-c"]["outcome"] == "FAIL" and "variet engine serve" in checks["peer box-c"]["fix"]
+    assert checks["peer box-d"]["outcome"] == "FAIL" and "chmod 600" in checks["peer box-d"]["detail"]
+    assert checks[f"rpc 127.0.0.1:{gone}"]["outcome"] == "FAIL"
+    assert "variet engine rpc-worker" in checks[f"rpc 127.0.0.1:{gone}"]["fix"]
+    assert checks[f"rpc 127.0.0.1:{port}"]["outcome"] == "ok" and "split" in checks[f"rpc 127.0.0.1:{port}"]["detail"]

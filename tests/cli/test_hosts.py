@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+import yaml
 from mcp import Client, StdioServerParameters
 
 from variet.cli import host_files as hosts
@@ -27,6 +28,7 @@ MCP_KEYS = {
     "openclaude": {"mcpServers"},
     "claude-desktop": {"mcpServers"},
     "vscode": {"servers", "inputs"},
+    "continue": {"name", "version", "schema", "mcpServers", "models"},
 }
 
 
@@ -65,15 +67,18 @@ def expand_like_claude_code(value: str, environ: Mapping[str, str]) -> str:
 
 
 @pytest.mark.parametrize("host", hosts.HOSTS)
-def test_each_host_gets_json_with_absolute_installed_commands_under_its_own_top_level_keys(
+def test_each_host_gets_its_file_with_absolute_installed_commands_under_its_own_top_level_keys(
     host: str, settings_file: Path
 ) -> None:
     launches = hosts.launches(hosts.SERVERS)
     result = hosts.render(host, launches, engine_url=ENGINE, config_file=settings_file, tiers=FIVE)
-    document = json.loads(json.dumps(result.part("mcp").content))
+    part = result.part("mcp")
+    document = yaml.safe_load(part.text()) if part.format == "yaml" else json.loads(part.text())
 
     assert set(document) == MCP_KEYS[host]
     entries = document["servers" if host == "vscode" else "mcpServers"]
+    if host == "continue":  # a list of servers, each with its name
+        entries = {entry.pop("name"): entry for entry in entries}
     assert set(entries) == {f"variet-{name}" for name in hosts.SERVERS}
     for name, entry in entries.items():
         command = Path(entry["command"])
@@ -97,6 +102,45 @@ def test_vscode_gets_a_custom_endpoint_group_with_every_tier_and_auto_and_a_pass
     assert all(m["url"] == f"{ENGINE}/v1/chat/completions" and m["toolCalling"] is True for m in models.values())
     assert models["deep-coder"]["maxInputTokens"] + models["deep-coder"]["maxOutputTokens"] == 32768
     assert models["auto"]["maxInputTokens"] == models["deep-coder"]["maxInputTokens"]
+
+
+def test_continue_gets_one_yaml_file_with_every_tier_and_auto_as_openai_models_and_the_five_servers() -> None:
+    result = hosts.render("continue", hosts.launches(hosts.SERVERS), engine_url=ENGINE + "/", config_file=None,
+                          tiers=TIERS)
+    (part,) = result.parts
+    assert (part.file, part.format) == ("config.yaml", "yaml")
+    text = part.text()
+    assert text.startswith(hosts.YAML_HEADER)
+    document = yaml.safe_load(text)
+    assert document == part.content
+    assert (document["name"], document["schema"]) == ("Variet", "v1")
+    models = {model["model"]: model for model in document["models"]}
+    assert list(models) == ["auto", "fast", "deep-coder"]
+    for name, model in models.items():
+        assert model["name"] == f"Variet {name}"
+        assert (model["provider"], model["apiBase"]) == ("openai", f"{ENGINE}/v1")
+        assert model["apiKey"] == "${{ secrets.VARIET_ENGINE_API_KEY }}"  # Continue's secret reference
+        assert "tool_use" in model["capabilities"] and "chat" in model["roles"]
+    assert models["fast"]["defaultCompletionOptions"] == {"contextLength": 65536, "maxTokens": 8192}
+    assert models["deep-coder"]["defaultCompletionOptions"] == {"contextLength": 32768, "maxTokens": 8192}
+    assert models["auto"]["defaultCompletionOptions"]["contextLength"] == 32768
+    servers = {server["name"]: server for server in document["mcpServers"]}
+    assert list(servers) == [f"variet-{name}" for name in hosts.SERVERS]
+    # Continue hands its environment to the servers it starts, so the key needs no reference there.
+    assert servers["variet-router"]["env"] == {"VARIET_ENGINE_URL": ENGINE}
+    assert "env" not in servers["variet-search"]
+    assert any("VARIET_ENGINE_API_KEY" in note and ".continue/.env" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("value", [
+    {"plain": "text", "looks like": ["yes", "no", "1.0", "null", "~", "0x1F", "2026-01-01"]},
+    {"yaml syntax": ["a: b", "- item", "# not a comment", "${{ secrets.X }}", "{x}", "[y]", "&anchor", "*ref"]},
+    {"escapes": ["quote \" and back\\slash", "line\nbreak", "tab\t", "ünïcødé …", "", " padded "]},
+    {"numbers": [0, -3, 2.5, True, False, None], "empty": {"list": [], "map": {}}, "7 odd key": 1},
+    [{"nested": [{"deeper": [[1, 2], []]}]}, "last"],
+])
+def test_the_yaml_writer_reads_back_as_exactly_the_same_values(value: Any) -> None:
+    assert yaml.safe_load(hosts.to_yaml(value)) == value
 
 
 def test_vscode_writes_no_input_when_no_chosen_server_needs_the_engine_key() -> None:
@@ -141,11 +185,12 @@ def test_no_output_or_written_file_holds_the_engine_key_even_when_it_is_set(
 ) -> None:
     printed = run_cli("--host", host, config=settings_file, cwd=tmp_path, key=SECRET)
     extra = {"openclaude": ["--settings", "settings.json"], "vscode": ["--models", "models.json"]}.get(host, [])
-    written = run_cli("--host", host, "--output", "out/mcp.json", *extra, config=settings_file, cwd=tmp_path,
-                      key=SECRET)
+    output = "out/config.yaml" if host == "continue" else "out/mcp.json"
+    written = run_cli("--host", host, "--output", output, *extra, config=settings_file, cwd=tmp_path, key=SECRET)
 
     assert printed.returncode == 0 and written.returncode == 0, printed.stderr + written.stderr
-    files = [path.read_text(encoding="utf-8") for path in tmp_path.rglob("*.json")]
+    files = [path.read_text(encoding="utf-8") for path in tmp_path.rglob("*") if path.is_file()
+             and path.name != settings_file.name]
     assert len(files) == 1 + len(extra) // 2
     for text in (printed.stdout, printed.stderr, written.stdout, written.stderr, *files):
         assert SECRET not in text
@@ -263,6 +308,26 @@ def test_a_file_that_is_not_plain_json_is_left_alone_unless_forced(settings_file
     refused = run_cli("--host", "vscode", "--output", str(target), config=settings_file, cwd=tmp_path)
     assert refused.returncode == 2 and "not plain JSON" in refused.stderr
     assert "// my servers" in target.read_text(encoding="utf-8")
+
+
+def test_a_yaml_file_is_replaced_only_when_variet_wrote_it_or_when_forced(settings_file: Path, tmp_path: Path) -> None:
+    target = tmp_path / ".continue" / "config.yaml"
+    target.parent.mkdir()
+    target.write_text("# mine\nmodels: []\n", encoding="utf-8")
+    refused = run_cli("--host", "continue", "--output", str(target), config=settings_file, cwd=tmp_path)
+    assert refused.returncode == 2 and "agents/variet.yaml" in refused.stderr
+    assert target.read_text(encoding="utf-8") == "# mine\nmodels: []\n"
+
+    own = tmp_path / ".continue" / "agents" / "variet.yaml"
+    for servers in ("inference", "search"):  # the second export replaces the first without --force
+        done = run_cli("--host", "continue", "--servers", servers, "--output", str(own), config=settings_file,
+                       cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert [s["name"] for s in yaml.safe_load(own.read_text(encoding="utf-8"))["mcpServers"]] == ["variet-search"]
+
+    forced = run_cli("--host", "continue", "--output", str(target), "--force", config=settings_file, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert yaml.safe_load(target.read_text(encoding="utf-8"))["name"] == "Variet"
 
 
 def test_writing_through_a_symlink_updates_the_linked_file(settings_file: Path, tmp_path: Path) -> None:

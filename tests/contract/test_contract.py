@@ -13,13 +13,18 @@ from variet.contract import (
     BackendInfo,
     EngineStatus,
     ModelList,
+    PeerDownEvent,
+    PeerLoadedEvent,
+    PeerUpEvent,
     PromptCacheRestoredEvent,
     PromptCacheSavedEvent,
     PromptCacheSkippedEvent,
+    RequestDoneEvent,
     SubscribedEvent,
     SwapDoneEvent,
     SwapFailedEvent,
     SwapStartedEvent,
+    TierExitedEvent,
     TierState,
     UnloadedEvent,
     parse_event,
@@ -48,6 +53,11 @@ def _status(**extra: object) -> EngineStatus:
     PromptCacheSavedEvent(time=5.0, tier="deep-coder", tokens=16000, bytes=2_000_000_000, milliseconds=900.0),
     PromptCacheRestoredEvent(time=6.0, tier="deep-coder", tokens=16000, bytes=2_000_000_000, milliseconds=800.0),
     PromptCacheSkippedEvent(time=7.0, tier="fast", action="restore", reason="model_changed", detail="rewritten"),
+    RequestDoneEvent(time=5.0, tier="fast", status=200, seconds=1.25, waited_seconds=0.5, waited_for_swap=True),
+    TierExitedEvent(time=4.5, tier="split", exit_code=1, log_file="/tmp/llama.log"),
+    PeerUpEvent(time=5.0, peer="box-b", url="http://127.0.0.1:9", loaded="coder", tiers=["coder", "box-b/fast"]),
+    PeerDownEvent(time=6.0, peer="box-b", url="http://127.0.0.1:9", error="connection refused"),
+    PeerLoadedEvent(time=7.0, peer="box-b", tier="box-b/fast", previous="coder"),
 ])
 def test_every_event_reads_back_as_the_model_the_engine_sent(event: object) -> None:
     assert parse_event(event.model_dump_json()) == event  # type: ignore[attr-defined]
@@ -64,10 +74,19 @@ def test_a_malformed_event_of_a_known_kind_is_an_error_that_says_so() -> None:
 
 def test_a_status_with_fields_a_newer_engine_added_still_reads() -> None:
     wire = json.loads(_status().model_dump_json())
-    wire["peers"] = [{"name": "box-b"}]
-    wire["tiers"]["fast"]["box"] = "local"
+    wire["racks"] = [{"name": "rack-b"}]
+    wire["tiers"]["fast"]["rack"] = "rack-b"
     status = EngineStatus.model_validate(wire)
     assert status.tier("fast").in_flight == 1 and status.busy_tier == "fast"
+
+
+def test_a_status_from_an_engine_older_than_peers_reads_as_all_local() -> None:
+    wire = json.loads(_status().model_dump_json())
+    del wire["peers"]
+    for field in ("box", "box_up"):
+        del wire["tiers"]["fast"][field]
+    status = EngineStatus.model_validate(wire)
+    assert status.peers == [] and status.tier("fast").box == "local" and status.tier("fast").box_up
 
 
 def test_asking_for_an_unknown_tier_names_the_tiers_there_are() -> None:
@@ -94,7 +113,8 @@ def test_the_openapi_document_describes_every_control_answer_and_event() -> None
     document = openapi_document("1.2.3")
     schemas = document["components"]["schemas"]
     for name in ("EngineStatus", "TierState", "ModelList", "LoadAnswer", "UnloadAnswer", "Health", "ErrorBody",
-                 "EngineEvent", "SwapDoneEvent"):
+                 "EngineEvent", "SwapDoneEvent", "RequestDoneEvent"):
         assert name in schemas, name
     assert document["info"]["version"] == "1.2.3"
     assert "/variet/tiers/{tier}/load" in document["paths"]
+    assert document["paths"]["/ui"]["get"]["security"] == []  # the dashboard page; its data calls need the key

@@ -178,7 +178,7 @@ async def test_a_killed_llama_server_gives_a_clear_503_then_the_engine_restarts_
                     events.append(json.loads(data)["event"])
                     if events[-1] == "backend_up":
                         break
-        assert events == ["backend_down", "backend_up"]
+        assert [e for e in events if e != "request_done"] == ["backend_down", "backend_up"]
         status: Any = own_engine.status()
         assert status.backend.up and status.backend.restarts == 1
         again = await client.post("/v1/chat/completions", json=chat("fast"))
@@ -475,3 +475,19 @@ def test_an_unknown_path_or_method_gets_the_engines_error_shape(engine: RunningE
         assert reply.status_code == status, (method, path, reply.text)
         error = reply.json()["error"]
         assert error["src"] == "variet-engine" and error["message"], (method, path, error)
+
+
+def test_an_open_events_stream_ends_cleanly_when_the_engine_stops(own_engine: RunningEngine) -> None:
+    lines: list[str] = []
+    with httpx2.stream("GET", f"{own_engine.url}/variet/events", timeout=30) as events:
+        stream = events.iter_lines()
+        for line in stream:
+            lines.append(line)
+            if line.startswith("data:"):
+                break  # subscribed: the stream is open
+        started = time.monotonic()
+        own_engine.process.terminate()
+        rest = list(stream)  # ends when the engine closes the stream
+    assert own_engine.process.wait(timeout=8) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+    assert time.monotonic() - started < 5, "the events stream held the shutdown"
+    assert lines[0] == "event: subscribed" and not any(line.startswith("event: error") for line in rest)

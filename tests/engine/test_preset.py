@@ -5,8 +5,11 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from variet.engine.preset import render_preset
-from variet.shared.config import EngineSettings, load_tiers
+from variet.shared.config import EngineSettings, Tier, TierCatalogue, load_tiers
 
 REAL_TIERS = Path(__file__).parents[2] / "config" / "tiers.toml"
 
@@ -54,3 +57,26 @@ def test_with_prompt_caching_each_tier_saves_its_slots_in_a_folder_of_its_own(tm
     assert {name: preset[name]["slot-save-path"] for name in catalogue.tiers} == {
         name: str(folder) for name, folder in folders.items()}
     assert "slot-save-path" not in parse(render_preset(catalogue))["fast"]
+
+
+def test_a_tier_with_rpc_workers_lists_them_and_puts_their_devices_before_the_local_gpus() -> None:
+    split = Tier(model="m.gguf", context=4096, tokens_per_second=10, load_seconds=30, gpus=(0, 1),
+                 rpc=("box-c:50052", "[fd00::3]:50052"), tensor_split=(1, 1, 2, 2))
+    remote_only = Tier(model="m.gguf", context=4096, tokens_per_second=10, load_seconds=30, rpc=("127.0.0.1:50052",),
+                       args={"n-gpu-layers": 12})
+    preset = parse(render_preset(TierCatalogue(tiers={"split": split, "remote": remote_only})))
+    assert preset["split"]["rpc"] == "box-c:50052,[fd00::3]:50052"
+    # The output layer goes on the last device: this box's, so no token's logits cross the network.
+    assert preset["split"]["device"] == "RPC0,RPC1,CUDA0,CUDA1"
+    assert preset["split"]["tensor-split"] == "1.0,1.0,2.0,2.0" and preset["split"]["split-mode"] == "layer"
+    # CPU plus one worker: the worker is the only device named; the layers not offloaded stay on the CPU.
+    assert preset["remote"]["device"] == "RPC0" and preset["remote"]["n-gpu-layers"] == "12"
+    assert preset["remote"]["split-mode"] == "none"
+
+
+def test_rpc_workers_must_be_host_and_port_and_the_tensor_split_must_cover_every_device() -> None:
+    with pytest.raises(ValidationError, match="must be HOST:PORT"):
+        Tier(model="m.gguf", context=4096, tokens_per_second=1, load_seconds=1, rpc=("box-c",))
+    with pytest.raises(ValidationError, match="3 devices"):
+        Tier(model="m.gguf", context=4096, tokens_per_second=1, load_seconds=1, gpus=(0, 1), rpc=("box-c:1",),
+             tensor_split=(1, 1))

@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
+from variet.contract import TierExitedEvent
 from variet.engine.events import EventBus
 from variet.engine.scheduler import Policy, TierLoadError, TierScheduler, Waiting, decide
 
@@ -252,3 +253,25 @@ async def test_the_fairness_bound_follows_the_measured_swap_time() -> None:
                 assert scheduler.state == "draining"
                 scheduler.release("fast")
         assert backend.calls == ["load ultra", "load fast", "load ultra"]
+
+
+@pytest.mark.anyio
+async def test_a_loaded_tier_whose_instance_exits_is_loaded_again_by_its_next_request() -> None:
+    backend = ScriptedBackend()
+    events = EventBus()
+    scheduler = TierScheduler(["fast", "ultra"], backend, events, max_wait=30)
+    scheduler.start()
+    try:
+        with anyio.fail_after(5):
+            await serve(scheduler, "fast", [])
+            await anyio.wait_all_tasks_blocked()
+            # A stale exit of another tier changes nothing; the loaded tier's own does.
+            events.publish(TierExitedEvent(time=0.0, tier="ultra", exit_code=1))
+            assert scheduler.loaded == "fast"
+            events.publish(TierExitedEvent(time=0.0, tier="fast", exit_code=1))
+            assert scheduler.loaded is None and scheduler.state == "idle"
+            await serve(scheduler, "fast", [])
+            await anyio.wait_all_tasks_blocked()
+        assert backend.calls == ["load fast", "load fast"] and scheduler.loaded == "fast"
+    finally:
+        await scheduler.stop()

@@ -61,12 +61,12 @@ class RunningEngine(EngineProcess):
 
 @contextmanager
 def run_engine(config: Path, *, listen_host: str = "127.0.0.1", env: dict[str, str] | None = None,
-               wait: bool = True) -> Iterator[RunningEngine]:
-    """Start the engine as a subprocess and stop it (and its llama-server) afterwards."""
+               wait: bool = True, port: int | None = None) -> Iterator[RunningEngine]:
+    """Start the engine as a subprocess and stop it (and its llama-server) afterwards; `port`: a given one."""
     environ = {k: v for k, v in os.environ.items() if k != "VARIET_CONFIG"} | (env or {})
     try:
         with launch_engine(config, binary=llama_server_binary(), env=environ, listen_host=listen_host,
-                           wait=wait) as launched:
+                           wait=wait, port=port) as launched:
             yield RunningEngine(url=launched.url, process=launched.process, log=launched.log)
     except VarietError as exc:
         pytest.fail(str(exc))

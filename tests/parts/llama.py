@@ -14,19 +14,23 @@ import httpx2
 import pytest
 
 from variet.engine.launcher import stop_process
-from variet.engine.llama_build import cache_root
+from variet.engine.llama_build import cache_root, cached_llama_server
 
 _POLL_SECONDS = 0.05
 
 
 def find_llama_server() -> Path:
-    """`$VARIET_LLAMA_SERVER`, else the newest cached build; fails the test (never skips) when there is none."""
+    """`$VARIET_LLAMA_SERVER`, else the cached build for this machine and `CMAKE_ARGS` (what `variet engine
+    install-llama-server` made), else the newest cached one; fails the test (never skips) when there is none."""
     explicit = os.environ.get("VARIET_LLAMA_SERVER")
     if explicit:
         path = Path(explicit).expanduser()
         if not os.access(path, os.X_OK):
             pytest.fail(f"VARIET_LLAMA_SERVER={explicit} is not an executable file")
         return path
+    current = cached_llama_server()
+    if current is not None:
+        return current
     root: Path = cache_root()
     builds = list(root.glob("llama-server/*/bin/llama-server"))
     found = [path for path in builds if os.access(path, os.X_OK)]

@@ -45,6 +45,12 @@ def test_korean_stems_carry_their_cues_despite_particles() -> None:
     assert assess(signals).domain == "admin"
 
 
+def test_proof_and_translation_words_of_other_alphabets_are_cues() -> None:
+    assert read_signals("Докажите, что число делится на 6.").cue("proof") == 1
+    assert read_signals("Beweise, dass die Folge konvergiert.").cue("proof") == 1
+    assert read_signals("Traduis en anglais : la réunion est demain.").cue("translate") == 1
+
+
 def test_explicit_hints_are_read() -> None:
     assert read_signals("quick: how do I undo a commit?").cue("quick") == 1
     assert read_signals("think hard about this puzzle").cue("think") == 1

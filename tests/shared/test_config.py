@@ -67,3 +67,36 @@ def test_secret_files_must_be_private(tmp_path: Path) -> None:
         read_secret_file(secret)
     os.chmod(secret, 0o600)
     assert read_secret_file(secret) == "s3cret"
+
+
+def test_peers_are_read_from_engine_peers_tables_with_their_keys_from_private_files(tmp_path: Path) -> None:
+    key = tmp_path / "box-b.key"
+    key.write_text("peer-secret\n")
+    os.chmod(key, 0o600)
+    file = tmp_path / "variet.toml"
+    file.write_text('[[engine.peers]]\nname = "box-b"\nurl = "http://127.0.0.1:8001/"\napi_key_file = "box-b.key"\n'
+                    '[[engine.peers]]\nname = "box-c"\nurl = "https://box-c.lan:8000"\n')
+    settings = load_settings(file, environ={})
+    box_b, box_c = settings.engine.peers
+    assert (box_b.name, box_b.url, box_c.url) == ("box-b", "http://127.0.0.1:8001", "https://box-c.lan:8000")
+    assert settings.peer_api_key(box_b) == "peer-secret" and settings.peer_api_key(box_c) is None
+    os.chmod(key, 0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        settings.peer_api_key(box_b)
+
+
+@pytest.mark.parametrize(("peers", "words"), [
+    ('[[engine.peers]]\nname = "b"\nurl = "http://h:1"\n[[engine.peers]]\nname = "b"\nurl = "http://h:2"\n',
+     "two peers are called 'b'"),
+    ('[[engine.peers]]\nname = "local"\nurl = "http://h:1"\n', "this engine's own box"),
+    ('[[engine.peers]]\nname = "b/c"\nurl = "http://h:1"\n', "engine.peers.0.name"),
+    ('[[engine.peers]]\nname = "b"\nurl = "http://me:hunter2@h:1"\n', "api_key_file"),
+    ('[[engine.peers]]\nname = "b"\nurl = "h:1"\n', "http:// or https://"),
+    ('[[engine.peers]]\nname = "b"\nurl = "http://h:1/v1"\n', "without a path"),
+])
+def test_a_bad_peer_is_reported_with_what_to_change(tmp_path: Path, peers: str, words: str) -> None:
+    file = tmp_path / "variet.toml"
+    file.write_text(peers)
+    with pytest.raises(ConfigError, match=r"engine\.peers") as caught:
+        load_settings(file, environ={})
+    assert words in str(caught.value) and "hunter2" not in str(caught.value)

@@ -4,6 +4,7 @@ settings file pointing them at the real engine, a real searx and the fake Google
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ __all__ = [
     "google_fake",
     "mcp_servers",
     "node",
+    "refusing_proxy",
     "searx_url",
     "server_command",
 ]
@@ -66,6 +68,17 @@ class McpServers:
 @pytest.fixture(scope="session")
 def node() -> NodeTools:
     return node_tools()
+
+
+@pytest.fixture
+def refusing_proxy() -> Iterator[str]:
+    """A loopback proxy URL nothing listens on (the port stays bound, so connections are refused)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
 
 
 @pytest.fixture(scope="session")

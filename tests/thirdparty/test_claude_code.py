@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +24,6 @@ from tests.parts.node import NodeTools, Ran, run_tool
 from tests.thirdparty.conftest import TIERS, McpServers
 
 _TIMEOUT = 180  # a 16k-token prompt on a tiny tier takes ~10 s on a busy 2-core CPU
-
-
-@pytest.fixture
-def refusing_proxy() -> Iterator[str]:
-    """A loopback proxy URL nothing listens on (the port stays bound, so connections are refused)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
 
 
 def _offline_env(node: NodeTools, home: Path, base_url: str, proxy: str) -> dict[str, str]:
