@@ -65,7 +65,8 @@ def tiny_tiers(scale: int = 1, *, real_fast: bool = False) -> Path:
     `real_fast` makes `fast` the real model (the embedded default)."""
     directory = Path(tempfile.mkdtemp(prefix="variet-bench-"))
     write_tiny_tiers(directory, scale=scale, real_fast=real_fast)
-    (directory / "bench.toml").write_text('[engine]\ntiers_file = "tiers.toml"\nbackend_args = { threads = 1 }\n')
+    (directory / "bench.toml").write_text('[engine]\ntiers_file = "tiers.toml"\nbackend_args = { threads = 1 }\n'
+                                          'prompt_cache_dir = "prompt-cache"\n')
     return directory
 
 

@@ -22,6 +22,9 @@ __all__ = [
     "PeerDownEvent",
     "PeerLoadedEvent",
     "PeerUpEvent",
+    "PromptCacheRestoredEvent",
+    "PromptCacheSavedEvent",
+    "PromptCacheSkippedEvent",
     "RequestDoneEvent",
     "SubscribedEvent",
     "SwapDoneEvent",
@@ -79,6 +82,36 @@ class BackendUpEvent(_Event):
     pid: int | None
 
 
+class PromptCacheSavedEvent(_Event):
+    """A prefix's KV cache was saved before its tier was swapped out."""
+
+    event: Literal["prompt_cache_saved"] = "prompt_cache_saved"
+    tier: str
+    tokens: int
+    bytes: int
+    milliseconds: float
+
+
+class PromptCacheRestoredEvent(_Event):
+    """A saved prefix was restored after its tier was loaded, before the waiting requests were let go."""
+
+    event: Literal["prompt_cache_restored"] = "prompt_cache_restored"
+    tier: str
+    tokens: int
+    bytes: int
+    milliseconds: float
+
+
+class PromptCacheSkippedEvent(_Event):
+    """A save or restore was skipped; the requests are served all the same (the prefix is processed again)."""
+
+    event: Literal["prompt_cache_skipped"] = "prompt_cache_skipped"
+    tier: str
+    action: Literal["save", "restore"]
+    reason: str = Field(description="model_changed, context_changed, corrupt, over_cap, disk_full, too_slow or "
+                                    "failed (newer engines may add reasons).")
+    detail: str = Field(default="", description="What happened, in words.")
+    tokens: int = Field(default=0, description="Tokens of the prefix, when known.")
 class RequestDoneEvent(_Event):
     """A completion request for a tier has ended; sent only while someone subscribes (it costs nothing otherwise)."""
 
@@ -130,7 +163,8 @@ class PeerLoadedEvent(_Event):
 
 EngineEvent = Annotated[
     SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent
-    | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent,
+    | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent
+    | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent,
     Field(discriminator="event"),
 ]
 """Every event the engine publishes, told apart by `event`."""

@@ -13,8 +13,20 @@ from pydantic import Field
 
 from variet.contract._base import Answer
 
-__all__ = ["LOCAL_BOX", "BackendInfo", "EngineState", "EngineStatus", "PeerInfo", "SwapInfo", "SwappingInfo",
-           "TierState"]
+__all__ = [
+    "LOCAL_BOX",
+    "BackendInfo",
+    "EngineState",
+    "EngineStatus",
+    "PeerInfo",
+    "PromptCacheInfo",
+    "PromptCacheOp",
+    "PromptCacheTotals",
+    "SavedPrefix",
+    "SwapInfo",
+    "SwappingInfo",
+    "TierState",
+]
 
 LOCAL_BOX = "local"
 """The `box` of the engine's own tiers."""
@@ -33,6 +45,50 @@ class SwapInfo(Answer):
     error: str | None = Field(default=None, description="Why it failed, naming what to fix.")
 
 
+class SavedPrefix(Answer):
+    """One prompt prefix whose KV cache is saved on disk for a tier."""
+
+    tokens: int = Field(description="Tokens of the prefix (prompt and answer that llama-server had cached).")
+    bytes: int = Field(description="Size of its file.")
+    saved_at: float = Field(description="When it was saved, in seconds since the epoch.")
+    last_used: float = Field(description="When it was last saved or restored, in seconds since the epoch.")
+
+
+class PromptCacheOp(Answer):
+    """One save or restore of a tier's prompt cache."""
+
+    at: float = Field(description="When it finished, in seconds since the epoch.")
+    tokens: int
+    bytes: int
+    milliseconds: float = Field(description="How long it took, as the engine waited for it.")
+
+
+class PromptCacheInfo(Answer):
+    """A tier's prompt caches: the prefixes saved on disk and what the last save and restore did."""
+
+    prefixes: list[SavedPrefix] = Field(description="Saved prefixes, most recently used first.")
+    tokens: int = Field(description="Tokens of all saved prefixes together.")
+    bytes: int = Field(description="Disk space they take.")
+    saves: int = Field(default=0, description="Prefixes saved since the engine started.")
+    restores: int = Field(default=0, description="Prefixes restored since the engine started.")
+    skips: int = Field(default=0, description="Saves and restores skipped (see the prompt_cache_skipped events).")
+    unused_restores: int = Field(
+        default=0, description="Restores llama-server then reused less than half of: the next prompt differed from "
+                               "the saved one before its end (see the README on sliding-window and hybrid models).")
+    last_save: PromptCacheOp | None = None
+    last_restore: PromptCacheOp | None = None
+    last_skip: str | None = Field(default=None, description="Why the last save or restore was skipped.")
+
+
+class PromptCacheTotals(Answer):
+    """The prompt cache store as a whole."""
+
+    dir: str = Field(description="The folder holding the saved caches.")
+    bytes: int = Field(description="Disk space they take.")
+    max_bytes: int = Field(description="The cap (`[engine] prompt_cache_max_bytes`).")
+    prefixes: int
+
+
 class TierState(Answer):
     """One tier as the engine sees it now."""
 
@@ -48,6 +104,10 @@ class TierState(Answer):
     model_file: str = Field(default="", description="The GGUF file's name.")
     context: int = Field(default=0, description="Context size in tokens.")
     model_file_present: bool
+    measured_prompt_tokens_per_second: float | None = Field(
+        default=None, description="Prompt processing speed measured on recent long prompts.")
+    prompt_cache: PromptCacheInfo | None = Field(
+        default=None, description="Saved and restored prompt prefixes; null when prompt caching is off.")
     box: str = Field(default=LOCAL_BOX, description="Where the tier runs: `local`, or the name of the peer.")
     box_up: bool = Field(default=True, description="Whether that box answers (a down peer's tiers answer 503).")
 
@@ -98,6 +158,7 @@ class EngineStatus(Answer):
     tiers: dict[str, TierState]
     uptime_seconds: float
     version: str = Field(default="", description="The engine's Variet version.")
+    prompt_cache: PromptCacheTotals | None = Field(default=None, description="Null when prompt caching is off.")
     peers: list[PeerInfo] = Field(default_factory=list, description="Peer engines, in configuration order.")
 
     def tier(self, name: str) -> TierState:

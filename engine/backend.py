@@ -7,6 +7,13 @@ stops it (with every model instance it spawned) on shutdown. It also implements 
 `autoload=true` and llama-server's router evicts the idle tier and loads theirs, in process. An explicit
 load with no request behind it uses `/models/load`. Either way the engine follows the tier's status on
 llama-server's `/models/sse` stream (with a `/models` poll as a fallback) until it settles.
+
+It is also the engine's `SlotBackend`: llama-server's router passes `GET /slots?model=TIER` and
+`POST /slots/{id}?action=save|restore` with `"model"` in the body through to the tier's instance (the pinned
+version maps both to its proxy), provided the tier is loaded: with `--no-models-autoload` a slot call for
+a tier that is not running is refused ("model is not loaded"), never a cause to load it. Each tier's
+instance gets its own `slot-save-path` in the preset, and llama-server runs with a umask of 077, so the
+files it writes there are private to the user (0600).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,8 +41,9 @@ from variet.engine.preset import render_preset
 from variet.engine.scheduler import BackendDown, TierBackend, TierLoadError
 from variet.engine.upstream import Connect, Tcp
 from variet.shared.config import EngineSettings, TierCatalogue, split_host_port
+from variet.shared.errors import VarietError
 
-__all__ = ["LlamaServer", "ModelBackend", "free_port"]
+__all__ = ["LlamaServer", "ModelBackend", "SlotBackend", "SlotError", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +56,19 @@ _PORT_ATTEMPTS = 3
 _START_TIMEOUT = 60.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _LOG_TAIL_BYTES = 4000
+_SLOT_LIST_SECONDS = 10.0
+_SLOT_ATTEMPTS = 3
 _RPC_CHECK_SECONDS = 3.0
 
 
-def _stop_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGTERM llama-server if the engine dies, even by SIGKILL.
+def _child_setup() -> None:
+    """In the child before exec: files llama-server and its instances create are private (umask 077), and
+    Linux is asked to SIGTERM llama-server if the engine dies, even by SIGKILL.
 
-    llama-server stops its model instances on SIGTERM, so nothing is left behind. Elsewhere this is a no-op.
+    llama-server stops its model instances on SIGTERM, so nothing is left behind. Elsewhere the second part
+    is a no-op.
     """
+    os.umask(0o077)
     if sys.platform != "linux":
         return
     import ctypes
@@ -64,7 +77,35 @@ def _stop_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
-class ModelBackend(TierBackend, Protocol):
+class SlotError(VarietError):
+    """llama-server refused or failed a slot call, or did not answer it within its time."""
+
+
+class SlotBackend(Protocol):
+    """The slots of a loaded tier's llama-server instance, for saving and restoring prompt caches.
+
+    Called only from the scheduler's swap task, so never while a load or unload runs or concurrently with
+    each other, and only for a tier that is loaded and has no request of the engine's running.
+    """
+
+    async def slots(self, tier: str) -> list[dict[str, Any]]:
+        """The tier's slots as llama-server's `/slots` lists them. Raises `SlotError` or `BackendDown`."""
+
+    async def save_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
+        """Save slot `slot` to `filename` in the tier's `slot-save-path`; returns llama-server's answer
+        (`n_saved` tokens, `n_written` bytes). Gives up after `budget` seconds with `SlotError`; llama-server
+        may still finish writing the file then. Raises `SlotError` or `BackendDown`."""
+
+    async def restore_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
+        """Restore `filename` into slot `slot`; returns llama-server's answer (`n_restored` tokens, `n_read`
+        bytes). Gives up after `budget` seconds with `SlotError`; llama-server may still finish the restore,
+        and requests sent meanwhile wait behind it. Raises `SlotError` or `BackendDown`."""
+
+    async def erase_slot(self, tier: str, slot: int) -> None:
+        """Empty slot `slot`. Raises `SlotError` or `BackendDown`."""
+
+
+class ModelBackend(TierBackend, SlotBackend, Protocol):
     """The model server behind the engine: a `TierBackend` that also runs as a process and takes relayed requests.
 
     It publishes `backend_up` and `backend_down` on the engine's event bus; the engine never calls back
@@ -147,9 +188,15 @@ class LlamaServer:
         catalogue: TierCatalogue,
         settings: EngineSettings,
         events: EventBus,
+        *,
+        slot_dirs: Mapping[str, Path] | None = None,
     ) -> None:
-        """Publishes `backend_up` and `backend_down` on `events` (the scheduler listens for them)."""
+        """Publishes `backend_up` and `backend_down` on `events` (the scheduler listens for them).
+
+        `slot_dirs`: each tier's `slot-save-path` (existing private folders), when prompt caching is on.
+        """
         self._binary = binary
+        self._slot_dirs = dict(slot_dirs or {})
         self._catalogue = catalogue
         self._settings = settings
         self._events = events
@@ -199,7 +246,7 @@ class LlamaServer:
 
     def command(self) -> list[str]:
         preset = self._dir / "models-preset.ini"
-        preset.write_text(render_preset(self._catalogue, self._settings))
+        preset.write_text(render_preset(self._catalogue, self._settings, slot_dirs=self._slot_dirs))
         return [
             str(self._binary),
             "--models-preset", str(preset),
@@ -227,10 +274,11 @@ class LlamaServer:
 
     async def _spawn(self) -> None:
         with self.log_file.open("ab") as out:
-            # A session of its own: stopping the group also stops the model instances it spawns.
+            # A session of its own: stopping the group also stops the model instances it spawns. The umask
+            # keeps the slot files the instances write (the user's prompts) private.
             self._proc = await asyncio.create_subprocess_exec(
                 *self.command(), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-                preexec_fn=_stop_with_parent,
+                preexec_fn=_child_setup,
             )
         self.pid = self._proc.pid
         log.info("llama-server pid %d on %s (log: %s)", self._proc.pid, self.url, self.log_file)
@@ -458,3 +506,55 @@ class LlamaServer:
         if response.status_code >= 400 and "not" not in response.text:
             log.warning("unload of %s answered %s: %s", tier, response.status_code, response.text[:200])
         await self._until(tier, lambda status: status.get("value") in ("unloaded", None))
+
+    # -- SlotBackend -----------------------------------------------------------------------------
+
+    async def _slot_call(self, tier: str, path: str, body: dict[str, Any] | None, budget: float) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        for attempt in range(_SLOT_ATTEMPTS):
+            try:
+                left = max(0.1, deadline - loop.time())
+                if body is None:
+                    response = await self.client.get(path, params={"model": tier}, timeout=left)
+                else:
+                    response = await self.client.post(path, json={"model": tier, **body}, timeout=left)
+                break
+            except httpx2.TimeoutException as exc:
+                raise SlotError(f"llama-server did not answer {path} for {tier!r} within {budget:.1f} s") from exc
+            except httpx2.RemoteProtocolError as exc:
+                # llama-server's router now and then closes a kept-alive connection as the request arrives,
+                # before it reaches the instance (as the relay sees too): sending it again is safe.
+                if attempt + 1 == _SLOT_ATTEMPTS:
+                    raise BackendDown(f"llama-server at {self.url} is not answering: {exc}") from exc
+            except httpx2.TransportError as exc:
+                raise BackendDown(f"llama-server at {self.url} is not answering: {exc}") from exc
+        if response.status_code >= 400:
+            raise SlotError(f"llama-server answered {path} for {tier!r} with {response.status_code}: "
+                            f"{response.text[:300]}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SlotError(f"llama-server answered {path} for {tier!r} with something not JSON") from exc
+
+    async def slots(self, tier: str) -> list[dict[str, Any]]:
+        data = await self._slot_call(tier, "/slots", None, _SLOT_LIST_SECONDS)
+        if not isinstance(data, list):
+            raise SlotError(f"llama-server's /slots for {tier!r} is not a list")
+        return data
+
+    async def save_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
+        return _mapping(await self._slot_call(tier, f"/slots/{slot}?action=save", {"filename": filename}, budget))
+
+    async def restore_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
+        answer = await self._slot_call(tier, f"/slots/{slot}?action=restore", {"filename": filename}, budget)
+        return _mapping(answer)
+
+    async def erase_slot(self, tier: str, slot: int) -> None:
+        await self._slot_call(tier, f"/slots/{slot}?action=erase", {}, _SLOT_LIST_SECONDS)
+
+
+def _mapping(answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        raise SlotError(f"llama-server's slot answer is not an object: {str(answer)[:200]}")
+    return answer

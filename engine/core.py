@@ -29,13 +29,16 @@ from variet.contract import (
 from variet.engine.backend import LlamaServer, ModelBackend
 from variet.engine.events import EventBus
 from variet.engine.peers import Peer, Peers
+from variet.engine.prompt_cache import PromptCache, open_prompt_cache
 from variet.engine.scheduler import TierScheduler
 from variet.shared.config import Settings, TierCatalogue
 
 __all__ = ["Engine", "Router", "TierStats", "engine_version"]
 
 _EMA = 0.3
-"""Weight of the newest measurement in a tier's decode speed."""
+"""Weight of the newest measurement in a tier's decode and prompt speeds."""
+_PROMPT_SPEED_MIN_TOKENS = 256
+"""Shorter prompts say more about per-request overhead than about prompt speed."""
 
 
 Router = Callable[[dict[str, Any], "Engine"], tuple[str, dict[str, Any]]]
@@ -57,6 +60,7 @@ class TierStats:
     errors: int = 0
     tokens_per_second: float | None = None
     tokens: int = 0
+    prompt_tokens_per_second: float | None = None
 
 
 class Engine:
@@ -74,10 +78,16 @@ class Engine:
         self.version = engine_version()
         tiers = list(catalogue.tiers)
         self.stats = {tier: TierStats() for tier in tiers}
+        self.prompt_cache: PromptCache | None = None
+        if settings.engine.prompt_cache_enabled:
+            self.prompt_cache = open_prompt_cache(
+                settings.engine, settings.relative_path(settings.engine.prompt_cache_dir), catalogue,
+                lambda: self.backend, self.events, self.prompt_speed)
         if backend is None:
             if binary is None:
                 raise ValueError("Engine needs a llama-server `binary` or a `backend`")
-            backend = LlamaServer(binary, catalogue, settings.engine, self.events)
+            slot_dirs = self.prompt_cache.slot_dirs if self.prompt_cache is not None else None
+            backend = LlamaServer(binary, catalogue, settings.engine, self.events, slot_dirs=slot_dirs)
         self.backend: ModelBackend = backend
         self.scheduler = TierScheduler(
             tiers,
@@ -86,6 +96,7 @@ class Engine:
             max_wait=settings.engine.max_wait_seconds,
             gather=settings.engine.swap_gather_seconds,
             expected_swap_seconds={name: tier.load_seconds for name, tier in catalogue.tiers.items()},
+            hooks=self.prompt_cache,
         )
         peers = [Peer(peer, settings.peer_api_key(peer), transport=peer_transport) for peer in settings.engine.peers]
         self.peers = Peers(peers, catalogue, self.events)
@@ -100,6 +111,8 @@ class Engine:
         await self.peers.stop()
         await self.scheduler.stop()
         await self.backend.stop()
+        if self.prompt_cache is not None:
+            self.prompt_cache.close()
 
     def valid_names(self) -> list[str]:
         """Every model name a request may use: local tiers and aliases, then peer tiers."""
@@ -113,15 +126,23 @@ class Engine:
         return self.peers.routing_catalogue()
 
     def record_speed(self, tier: str, timings: dict[str, Any]) -> None:
-        """Fold llama-server's `timings` of one answer into the tier's measured decode speed."""
+        """Fold llama-server's `timings` of one answer into the tier's measured decode and prompt speeds."""
+        stats = self.stats[tier]
+        prompt_speed, prompt_count = timings.get("prompt_per_second"), timings.get("prompt_n")
+        if isinstance(prompt_speed, int | float) and isinstance(prompt_count, int) and \
+                prompt_count >= _PROMPT_SPEED_MIN_TOKENS:
+            stats.prompt_tokens_per_second = _ema(stats.prompt_tokens_per_second, prompt_speed)
         speed = timings.get("predicted_per_second")
         count = timings.get("predicted_n")
         if not isinstance(speed, int | float) or not isinstance(count, int) or count < 2:
             return
-        stats = self.stats[tier]
         stats.tokens += count
-        previous = stats.tokens_per_second
-        stats.tokens_per_second = speed if previous is None else (1 - _EMA) * previous + _EMA * speed
+        stats.tokens_per_second = _ema(stats.tokens_per_second, speed)
+
+    def prompt_speed(self, tier: str) -> float | None:
+        """The tier's measured prompt processing speed (tokens per second), when long prompts were measured."""
+        stats = self.stats.get(tier)
+        return None if stats is None else stats.prompt_tokens_per_second
 
     def _tier_state(self, name: str) -> TierState:
         scheduler, tier, stats = self.scheduler, self.catalogue.tiers[name], self.stats[name]
@@ -141,6 +162,8 @@ class Engine:
             model_file=path.name,
             context=tier.context,
             model_file_present=path.is_file(),
+            measured_prompt_tokens_per_second=_round(stats.prompt_tokens_per_second),
+            prompt_cache=None if self.prompt_cache is None else self.prompt_cache.info(name),
         )
 
     def status(self) -> EngineStatus:
@@ -168,6 +191,7 @@ class Engine:
             tiers=tiers,
             uptime_seconds=round(time.time() - self.started, 1),
             version=self.version,
+            prompt_cache=None if self.prompt_cache is None else self.prompt_cache.totals(),
             peers=self.peers.infos(),
         )
 
@@ -203,3 +227,7 @@ class Engine:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+def _ema(previous: float | None, value: float) -> float:
+    return value if previous is None else (1 - _EMA) * previous + _EMA * value

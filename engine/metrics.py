@@ -37,6 +37,29 @@ def render_metrics(engine: Engine) -> str:
         ("variet_last_swap_seconds", "gauge", "Duration of the last swap to a tier.",
          lambda t: swap.seconds if (swap := scheduler.stats.last_swap.get(t)) else None),
     ]
+    cache = engine.prompt_cache
+    if cache is not None:
+        per_tier += [
+            ("variet_prompt_cache_saves_total", "counter", "Prompt prefixes saved before a swap.",
+             lambda t: cache.counts[t].saves),
+            ("variet_prompt_cache_restores_total", "counter", "Prompt prefixes restored after a swap.",
+             lambda t: cache.counts[t].restores),
+            ("variet_prompt_cache_saved_bytes_total", "counter", "Bytes of prompt caches saved.",
+             lambda t: cache.counts[t].saved_bytes),
+            ("variet_prompt_cache_restored_bytes_total", "counter", "Bytes of prompt caches restored.",
+             lambda t: cache.counts[t].restored_bytes),
+            ("variet_prompt_cache_restored_tokens_total", "counter", "Prompt tokens restored instead of processed.",
+             lambda t: cache.counts[t].restored_tokens),
+            ("variet_prompt_cache_unused_restores_total", "counter",
+             "Restores whose tokens llama-server then mostly did not reuse.",
+             lambda t: cache.counts[t].unused_restores),
+            ("variet_prompt_cache_bytes", "gauge", "Disk space of a tier's saved prompt caches.",
+             lambda t: sum(e.bytes for e in cache.entries(t))),
+            ("variet_prompt_cache_prefixes", "gauge", "Prompt prefixes saved on disk for a tier.",
+             lambda t: len(cache.entries(t))),
+            ("variet_prompt_tokens_per_second", "gauge", "Measured prompt processing speed per tier.",
+             lambda t: engine.stats[t].prompt_tokens_per_second),
+        ]
     if engine.peers.all:
         lines += ["# HELP variet_peer_up Whether a peer engine answers.", "# TYPE variet_peer_up gauge"]
         lines += [f'variet_peer_up{{peer="{peer.name}"}} {int(peer.view.up)}' for peer in engine.peers.all]
@@ -46,4 +69,14 @@ def render_metrics(engine: Engine) -> str:
             number = value(tier)
             if number is not None:
                 lines.append(f'{metric}{{tier="{tier}"}} {float(number):g}')
+    if cache is not None:
+        lines += ["# HELP variet_prompt_cache_skips_total Prompt cache saves and restores skipped, by reason.",
+                  "# TYPE variet_prompt_cache_skips_total counter"]
+        for tier in engine.catalogue.tiers:
+            for (action, reason), count in sorted(cache.counts[tier].skips.items()):
+                lines.append(f'variet_prompt_cache_skips_total{{tier="{tier}",action="{action}",reason="{reason}"}} '
+                             f"{count}")
+        lines += ["# HELP variet_prompt_cache_evictions_total Prompt caches removed to stay under the cap.",
+                  "# TYPE variet_prompt_cache_evictions_total counter",
+                  f"variet_prompt_cache_evictions_total {cache.evictions}"]
     return "\n".join(lines) + "\n"

@@ -3,8 +3,9 @@
 This is the engine's hot path, so it is plain ASGI (no Starlette routing or middleware) and talks to
 llama-server through `variet.engine.upstream`, over connections from the backend's `connect`. The tier's
 slot is taken by the scheduler and released here when the upstream response ends, the client goes away or
-the upstream fails. Streams are relayed chunk by chunk as they arrive; the last few chunks are kept to
-read llama-server's `timings` (the measured decode speed).
+the upstream fails. Streams are relayed chunk by chunk as they arrive; the first chunk and the last few are
+kept to read llama-server's `timings` (the measured decode and prompt speeds) and, for the prompt cache,
+how many tokens the prompt and the answer took (read later, only if the tier's slots are saved).
 
 A client's mistake gets a 4xx in the contract's error shape, whether the engine sees it (`variet.engine.
 requests`) or llama-server does; llama-server's own errors are wrapped, keeping its message
@@ -138,7 +139,7 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     engine.stats[tier].requests += 1
     outcome.queue(tier, loaded=engine.scheduler.loaded)
     try:
-        loading = await engine.scheduler.acquire(tier)
+        loading = await engine.scheduler.acquire(tier, payload)
     except TierLoadError as exc:
         engine.stats[tier].errors += 1
         return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed",
@@ -151,7 +152,7 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     if loading:  # llama-server holds the request until the tier it is loading is ready
         query += ("&" if query else "") + "autoload=true"
     target = path + (f"?{query}" if query else "")
-    return await _forward(engine, target, raw, bool(payload.get("stream")), tier, headers, loading, family)
+    return await _forward(engine, target, raw, payload, tier, headers, loading, family)
 
 
 async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str, Any], headers: dict[str, str],
@@ -177,10 +178,16 @@ async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str,
     return await relay_to_peer(peers, remote, target, payload, headers, family)
 
 
-async def _forward(engine: Engine, target: str, body: bytes, streaming: bool, tier: str,
+def _note_answer(engine: Engine, tier: str, target: str, payload: dict[str, Any], head: bytes, tail: bytes) -> None:
+    if engine.prompt_cache is not None and not target.startswith("/v1/messages/count_tokens"):
+        engine.prompt_cache.note_answer(tier, payload, head, tail)
+
+
+async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, Any], tier: str,
                    headers: dict[str, str], loading: bool, family: Family) -> ASGIApp:
     """Send the request upstream while holding the tier's slot; release it when the response ends."""
     backend = engine.backend
+    streaming = bool(payload.get("stream"))
     upstream_headers = [("content-type", "application/json"), backend.auth_header]
     for attempt in range(_SEND_ATTEMPTS):
         try:
@@ -213,6 +220,7 @@ async def _forward(engine: Engine, target: str, body: bytes, streaming: bool, ti
                 timings = json.loads(body).get("timings")
                 if isinstance(timings, dict):
                     engine.record_speed(tier, timings)
+            _note_answer(engine, tier, target, payload, body, body)
             return Response(body, status_code=200, media_type=content_type, headers=headers)
         engine.stats[tier].errors += 1
         if loading and upstream.status >= 500:
@@ -222,7 +230,7 @@ async def _forward(engine: Engine, target: str, body: bytes, streaming: bool, ti
                 return error_response(500, f"could not load tier {tier!r}: {record.error}", "server_error",
                                       "tier_load_failed", family=family)
         return wrap_backend_error(upstream.status, body, tier, engine.catalogue.tiers[tier].context, family, headers)
-    return _Relayed(engine, tier, upstream, {**headers, "content-type": content_type})
+    return _Relayed(engine, tier, upstream, {**headers, "content-type": content_type}, (target, payload))
 
 
 def _proxy_error_at(chunk: bytes) -> int:
@@ -260,14 +268,18 @@ class _Relayed:
 
     status_code = 200  # what `request_done` reports; 502 once llama-server breaks the stream off
 
-    def __init__(self, engine: Engine, tier: str, upstream: Upstream, headers: dict[str, str]) -> None:
+    def __init__(self, engine: Engine, tier: str, upstream: Upstream, headers: dict[str, str],
+                 request: tuple[str, dict[str, Any]]) -> None:
         self._engine, self._tier, self._upstream = engine, tier, upstream
         self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self._request = request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         engine, tier, upstream = self._engine, self._tier, self._upstream
         gone = asyncio.ensure_future(_until_disconnect(receive))
         last: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)  # the final data line may span a few chunks
+        first = b""
+        completed = False
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self._headers})
             try:
@@ -278,10 +290,13 @@ class _Relayed:
                             await send({"type": "http.response.body", "body": chunk[:cut], "more_body": True})
                         raise UpstreamError("the model instance went away")
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    if not first:
+                        first = chunk
                     last.append(chunk)
                     if gone.done():
                         log.info("the client left a %s stream; stopping its generation", tier)
                         return
+                completed = True
             except UpstreamError:
                 engine.stats[tier].errors += 1
                 self.status_code = 502
@@ -291,6 +306,9 @@ class _Relayed:
             gone.cancel()
             upstream.close()
             engine.scheduler.release(tier)
-            timings = find_timings(b"".join(last))
+            tail = b"".join(last)
+            timings = find_timings(tail)
             if timings:
                 engine.record_speed(tier, timings)
+            if completed:
+                _note_answer(engine, tier, *self._request, first, tail)

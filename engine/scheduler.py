@@ -28,6 +28,11 @@ A batch is let go as soon as its swap starts, not when the load is done: its req
 to load the tier (`autoload=true`), and llama-server's router evicts the idle tier, loads theirs and
 serves them the moment it is ready, in process. That saves round trips through the engine on every
 swap. `acquire` tells such early requests apart, because they must carry `autoload=true`.
+
+Around a swap the scheduler calls its `SwapHooks` (the engine's prompt caches): before the idle tier is
+evicted (to save its slots), and before the new tier loads (to plan a restore for the waiting requests).
+When a restore is planned, the tier is loaded explicitly and the batch is let go only after the restore,
+since requests let go early would run before it.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -56,8 +61,10 @@ from variet.shared.errors import VarietError
 __all__ = [
     "BackendDown",
     "Decision",
+    "NoHooks",
     "Policy",
     "SchedulerState",
+    "SwapHooks",
     "SwapRecord",
     "TierBackend",
     "TierLoadError",
@@ -99,6 +106,40 @@ class TierBackend(Protocol):
 
     async def unload(self, tier: str) -> None:
         """Unload `tier`; returns once its memory is free. Raises `BackendDown`."""
+
+
+class SwapHooks(Protocol):
+    """Work done around a swap. Called only from the scheduler's own task, one call at a time; none of them
+    raises (a failure is theirs to report), and each bounds its own time."""
+
+    async def before_evict(self, tier: str) -> None:
+        """`tier` is loaded, idle (no request runs or is let go) and about to be evicted or unloaded."""
+
+    async def before_load(self, tier: str, requests: Sequence[object]) -> object | None:
+        """`tier` is about to be loaded for these waiting requests (what each passed to `acquire`; empty for an
+        explicit load). Returns a plan for `after_load`, or None when there is nothing to do once loaded."""
+
+    async def after_load(self, tier: str, plan: object) -> None:
+        """`tier` is loaded and its waiting requests are not let go yet: carry out `plan`."""
+
+    def unloaded(self, tier: str | None) -> None:
+        """`tier` is gone (None: every tier, as when llama-server died). Must not block."""
+
+
+class NoHooks:
+    """`SwapHooks` that do nothing (prompt caching off)."""
+
+    async def before_evict(self, tier: str) -> None:
+        return None
+
+    async def before_load(self, tier: str, requests: Sequence[object]) -> object | None:
+        return None
+
+    async def after_load(self, tier: str, plan: object) -> None:
+        return None
+
+    def unloaded(self, tier: str | None) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -181,6 +222,7 @@ class _Waiter:
     since: float
     future: asyncio.Future[bool]
     explicit: bool = False
+    request: object = None
 
 
 @dataclass
@@ -219,11 +261,13 @@ class TierScheduler:
         gather: float = 0.0,
         expected_swap_seconds: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        hooks: SwapHooks | None = None,
     ) -> None:
         """`expected_swap_seconds`: each tier's expected load time, until a swap to it is measured
-        (a tier without one is bounded by `max_wait` alone)."""
+        (a tier without one is bounded by `max_wait` alone). `hooks`: work around swaps (none by default)."""
         self._tiers = tiers
         self._backend = backend
+        self._hooks: SwapHooks = hooks or NoHooks()
         self._events = events
         self._policy = Policy(max_wait=max_wait, gather=gather)
         self.swap_seconds: dict[str, float] = {tier: max_wait for tier in tiers}
@@ -291,6 +335,7 @@ class TierScheduler:
         """llama-server died: nothing is loaded any more and every waiter fails (on its `backend_down` event)."""
         self.down = True
         self.loaded = None
+        self._hooks.unloaded(None)
         self._fail_all(BackendDown("llama-server is down; the engine is restarting it"))
         self._wake.set()
 
@@ -306,15 +351,16 @@ class TierScheduler:
         if tier == self.loaded and self.swapping_to is None:
             log.warning("the model instance of the loaded tier %s exited; it loads again on its next request", tier)
             self.loaded = None
+            self._hooks.unloaded(tier)
             self._wake.set()
 
     # -- requests ------------------------------------------------------------------------------
 
-    async def acquire(self, tier: str) -> bool:
+    async def acquire(self, tier: str, request: object = None) -> bool:
         """Wait until a request for `tier` may run; raises `TierLoadError` or `BackendDown`.
 
         Returns True when the tier is still loading: the request must then ask llama-server to hold it
-        until the tier is ready (`autoload=true`).
+        until the tier is ready (`autoload=true`). `request` is handed to the hooks while it waits.
         """
         if self.down:
             raise BackendDown("llama-server is down; the engine is restarting it")
@@ -322,7 +368,7 @@ class TierScheduler:
         if ready and self._decision().admit_loaded:
             self._in_flight[tier] += 1
             return False
-        waiter = self._enqueue(tier, explicit=False)
+        waiter = self._enqueue(tier, explicit=False, request=request)
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -369,9 +415,9 @@ class TierScheduler:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _enqueue(self, tier: str, *, explicit: bool) -> _Waiter:
+    def _enqueue(self, tier: str, *, explicit: bool, request: object = None) -> _Waiter:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(tier=tier, since=self._clock(), future=future, explicit=explicit)
+        waiter = _Waiter(tier=tier, since=self._clock(), future=future, explicit=explicit, request=request)
         self._queues[tier].append(waiter)
         self._wake.set()
         return waiter
@@ -441,11 +487,13 @@ class TierScheduler:
         tier = self.loaded
         assert tier is not None
         self._unload_requested = False
+        await self._hooks.before_evict(tier)
         try:
             await self._backend.unload(tier)
         except BackendDown:
             return
         self.loaded = None
+        self._hooks.unloaded(tier)
         self._events.publish(UnloadedEvent(time=time.time(), tier=tier))
 
     async def _swap(self, tier: str) -> None:
@@ -457,8 +505,13 @@ class TierScheduler:
         self._events.publish(SwapStartedEvent(time=started_wall, tier=tier, previous=previous,
                                               expected_seconds=round(self.swap_seconds[tier], 3)))
         try:
+            if previous is not None:
+                await self._hooks.before_evict(previous)
+                self._hooks.unloaded(previous)
             self.loaded = None
-            if self.queued(tier):
+            requests = [w.request for w in self._queues[tier] if not w.explicit and w.request is not None]
+            plan = await self._hooks.before_load(tier, requests)
+            if self.queued(tier) and plan is None:
                 # The batch itself starts the load, in llama-server's router: no extra round trip, and
                 # no race with the old tier's last request, which llama-server may still be closing.
                 await self._backend.start_load(tier, by_requests=True)
@@ -467,10 +520,13 @@ class TierScheduler:
             else:
                 await self._backend.start_load(tier)
                 await self._backend.until_loaded(tier)
+                if plan is not None:
+                    await self._hooks.after_load(tier, plan)
         except (TierLoadError, BackendDown) as exc:
             seconds = self._clock() - self.swap_started
             self.stats.failed_swaps += 1
             self.stats.last_swap[tier] = SwapRecord(tier, started_wall, seconds, ok=False, error=str(exc))
+            self._hooks.unloaded(tier)
             self.swapping_to = None
             self._swap_ended.set()
             queue = self._queues[tier]

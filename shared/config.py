@@ -52,6 +52,12 @@ DEFAULT_ENGINE_LISTEN = "127.0.0.1:8000"
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8000"
 DEFAULT_SEARCH_URL = "http://127.0.0.1:8888"
 DEFAULT_TIERS_FILE = "tiers.toml"
+DEFAULT_PROMPT_CACHE_DIR = "~/.cache/variet/prompt-cache"
+DEFAULT_PROMPT_CACHE_MAX_BYTES = 16 * 1024**3
+"""16 GiB: a few long coding-agent prefixes per tier on Machine A (a 16k-token prefix of a dense tier takes
+about 1-4 GB at q8_0), a small share of a home machine's NVMe drive."""
+DEFAULT_PROMPT_CACHE_MIN_TOKENS = 1024
+"""Shorter prefixes are processed again in a second or two even on a dense tier: not worth a file."""
 DEFAULT_PEER_CONNECT_SECONDS = 3.0
 DEFAULT_PEER_POLL_SECONDS = 2.0
 DEFAULT_PEER_REQUEST_SECONDS = 600.0
@@ -245,6 +251,16 @@ class EngineSettings(BaseModel):
     """Extra global llama-server arguments for the preset's `[*]` section."""
     peers: tuple[PeerSettings, ...] = ()
     """Other engines (`[[engine.peers]]`) whose tiers this engine serves too, relaying to them."""
+    prompt_cache_dir: str = DEFAULT_PROMPT_CACHE_DIR
+    """Folder for the KV caches of long prompt prefixes, saved before a tier is swapped out and restored when
+    it comes back; relative to this settings file. They contain your prompts: the folder must be private
+    (0700; the engine creates it so and refuses a folder others can read) and every file in it is 0600.
+    Empty turns prompt caching off."""
+    prompt_cache_max_bytes: int = Field(default=DEFAULT_PROMPT_CACHE_MAX_BYTES, ge=0)
+    """Disk space the saved caches may take, all tiers together; the least recently used go first. 0 turns
+    prompt caching off."""
+    prompt_cache_min_tokens: int = Field(default=DEFAULT_PROMPT_CACHE_MIN_TOKENS, ge=1)
+    """Only prefixes at least this many tokens long are saved and restored."""
 
     @field_validator("peers")
     @classmethod
@@ -254,6 +270,11 @@ class EngineSettings(BaseModel):
             if names.count(name) > 1:
                 raise ValueError(f"two peers are called {name!r}; give each its own name")
         return peers
+
+    @property
+    def prompt_cache_enabled(self) -> bool:
+        """Whether prompt caches are saved and restored around swaps."""
+        return bool(self.prompt_cache_dir.strip()) and self.prompt_cache_max_bytes > 0
 
 
 class McpSettings(BaseModel):

@@ -14,7 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from variet.contract import TierFacts
+from variet.contract import PromptCacheInfo, TierFacts
 from variet.shared.config import Settings
 from variet.shared.engine_client import Completion, EngineClient
 from variet.shared.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
@@ -45,6 +45,24 @@ class TierList(BaseModel):
     tiers: list[TierInfo]
 
 
+class PromptCacheView(BaseModel):
+    """A tier's prompt caches: what is saved on disk and what the last save and restore did."""
+
+    saved_prefixes: int
+    saved_tokens: int
+    saved_bytes: int
+    saves: int
+    restores: int
+    skips: int
+    last_save_tokens: int | None = None
+    last_save_ms: float | None = None
+    last_restore_tokens: int | None = None
+    last_restore_bytes: int | None = None
+    last_restore_ms: float | None = None
+    last_skip: str | None = None
+    """Why the last save or restore was skipped (action: reason)."""
+
+
 class TierQueue(BaseModel):
     tier: str
     queued: int
@@ -52,6 +70,8 @@ class TierQueue(BaseModel):
     last_swap_seconds: float | None
     last_swap_ok: bool | None
     measured_tokens_per_second: float | None
+    prompt_cache: PromptCacheView | None = None
+    """Null when the engine's prompt caching is off."""
 
 
 class EngineStatus(BaseModel):
@@ -102,6 +122,30 @@ def _placement(facts: TierFacts) -> str:
     if len(facts.gpus) == 1:
         return f"GPU {facts.gpus[0]} only"
     return f"GPUs {', '.join(map(str, facts.gpus))} ({facts.split or 'layer'} split)"
+
+
+def _prompt_cache(info: PromptCacheInfo | None) -> PromptCacheView | None:
+    if info is None:
+        return None
+    save, restore = info.last_save, info.last_restore
+    return PromptCacheView(
+        saved_prefixes=len(info.prefixes), saved_tokens=info.tokens, saved_bytes=info.bytes, saves=info.saves,
+        restores=info.restores, skips=info.skips,
+        last_save_tokens=save.tokens if save else None, last_save_ms=save.milliseconds if save else None,
+        last_restore_tokens=restore.tokens if restore else None, last_restore_bytes=restore.bytes if restore else None,
+        last_restore_ms=restore.milliseconds if restore else None, last_skip=info.last_skip,
+    )
+
+
+def _cache_summary(name: str, info: PromptCacheInfo) -> str | None:
+    """One phrase on a tier's prompt caches, or None when it has nothing saved and restored nothing."""
+    if not info.prefixes and info.last_restore is None:
+        return None
+    text = f"{name} {len(info.prefixes)} saved ({info.tokens} tokens, {info.bytes / 1e6:.0f} MB)"
+    if info.last_restore is not None:
+        text += (f", last restore {info.last_restore.tokens} tokens in "
+                 f"{info.last_restore.milliseconds / 1000:.2f} s")
+    return text
 
 
 def _result(completion: Completion) -> CompletionResult:
@@ -180,7 +224,8 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
 
     @server.tool(annotations=READ_ONLY)
     async def engine_status() -> EngineStatus:
-        """Show the engine at a glance: loaded tier, swap in progress, queues per tier, last swaps, backend health."""
+        """Show the engine at a glance: loaded tier, swap in progress, queues per tier, last swaps, backend health,
+        and the prompt caches saved and restored around swaps (tokens, bytes, milliseconds)."""
         status = await engine_call(client.status())
         rows = [
             TierQueue(
@@ -188,6 +233,7 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
                 last_swap_seconds=info.last_swap.seconds if info.last_swap else None,
                 last_swap_ok=info.last_swap.ok if info.last_swap else None,
                 measured_tokens_per_second=info.measured_tokens_per_second,
+                prompt_cache=_prompt_cache(info.prompt_cache),
             )
             for name, info in status.tiers.items()
         ]
@@ -198,6 +244,10 @@ def create_server(settings: Settings, *, engine: EngineClient | None = None) -> 
         parts.append(f"{status.in_flight} running, {status.queued} queued, {status.swaps} swaps")
         if not status.backend.up:
             parts.append("llama-server is DOWN (restarting)")
+        caches = [text for name, info in status.tiers.items() if info.prompt_cache is not None
+                  and (text := _cache_summary(name, info.prompt_cache)) is not None]
+        if caches:
+            parts.append("prompt caches: " + "; ".join(caches))
         return EngineStatus(
             summary="; ".join(parts), loaded=status.loaded, state=status.state, swapping_to=swapping,
             backend_up=status.backend.up, swaps=status.swaps, queued=status.queued, in_flight=status.in_flight,

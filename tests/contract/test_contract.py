@@ -16,6 +16,9 @@ from variet.contract import (
     PeerDownEvent,
     PeerLoadedEvent,
     PeerUpEvent,
+    PromptCacheRestoredEvent,
+    PromptCacheSavedEvent,
+    PromptCacheSkippedEvent,
     RequestDoneEvent,
     SubscribedEvent,
     SwapDoneEvent,
@@ -47,6 +50,9 @@ def _status(**extra: object) -> EngineStatus:
     SwapFailedEvent(time=2.0, tier="ultra", error="model file for tier 'ultra' is missing"),
     UnloadedEvent(time=3.0, tier="balanced"),
     BackendDownEvent(time=4.0, exit_code=-9, log_file="/tmp/llama.log"),
+    PromptCacheSavedEvent(time=5.0, tier="deep-coder", tokens=16000, bytes=2_000_000_000, milliseconds=900.0),
+    PromptCacheRestoredEvent(time=6.0, tier="deep-coder", tokens=16000, bytes=2_000_000_000, milliseconds=800.0),
+    PromptCacheSkippedEvent(time=7.0, tier="fast", action="restore", reason="model_changed", detail="rewritten"),
     RequestDoneEvent(time=5.0, tier="fast", status=200, seconds=1.25, waited_seconds=0.5, waited_for_swap=True),
     TierExitedEvent(time=4.5, tier="split", exit_code=1, log_file="/tmp/llama.log"),
     PeerUpEvent(time=5.0, peer="box-b", url="http://127.0.0.1:9", loaded="coder", tiers=["coder", "box-b/fast"]),
@@ -58,7 +64,7 @@ def test_every_event_reads_back_as_the_model_the_engine_sent(event: object) -> N
 
 
 def test_an_event_kind_from_a_newer_engine_is_skipped_not_an_error() -> None:
-    assert parse_event('{"event": "prompt_cache_saved", "time": 1.0, "tier": "fast"}') is None
+    assert parse_event('{"event": "peer_joined", "time": 1.0, "peer": "box-b"}') is None
 
 
 def test_a_malformed_event_of_a_known_kind_is_an_error_that_says_so() -> None:

@@ -26,7 +26,7 @@ from variet.engine.app import create_app
 from variet.engine.auto import AutoRouter
 from variet.engine.core import Engine
 from variet.engine.events import EventBus
-from variet.shared.config import Settings, Tier, TierCatalogue
+from variet.shared.config import EngineSettings, Settings, Tier, TierCatalogue
 
 pytestmark = pytest.mark.anyio
 
@@ -56,12 +56,17 @@ class App:
 
 
 @asynccontextmanager
-async def app_with_fake(tmp_path: Path) -> AsyncIterator[App]:
+async def app_with_fake(tmp_path: Path, tiers: TierCatalogue | None = None,
+                        **engine_settings: Any) -> AsyncIterator[App]:
+    """The app on a fake llama-server (`tiers`: default `catalogue()`); prompt caches go under `tmp_path`."""
     async with running_fake_llama() as llama:
-        settings = Settings()
+        settings = Settings(engine=EngineSettings(**{"prompt_cache_dir": str(tmp_path / "prompt-cache"),
+                                                     **engine_settings}))
         events = EventBus()
         backend = FakeBackend(llama, events, tmp_path / "llama.log")
-        engine = Engine(settings, catalogue(), backend=backend, events=events)
+        engine = Engine(settings, tiers or catalogue(), backend=backend, events=events)
+        if engine.prompt_cache is not None:
+            backend.slot_dirs = engine.prompt_cache.slot_dirs
         app = create_app(engine, router=AutoRouter(settings.router))
         await engine.start()
         try:

@@ -50,6 +50,15 @@ def test_global_backend_arguments_go_to_the_star_section() -> None:
     assert preset["*"]["jinja"] == "true"
 
 
+def test_with_prompt_caching_each_tier_saves_its_slots_in_a_folder_of_its_own(tmp_path: Path) -> None:
+    catalogue = load_tiers(REAL_TIERS)
+    folders = {name: tmp_path / name for name in catalogue.tiers}
+    preset = parse(render_preset(catalogue, slot_dirs=folders))
+    assert {name: preset[name]["slot-save-path"] for name in catalogue.tiers} == {
+        name: str(folder) for name, folder in folders.items()}
+    assert "slot-save-path" not in parse(render_preset(catalogue))["fast"]
+
+
 def test_a_tier_with_rpc_workers_lists_them_and_puts_their_devices_before_the_local_gpus() -> None:
     split = Tier(model="m.gguf", context=4096, tokens_per_second=10, load_seconds=30, gpus=(0, 1),
                  rpc=("box-c:50052", "[fd00::3]:50052"), tensor_split=(1, 1, 2, 2))

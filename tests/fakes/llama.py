@@ -5,7 +5,10 @@ plain answer when nothing is scripted), and can misbehave in ways a real llama-s
 then: headers held back until the test releases them, a stream cut in the middle of a chunk, garbage SSE,
 a 500 with llama-server's error body, a connection closed without an answer. `FakeBackend` is the
 engine's `ModelBackend` around it: loads and unloads are instant and recorded, and a tier can be made to
-fail its load. Together they let `Engine` and `create_app` run in the test's own event loop.
+fail its load. Its slots are plain token counts the test sets; a slot save writes a file of
+`FAKE_BYTES_PER_TOKEN` bytes per token into the tier's slot folder and a restore reads one back, as
+llama-server's would (refused while the tier is not loaded). Together they let `Engine` and `create_app`
+run in the test's own event loop.
 """
 
 from __future__ import annotations
@@ -18,13 +21,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from variet.contract import BackendUpEvent
+from variet.engine.backend import SlotError
 from variet.engine.events import EventBus
 from variet.engine.scheduler import TierLoadError
 from variet.engine.upstream import Tcp
 
-__all__ = ["FakeBackend", "FakeLlama", "Reply", "running_fake_llama"]
+__all__ = ["FAKE_BYTES_PER_TOKEN", "FakeBackend", "FakeLlama", "Reply", "running_fake_llama"]
+
+FAKE_BYTES_PER_TOKEN = 100
+_SLOTS = 4
 
 
 @dataclass
@@ -129,7 +137,21 @@ class FakeBackend:
         self.load_gate: asyncio.Event | None = None
         """While set to an unset event, loads wait for it."""
         self.on_load: Callable[[str], None] | None = None
-
+        self.loaded: str | None = None
+        self.slot_dirs: dict[str, Path] = {}
+        """Each tier's slot-save-path (the engine's prompt cache folders)."""
+        self.slot_tokens: dict[str, list[int]] = {}
+        """Tokens each slot of a tier holds; set by the test, emptied when the tier loads."""
+        self.slot_context = 4096
+        self.slot_calls: list[tuple[str, str, int]] = []
+        """(action, tier, slot) of every save and restore, in order."""
+        self.slot_failure: dict[str, str] = {}
+        """Slot actions (save, restore) that fail, with llama-server's message."""
+        self.slot_started = asyncio.Event()
+        """Set when a save or restore begins (clear it to wait for the next)."""
+        self.slot_gate: asyncio.Event | None = None
+        """While set to an unset event, saves and restores wait for it (giving up after their budget, as the
+        real backend does)."""
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._llama.port}"
@@ -154,15 +176,60 @@ class FakeBackend:
 
     async def start_load(self, tier: str, *, by_requests: bool = False) -> None:
         self.loads.append(tier)
+        self.loaded = None
 
     async def until_loaded(self, tier: str, *, requested: Callable[[], bool] = lambda: False) -> None:
         if self.load_gate is not None:
             await self.load_gate.wait()
         if tier in self.failing:
             raise TierLoadError(self.failing[tier])
+        self.loaded = tier
+        self.slot_tokens[tier] = [0] * _SLOTS
 
     async def unload(self, tier: str) -> None:
-        pass
+        self.loaded = None
+
+    def _check_loaded(self, tier: str) -> None:
+        if tier != self.loaded:
+            raise SlotError(f'llama-server answered /slots for {tier!r} with 400: {{"error": "model is not loaded"}}')
+
+    async def slots(self, tier: str) -> list[dict[str, Any]]:
+        self._check_loaded(tier)
+        return [{"id": i, "n_ctx": self.slot_context, "is_processing": False, "n_prompt_tokens": n}
+                for i, n in enumerate(self.slot_tokens.get(tier, []))]
+
+    async def _slot_action(self, action: str, tier: str, slot: int, budget: float) -> None:
+        self._check_loaded(tier)
+        self.slot_calls.append((action, tier, slot))
+        self.slot_started.set()
+        if self.slot_gate is not None:
+            try:
+                await asyncio.wait_for(self.slot_gate.wait(), budget)
+            except TimeoutError:
+                raise SlotError(f"llama-server did not answer /slots/{slot} within {budget:.1f} s") from None
+        if action in self.slot_failure:
+            raise SlotError(self.slot_failure[action])
+
+    async def save_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
+        await self._slot_action("save", tier, slot, budget)
+        tokens = self.slot_tokens[tier][slot]
+        data = tokens.to_bytes(4, "little") + bytes(FAKE_BYTES_PER_TOKEN * tokens)
+        (self.slot_dirs[tier] / filename).write_bytes(data)
+        return {"id_slot": slot, "filename": filename, "n_saved": tokens, "n_written": len(data)}
+
+    async def restore_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
+        await self._slot_action("restore", tier, slot, budget)
+        try:
+            data = (self.slot_dirs[tier] / filename).read_bytes()
+        except OSError as exc:
+            raise SlotError(f"llama-server answered restore with 400: {exc}") from exc
+        tokens = int.from_bytes(data[:4], "little")
+        self.slot_tokens[tier][slot] = tokens
+        return {"id_slot": slot, "filename": filename, "n_restored": tokens, "n_read": len(data)}
+
+    async def erase_slot(self, tier: str, slot: int) -> None:
+        self._check_loaded(tier)
+        self.slot_tokens[tier][slot] = 0
 
 
 @asynccontextmanager

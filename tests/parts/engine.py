@@ -26,12 +26,19 @@ def llama_server_binary() -> Path:
 
 
 def write_config(directory: Path, *, extra_engine: str = "", tiers_file: str = "tiers.toml") -> Path:
-    """A variet.toml for tiny tiers in `directory` with test-friendly engine settings."""
-    config = directory / f"variet-{free_port()}.toml"
+    """A variet.toml for tiny tiers in `directory` with test-friendly engine settings.
+
+    Each config gets a prompt cache folder of its own beside it (unless `extra_engine` sets one), so engines
+    never share one with each other or with the user's.
+    """
+    name = f"variet-{free_port()}"
+    config = directory / f"{name}.toml"
+    cache = "" if "prompt_cache_dir" in extra_engine else f'prompt_cache_dir = "{name}-prompt-cache"\n'
     config.write_text(
         "[engine]\n"
         f'tiers_file = "{tiers_file}"\n'
         "backend_args = { threads = 1 }\n"
+        f"{cache}"
         f"{extra_engine}\n"
     )
     return config

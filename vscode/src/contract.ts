@@ -27,7 +27,7 @@ export interface BackendUpEvent {
   url: string;
 }
 
-export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent;
+export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent;
 
 /** The whole engine at a glance. */
 export interface EngineStatus {
@@ -37,6 +37,8 @@ export interface EngineStatus {
   loaded: string | null;
   /** Peer engines, in configuration order. */
   peers?: PeerInfo[];
+  /** Null when prompt caching is off. */
+  prompt_cache?: PromptCacheTotals | null;
   queued: number;
   state: "idle" | "ready" | "draining" | "swapping" | "down";
   swapping: SwappingInfo | null;
@@ -165,6 +167,86 @@ export interface PeerUpEvent {
   url: string;
 }
 
+/** A tier's prompt caches: the prefixes saved on disk and what the last save and restore did. */
+export interface PromptCacheInfo {
+  /** Disk space they take. */
+  bytes: number;
+  last_restore?: PromptCacheOp | null;
+  last_save?: PromptCacheOp | null;
+  /** Why the last save or restore was skipped. */
+  last_skip?: string | null;
+  /** Saved prefixes, most recently used first. */
+  prefixes: SavedPrefix[];
+  /** Prefixes restored since the engine started. Default: 0. */
+  restores?: number;
+  /** Prefixes saved since the engine started. Default: 0. */
+  saves?: number;
+  /** Saves and restores skipped (see the prompt_cache_skipped events). Default: 0. */
+  skips?: number;
+  /** Tokens of all saved prefixes together. */
+  tokens: number;
+  /** Restores llama-server then reused less than half of: the next prompt differed from the saved one before its end (see the README on sliding-window and hybrid models). Default: 0. */
+  unused_restores?: number;
+}
+
+/** One save or restore of a tier's prompt cache. */
+export interface PromptCacheOp {
+  /** When it finished, in seconds since the epoch. */
+  at: number;
+  bytes: number;
+  /** How long it took, as the engine waited for it. */
+  milliseconds: number;
+  tokens: number;
+}
+
+/** A saved prefix was restored after its tier was loaded, before the waiting requests were let go. */
+export interface PromptCacheRestoredEvent {
+  bytes: number;
+  event: "prompt_cache_restored";
+  milliseconds: number;
+  tier: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+  tokens: number;
+}
+
+/** A prefix's KV cache was saved before its tier was swapped out. */
+export interface PromptCacheSavedEvent {
+  bytes: number;
+  event: "prompt_cache_saved";
+  milliseconds: number;
+  tier: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+  tokens: number;
+}
+
+/** A save or restore was skipped; the requests are served all the same (the prefix is processed again). */
+export interface PromptCacheSkippedEvent {
+  action: "save" | "restore";
+  /** What happened, in words. Default: "". */
+  detail?: string;
+  event: "prompt_cache_skipped";
+  /** model_changed, context_changed, corrupt, over_cap, disk_full, too_slow or failed (newer engines may add reasons). */
+  reason: string;
+  tier: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+  /** Tokens of the prefix, when known. Default: 0. */
+  tokens?: number;
+}
+
+/** The prompt cache store as a whole. */
+export interface PromptCacheTotals {
+  /** Disk space they take. */
+  bytes: number;
+  /** The folder holding the saved caches. */
+  dir: string;
+  /** The cap (`[engine] prompt_cache_max_bytes`). */
+  max_bytes: number;
+  prefixes: number;
+}
+
 /** A completion request for a tier has ended; sent only while someone subscribes (it costs nothing otherwise). */
 export interface RequestDoneEvent {
   event: "request_done";
@@ -179,6 +261,18 @@ export interface RequestDoneEvent {
   waited_for_swap: boolean;
   /** Of that, how long it waited for its tier to be loaded or free. */
   waited_seconds: number;
+}
+
+/** One prompt prefix whose KV cache is saved on disk for a tier. */
+export interface SavedPrefix {
+  /** Size of its file. */
+  bytes: number;
+  /** When it was last saved or restored, in seconds since the epoch. */
+  last_used: number;
+  /** When it was saved, in seconds since the epoch. */
+  saved_at: number;
+  /** Tokens of the prefix (prompt and answer that llama-server had cached). */
+  tokens: number;
 }
 
 export interface SubscribedEvent {
@@ -285,11 +379,15 @@ export interface TierState {
   in_flight: number;
   last_swap: SwapInfo | null;
   loaded: boolean;
+  /** Prompt processing speed measured on recent long prompts. */
+  measured_prompt_tokens_per_second?: number | null;
   /** Decode speed measured on recent answers. */
   measured_tokens_per_second: number | null;
   /** The GGUF file's name. Default: "". */
   model_file?: string;
   model_file_present: boolean;
+  /** Saved and restored prompt prefixes; null when prompt caching is off. */
+  prompt_cache?: PromptCacheInfo | null;
   /** Requests waiting for this tier. */
   queued: number;
   /** Requests for this tier since the engine started. */

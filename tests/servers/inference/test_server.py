@@ -273,3 +273,29 @@ async def test_chat_on_the_loaded_tier_asks_for_status_once_then_streams(engine:
                                                   "max_tokens": 4})
     assert not result.is_error, result.content
     assert counting.seen == ["GET /variet/status", "POST /v1/chat/completions"]
+
+
+async def test_engine_status_shows_the_prompt_caches_saved_and_restored_around_swaps(engine: RunningEngine) -> None:
+    system = "Rules for this session. " * 200  # about 4800 tokens on the byte-level tiny tiers
+    history: list[dict[str, Any]] = [{"role": "system", "content": system}]
+
+    def turn(tier: str, question: str) -> None:
+        body = {"model": tier, "messages": [*history, {"role": "user", "content": question}], "max_tokens": 4}
+        reply = httpx2.post(f"{engine.url}/v1/chat/completions", json=body, timeout=120)
+        assert reply.status_code == 200, reply.text
+        history.extend([{"role": "user", "content": question}, reply.json()["choices"][0]["message"]])
+
+    away = "fast" if engine.status().loaded != "fast" else "balanced"
+    turn("deep-logic", "first question")
+    httpx2.post(f"{engine.url}/v1/chat/completions", timeout=120,
+                json={"model": away, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+    turn("deep-logic", "second question")
+    async with Client(create_server(settings_for(engine.url))) as client:
+        result = await client.call_tool("engine_status", {})
+    assert not result.is_error
+    data: Any = result.structured_content
+    row = next(row for row in data["tiers"] if row["tier"] == "deep-logic")
+    cache = row["prompt_cache"]
+    assert cache["restores"] >= 1 and cache["last_restore_tokens"] >= len(system)
+    assert cache["last_restore_bytes"] > 0 and cache["last_restore_ms"] >= 0 and cache["saved_prefixes"] >= 1
+    assert "prompt caches: deep-logic" in data["summary"]
