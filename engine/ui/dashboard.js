@@ -279,12 +279,14 @@ async function control(path, what) {
 }
 
 async function load(tier) {
+  // Marked before asking: the swap's own events may arrive before the answer does, and they clear the mark.
+  S.requested.add(tier);
+  render();
   const answer = await control(`/variet/tiers/${encodeURIComponent(tier)}/load`, `Loading ${tier}`);
-  if (!answer) return;
-  if (answer.state === 'loaded') {
+  if (!answer || answer.state === 'loaded') S.requested.delete(tier);
+  if (answer?.state === 'loaded') {
     notice(`${tier} is already loaded.`);
-  } else {
-    S.requested.add(tier);
+  } else if (answer) {
     notice(answer.started ? `Loading ${tier}: it starts once the running requests are done.`
       : `${tier} is already on its way.`);
   }
