@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 from tests.parts.browser import Browser
+from tests.parts.waiting import wait_until
 from variet.engine.backend import free_port
 
 __all__ = ["SCRIPT", "CodeServer", "Workbench", "code_server_bin", "running_code_server"]
@@ -84,18 +84,17 @@ def running_code_server(root: Path, *, extensions: Sequence[Path], settings: Map
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT
     with httpx2.Client(timeout=2, trust_env=False) as http:
-        while time.monotonic() < deadline:
+
+        def serving() -> bool:
             if process.poll() is not None:
                 pytest.fail(f"code-server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
             try:
-                if http.get(url).status_code < 500:
-                    return
+                return http.get(url).status_code < 500
             except httpx2.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"code-server did not answer at {url} within {_START_TIMEOUT:.0f} s")
+                return False
+
+        wait_until(f"code-server to answer at {url}", serving, timeout=_START_TIMEOUT, interval=0.1)
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
@@ -128,16 +127,13 @@ class Workbench:
     def wait_js(self, what: str, script: str, *args: Any, timeout: float = 30.0) -> Any:
         """Run `script` in the page until it returns something truthy, and return that. On a timeout the
         failure names a screenshot of the page (VS Code's console is too chatty to quote)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.browser.script(script, *args)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                shot = Path(tempfile.mkstemp(prefix="variet-code-server-", suffix=".png")[1])
-                self.browser.screenshot(shot)
-                pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; the page then: {shot}")
-            time.sleep(0.1)
+        def screenshot() -> str:
+            shot = Path(tempfile.mkstemp(prefix="variet-code-server-", suffix=".png")[1])
+            self.browser.screenshot(shot)
+            return f"the page then: {shot}"
+
+        return wait_until(what, lambda: self.browser.script(script, *args), timeout=timeout, interval=0.1,
+                          describe=screenshot)
 
     def press(self, key: str) -> None:
         ActionChains(self.browser.driver).send_keys(self.KEYS.get(key, key)).perform()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.parts.llama import find_llama_server
+from tests.parts.waiting import wait_until
 from variet.contract import EngineStatus
 from variet.engine.backend import free_port
 from variet.engine.launcher import EngineProcess, launch_engine
@@ -49,14 +49,14 @@ class RunningEngine(EngineProcess):
 
     def wait_for(self, predicate: str, check: Callable[[EngineStatus], bool], timeout: float = 30.0) -> EngineStatus:
         """Poll /variet/status until `check(status)` is true; fail with the last status otherwise."""
-        deadline = time.monotonic() + timeout
-        status: EngineStatus | None = None
-        while time.monotonic() < deadline:
-            status = self.status()
-            if check(status):
-                return status
-            time.sleep(_POLL)
-        pytest.fail(f"timed out waiting for {predicate}; last status: {status}")
+        last: list[EngineStatus] = []
+
+        def ready() -> EngineStatus | None:
+            last[:] = [self.status()]
+            return last[0] if check(last[0]) else None
+
+        return wait_until(predicate, ready, timeout=timeout, interval=_POLL,
+                          describe=lambda: f"last status: {last[0] if last else None}")
 
 
 @contextmanager

@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.parts.code_server import Workbench, running_code_server
 from tests.parts.engine import RunningEngine, run_engine, write_config
 from tests.parts.node import NodeTools, node_tools
 from tests.parts.vscode_extension import EXTENSION, compiled_extension, package_vsix
+from tests.parts.waiting import wait_until
 from variet.contract import EngineStatus
 
 pytestmark = [pytest.mark.llama, pytest.mark.browser, pytest.mark.codeserver]
@@ -106,7 +106,7 @@ def test_an_extension_gets_text_a_tool_call_token_counts_and_cancellation_from_t
     session: Session,
 ) -> None:
     session.workbench.command("Variet probe: run")
-    _wait_until("the probe's results", session.probe_out.exists, timeout=240)
+    wait_until("the probe's results", session.probe_out.exists, timeout=240)
     probe = json.loads(session.probe_out.read_text())
     assert "error" not in probe, probe.get("error")
     models = {model["id"]: model for model in probe["models"]}
@@ -120,8 +120,8 @@ def test_an_extension_gets_text_a_tool_call_token_counts_and_cancellation_from_t
     assert probe["tokens"] == _count_tokens(session.engine, "def add(a, b):\n    return a + b\n")
     # The cancelled answer (4000 tokens asked) ended early, and the engine saw its client leave.
     assert probe["cancelled"]["parts"] < 200, probe["cancelled"]
-    _wait_until("the engine to stop the cancelled answer",
-                lambda: "the client left a fast stream" in session.engine.log.read_text(errors="replace"), timeout=10)
+    wait_until("the engine to stop the cancelled answer",
+               lambda: "the client left a fast stream" in session.engine.log.read_text(errors="replace"), timeout=10)
     assert session.workbench.wait_for_status("the loaded tier", r"^Variet: fast$") == "Variet: fast"
 
 
@@ -165,7 +165,7 @@ def test_vs_code_lists_the_five_variet_mcp_servers_and_starts_one_with_the_engin
         found.update(_process_env(command))
         return bool(found)
 
-    _wait_until("variet-inference to start", started, timeout=60)
+    wait_until("variet-inference to start", started, timeout=60)
     assert found["VARIET_ENGINE_API_KEY"] == KEY
     assert found["VARIET_ENGINE_URL"] == session.engine.url
     assert found["VARIET_CONFIG"].endswith("variet.toml")
@@ -182,14 +182,6 @@ def _process_env(command: str) -> dict[str, str]:
         except OSError:
             continue
     return {}
-
-
-def _wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def _status(engine: RunningEngine) -> EngineStatus:
