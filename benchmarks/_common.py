@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from variet.devtools.tiny_models import write_tiny_tiers
-from variet.engine.backend import free_port
-from variet.engine.launcher import EngineProcess, launch_engine
-from variet.engine.llama_build import install_llama_server
+from variet.engine.llama.backend import free_port
+from variet.engine.llama.build import install_llama_server
+from variet.engine.llama.launcher import EngineProcess, launch_engine
 
 BACKEND_KEY = "variet-benchmark"
 

@@ -48,7 +48,7 @@ from swap_schedule import (
 )
 
 from variet.contract import EngineStatus
-from variet.engine.launcher import EngineProcess
+from variet.engine.llama.launcher import EngineProcess
 
 A_TIERS = ("fast", "balanced")
 B_TIERS = ("deep-coder",)
@@ -236,8 +236,8 @@ async def rpc_traffic() -> RpcFigures:
     from gguf import GGUFReader
 
     from variet.devtools.real_model import fetch_real_model
-    from variet.engine.backend import free_port
-    from variet.engine.llama_build import install_llama_server
+    from variet.engine.llama.backend import free_port
+    from variet.engine.llama.build import install_llama_server
 
     model = fetch_real_model()
     reader = GGUFReader(model)

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import BACKEND_KEY, engine, median, percentile, table, tiny_tiers
 
 from variet.devtools.real_model import fetch_real_model
-from variet.engine.backend import free_port
-from variet.engine.llama_build import install_llama_server
+from variet.engine.llama.backend import free_port
+from variet.engine.llama.build import install_llama_server
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle. " * 4
 

@@ -43,8 +43,8 @@ import httpx2
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import engine, table, tiny_tiers
 
-from variet.engine.launcher import EngineProcess
-from variet.shared.config import load_tiers
+from variet.engine.llama.launcher import EngineProcess
+from variet.shared.tiers import load_tiers
 
 AWAY = {"fast": "balanced", "deep-coder": "fast"}
 """The tier visited in between (a swap away and back)."""

@@ -33,11 +33,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import engine, percentile, table, tiny_tiers
 
 from variet.contract import EngineStatus
-from variet.engine.backend import free_port
-from variet.engine.launcher import stop_process
-from variet.engine.llama_build import install_llama_server
-from variet.engine.preset import render_preset
-from variet.shared.config import EngineSettings, load_tiers
+from variet.engine.llama.backend import free_port
+from variet.engine.llama.build import install_llama_server
+from variet.engine.llama.launcher import stop_process
+from variet.engine.llama.preset import render_preset
+from variet.shared.config import EngineSettings
+from variet.shared.tiers import load_tiers
 
 TIERS = ("fast", "balanced", "deep-coder")
 

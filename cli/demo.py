@@ -51,8 +51,8 @@ def _say(message: str) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from variet.devtools.tiny_models import write_tiny_tiers
-    from variet.engine.launcher import launch_engine
-    from variet.engine.llama_build import install_llama_server
+    from variet.engine.llama.build import install_llama_server
+    from variet.engine.llama.launcher import launch_engine
 
     _say("1/4 llama-server: building or reusing the cached build ...")
     binary = install_llama_server(say=_say)

@@ -128,7 +128,7 @@ async def _engine_checks(settings: Any) -> list[Check]:
 
 async def _rpc_checks(catalogue: Any) -> list[Check]:
     """Each RPC worker a tier lists accepts a TCP connection (llama.cpp's RPC protocol is left alone)."""
-    from variet.shared.config import split_host_port
+    from variet.shared.tiers import split_host_port
 
     workers: dict[str, list[str]] = {}
     for name, tier in catalogue.tiers.items():

@@ -67,8 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _preset(args: argparse.Namespace) -> int:
-    from variet.engine.preset import render_preset
-    from variet.shared.config import load_settings, load_tiers
+    from variet.engine.llama.preset import render_preset
+    from variet.shared.config import load_settings
+    from variet.shared.tiers import load_tiers
 
     settings = load_settings(args.config)
     catalogue = load_tiers(args.tiers) if args.tiers else settings.tiers()
@@ -77,14 +78,14 @@ def _preset(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from variet.engine.llama_build import install_llama_server
+    from variet.engine.llama.build import install_llama_server
 
     print(install_llama_server(force=args.force, jobs=args.jobs))
     return 0
 
 
 def _rpc_worker(args: argparse.Namespace) -> int:
-    from variet.engine.rpc_worker import check_rpc_bind, find_rpc_server, rpc_worker_command, run_rpc_worker
+    from variet.engine.llama.rpc_worker import check_rpc_bind, find_rpc_server, rpc_worker_command, run_rpc_worker
     from variet.engine.serve import parse_listen
     from variet.shared.config import load_settings
 

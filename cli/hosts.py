@@ -105,7 +105,7 @@ def _tiers(settings: Any, notes: list[str]) -> list[Any]:
     from importlib.resources import files
 
     from variet.cli.host_files import HostTier
-    from variet.shared.config import load_tiers
+    from variet.shared.tiers import load_tiers
 
     path = settings.relative_path(settings.engine.tiers_file)
     if settings.source is not None and not path.exists():

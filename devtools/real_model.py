@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from variet.engine.llama_build import cache_root, file_sha256
+from variet.engine.llama.build import cache_root, file_sha256
 from variet.shared.errors import VarietError
 
 __all__ = ["REAL_MODEL", "ModelFetchError", "RealModel", "fetch_real_model", "tools_template"]

@@ -28,7 +28,8 @@ from typing import Any, Final, Literal
 from variet.router.assessment import DIFFICULTIES
 from variet.router.model import TierModel, default_model
 from variet.router.policy import RouteDecision, default_tiers, route
-from variet.shared.config import RouterSettings, TierCatalogue
+from variet.shared.config import RouterSettings
+from variet.shared.tiers import TierCatalogue
 
 __all__ = [
     "CALIBRATION_BINS",

@@ -31,7 +31,7 @@ from variet.router.features import features
 from variet.router.model import NEEDS, TierModel
 from variet.router.policy import default_tiers, route
 from variet.router.signals import read_signals
-from variet.shared.config import TierCatalogue
+from variet.shared.tiers import TierCatalogue
 
 __all__ = [
     "DEFAULT_TRAINING_FILES",

@@ -25,9 +25,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from variet.engine.core import Engine
-from variet.engine.prefixes import prefix_chain
+from variet.engine.prompts.prefixes import prefix_chain
 from variet.router import Conversation, RouteHints, route
-from variet.shared.config import RouterSettings, TierCatalogue
+from variet.shared.config import RouterSettings
+from variet.shared.tiers import TierCatalogue
 
 __all__ = ["AutoRouter", "prompt_swap_costs", "request_text", "swap_prompt_seconds", "with_swap_costs"]
 

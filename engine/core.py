@@ -1,6 +1,6 @@
 """The engine's core: settings, tiers, the model backend, the scheduler, peers, counters and the status view.
 
-No HTTP here. The app (`variet.engine.app`) serves this object, the relay (`variet.engine.relay`) runs
+No HTTP here. The app (`variet.engine.http.app`) serves this object, the relay (`variet.engine.http.relay`) runs
 completions through it, and both read it; nothing here reads them back, so imports run one way.
 """
 
@@ -26,12 +26,13 @@ from variet.contract import (
     TierFacts,
     TierState,
 )
-from variet.engine.backend import LlamaServer, ModelBackend
 from variet.engine.events import EventBus
-from variet.engine.peers import Peer, Peers
-from variet.engine.prompt_cache import PromptCache, open_prompt_cache
+from variet.engine.llama.backend import LlamaServer, ModelBackend
+from variet.engine.peers.registry import Peer, Peers
+from variet.engine.prompts.cache import PromptCache, open_prompt_cache
 from variet.engine.scheduler import TierScheduler
-from variet.shared.config import Settings, TierCatalogue
+from variet.shared.config import Settings
+from variet.shared.tiers import TierCatalogue
 
 __all__ = ["Engine", "Router", "TierStats", "engine_version"]
 

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from types import FrameType
 
-from variet.engine.llama_build import cached_llama_server
+from variet.engine.llama.build import cached_llama_server
 from variet.shared.config import Settings
 from variet.shared.errors import ConfigError
 from variet.shared.net import is_loopback
@@ -51,10 +51,10 @@ def check_bind(host: str, api_key: str | None) -> None:
 def serve(settings: Settings, *, listen: str | None = None) -> int:
     import uvicorn
 
-    from variet.engine.app import create_app
     from variet.engine.auto import AutoRouter
     from variet.engine.core import Engine
-    from variet.engine.dashboard import dashboard_url
+    from variet.engine.http.app import create_app
+    from variet.engine.http.dashboard import dashboard_url
 
     host, port = parse_listen(listen or settings.engine.listen)
     api_key = settings.engine_api_key()

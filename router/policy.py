@@ -28,7 +28,8 @@ from variet.router.assessment import DIFFICULTIES, DOMAINS, Assessment, assess
 from variet.router.features import features
 from variet.router.model import NEEDS, Prediction, TierModel, default_model
 from variet.router.signals import Conversation, read_signals
-from variet.shared.config import RouterSettings, Settings, TierCatalogue
+from variet.shared.config import RouterSettings, Settings
+from variet.shared.tiers import TierCatalogue
 
 __all__ = [
     "LENGTH_BY_DIFFICULTY",

@@ -1,6 +1,6 @@
-"""Variet's configuration: the tier catalogue (`tiers.toml`) and user settings (`variet.toml`).
+"""Variet's user settings (`variet.toml`); the tier catalogue has its own module, `variet.shared.tiers`.
 
-Both files are TOML validated by frozen pydantic models that reject unknown keys. A bad file raises
+The file is TOML validated by frozen pydantic models that reject unknown keys. A bad file raises
 `ConfigError` naming the file and the dotted key. Any setting in `variet.toml` can be overridden by an
 environment variable `VARIET_<SECTION>_<KEY>` (for example `VARIET_ENGINE_URL`). Secrets never live in
 TOML: they come from environment variables or from files readable only by their owner (mode 0600).
@@ -16,13 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from variet.shared.errors import ConfigError
 from variet.shared.secrets import read_secret_file
+from variet.shared.tiers import TierCatalogue, explain, load_tiers, packaged_tiers, read_toml
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "RESERVED_PEER_NAME",
-    "TIER_NAMES",
     "DiscordSettings",
     "EngineSettings",
     "GoogleAccount",
@@ -32,16 +31,9 @@ __all__ = [
     "RouterSettings",
     "SearchSettings",
     "Settings",
-    "Tier",
-    "TierCatalogue",
     "config_path",
     "load_settings",
-    "load_tiers",
-    "split_host_port",
 ]
-
-TIER_NAMES = ("fast", "balanced", "deep-coder", "deep-logic", "ultra")
-"""The five tiers, cheapest first (deep-coder and deep-logic cost about the same)."""
 
 RESERVED_PEER_NAME = "local"
 """The contract's name for this engine's own box (`variet.contract.LOCAL_BOX`), which no peer may take; spelled
@@ -63,115 +55,6 @@ DEFAULT_PEER_POLL_SECONDS = 2.0
 DEFAULT_PEER_REQUEST_SECONDS = 600.0
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
-
-
-class Tier(BaseModel):
-    """One model tier: what llama-server loads for it and what the router knows about it."""
-
-    model_config = _STRICT
-
-    model: str
-    """GGUF file, absolute or relative to the catalogue's `models_dir`."""
-    aliases: tuple[str, ...] = ()
-    """Real model names clients may send instead of the tier name."""
-    context: int = Field(ge=256)
-    """Context size in tokens (llama-server `--ctx-size`)."""
-    gpus: tuple[int, ...] = ()
-    """GPU indices the tier runs on; empty means CPU only."""
-    split: Literal["layer", "row", "none"] = "layer"
-    """How a multi-GPU tier is split (llama-server `--split-mode`)."""
-    tensor_split: tuple[float, ...] = ()
-    """Share of the model per device, in the order the layers are laid out: the `rpc` workers first, then the
-    `gpus` (llama-server `--tensor-split`)."""
-    rpc: tuple[str, ...] = ()
-    """llama.cpp RPC workers (`variet engine rpc-worker` on another box) that hold part of this tier, as
-    `HOST:PORT`; each worker is one device (`RPC0`, `RPC1`, ... in this order), placed before the local `gpus`
-    so that the last layers and the output layer stay on this box."""
-    args: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    """Extra llama-server arguments, long names without dashes (`n-cpu-moe = 30`)."""
-    tokens_per_second: float = Field(gt=0)
-    """Expected decode speed."""
-    load_seconds: float = Field(ge=0)
-    """Expected time to load the tier from disk."""
-    strengths: tuple[str, ...] = ()
-    """What the tier is good at, in the router's vocabulary (`chat`, `code`, `math`, ...)."""
-    description: str = ""
-
-    @field_validator("rpc")
-    @classmethod
-    def _rpc_addresses(cls, workers: tuple[str, ...]) -> tuple[str, ...]:
-        for worker in workers:
-            split_host_port(worker, what="RPC worker")
-        if len(set(workers)) != len(workers):
-            raise ValueError("an RPC worker is listed twice")
-        return workers
-
-    @model_validator(mode="after")
-    def _split_matches_devices(self) -> Tier:
-        devices = len(self.gpus) + len(self.rpc)
-        if self.tensor_split and len(self.tensor_split) != devices:
-            raise ValueError(f"tensor_split has {len(self.tensor_split)} values for {devices} devices "
-                             f"({len(self.rpc)} rpc workers, then {len(self.gpus)} gpus)")
-        return self
-
-
-def split_host_port(address: str, *, what: str = "address") -> tuple[str, int]:
-    """`HOST:PORT` (IPv6 in brackets) to its parts; ValueError saying what is wrong otherwise."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{what} {address!r} must be HOST:PORT, for example 127.0.0.1:50052")
-    if host.startswith("[") != host.endswith("]") or any(c.isspace() or c in "/@,?#" for c in host):
-        raise ValueError(f"{what} {address!r} has an invalid host")
-    return host.strip("[]"), int(port)
-
-
-class TierCatalogue(BaseModel):
-    """The contents of `tiers.toml`."""
-
-    model_config = _STRICT
-
-    models_dir: str = "."
-    """Folder that relative `model` paths are resolved against (relative to the file itself)."""
-    tiers: dict[str, Tier]
-    source: Path | None = Field(default=None, exclude=True)
-
-    @field_validator("tiers")
-    @classmethod
-    def _at_least_one(cls, tiers: dict[str, Tier]) -> dict[str, Tier]:
-        if not tiers:
-            raise ValueError("define at least one [tiers.NAME] table")
-        return tiers
-
-    @model_validator(mode="after")
-    def _names_unique(self) -> TierCatalogue:
-        seen: dict[str, str] = {}
-        for name, tier in self.tiers.items():
-            for alias in (name, *tier.aliases):
-                if alias in seen and seen[alias] != name:
-                    raise ValueError(f"name {alias!r} is used by tiers {seen[alias]!r} and {name!r}")
-                seen[alias] = name
-        if "auto" in seen:
-            raise ValueError("'auto' is reserved for the router; rename that tier or alias")
-        return self
-
-    def model_path(self, tier: str) -> Path:
-        """Absolute path of a tier's GGUF file."""
-        path = Path(self.tiers[tier].model).expanduser()
-        if path.is_absolute():
-            return path
-        base = Path(self.models_dir).expanduser()
-        if not base.is_absolute() and self.source is not None:
-            base = self.source.parent / base
-        return (base / path).resolve()
-
-    def resolve(self, name: str) -> str | None:
-        """The tier a model name (tier name or alias) refers to, or None."""
-        if name in self.tiers:
-            return name
-        for tier_name, tier in self.tiers.items():
-            if name in tier.aliases:
-                return tier_name
-        return None
 
 
 class PeerSettings(BaseModel):
@@ -502,14 +385,8 @@ class Settings(BaseModel):
         """Load the tier catalogue this settings file points at (the packaged one if it is absent)."""
         path = self.relative_path(self.engine.tiers_file)
         if not path.exists() and self.engine.tiers_file == DEFAULT_TIERS_FILE:
-            path = _packaged_tiers()
+            path = packaged_tiers()
         return load_tiers(path)
-
-
-def _packaged_tiers() -> Path:
-    from importlib.resources import files
-
-    return Path(str(files("variet.config") / "tiers.toml"))
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -520,35 +397,6 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return DEFAULT_CONFIG_PATH.expanduser()
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-
-
-def _explain(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"])
-        lines.append(f"  {prefix}{key}: {err['msg']}")
-    return ConfigError(f"{path}: invalid settings:\n" + "\n".join(lines))
-
-
-def load_tiers(path: str | os.PathLike[str]) -> TierCatalogue:
-    """Read and validate a tier catalogue; errors name the file, the tier and the key."""
-    file = Path(path).expanduser().resolve()
-    data = _read_toml(file)
-    try:
-        catalogue = TierCatalogue.model_validate(data)
-    except ValidationError as exc:
-        raise _explain(file, exc) from None
-    return catalogue.model_copy(update={"source": file})
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -591,12 +439,12 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mappin
     source: Path | None = None
     data: dict[str, Any] = {}
     if named or file.exists():
-        data = _read_toml(file)
+        data = read_toml(file)
         source = file.resolve()
     for section, values in _env_overrides(environ).items():
         data.setdefault(section, {}).update(values)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise _explain(file, exc) from None
+        raise explain(file, exc) from None
     return settings.model_copy(update={"source": source})

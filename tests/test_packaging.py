@@ -40,4 +40,4 @@ def test_the_wheel_ships_every_package_folder_under_variet(tmp_path: Path) -> No
     assert "BuildBackendWarning" not in built.stderr, "setuptools warns about the package configuration:\n" + (
         built.stderr[-2000:])
     for page in ("index.html", "dashboard.css", "dashboard.js", "icon.svg"):  # the engine's dashboard, at /ui
-        assert f"variet/engine/ui/{page}" in names
+        assert f"variet/engine/http/ui/{page}" in names

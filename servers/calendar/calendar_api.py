@@ -23,7 +23,7 @@ from variet.servers.calendar.times import (
     zone_named,
 )
 from variet.servers.google import CALENDAR_EVENTS, GoogleApi
-from variet.shared.untrusted import UNTRUSTED_NOTICE, fence
+from variet.servers.kit.untrusted import UNTRUSTED_NOTICE, fence
 
 __all__ = [
     "Attendee",

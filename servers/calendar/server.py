@@ -2,7 +2,7 @@
 
 Reading tools are always there; `create_event`, `update_event` and `delete_event` exist only with
 `[google] calendar_write = true`. Writes e-mail nobody unless `send_updates` asks for it, and deleting
-needs the user's confirmation (`variet.shared.confirm`).
+needs the user's confirmation (`variet.servers.kit.confirm`).
 """
 
 # No `from __future__ import annotations`: the tools below are closures whose annotations name the
@@ -23,10 +23,10 @@ from variet.servers.calendar.calendar_api import (
     SendUpdates,
 )
 from variet.servers.google import GoogleApi
+from variet.servers.kit.confirm import CONFIRM_DESCRIPTION, Confirmation, Confirmer, Unasked
+from variet.servers.kit.runner import service_lifespan
+from variet.servers.kit.tools import tool_errors
 from variet.shared.config import Settings
-from variet.shared.confirm import CONFIRM_DESCRIPTION, Confirmation, Confirmer, Unasked
-from variet.shared.runner import service_lifespan
-from variet.shared.tools import tool_errors
 
 __all__ = ["DeleteResult", "build", "create_server"]
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 
 from variet.servers.gmail.mime import Attachment, clip, compose, header, read_body
 from variet.servers.google import GMAIL_COMPOSE, GMAIL_MODIFY, GoogleApi
+from variet.servers.kit.untrusted import UNTRUSTED_NOTICE, fence
 from variet.shared.errors import VarietError
-from variet.shared.untrusted import UNTRUSTED_NOTICE, fence
 
 __all__ = [
     "Draft",

@@ -2,7 +2,7 @@
 
 Reading tools are always there. `create_draft` needs `[google] gmail_compose` (or `gmail_send`),
 `modify_labels` needs `gmail_modify`, and `send_draft` exists only with `gmail_send = true` and sends only
-after the user confirms (`variet.shared.confirm`): the `gmail.compose` scope alone cannot stop sending,
+after the user confirms (`variet.servers.kit.confirm`): the `gmail.compose` scope alone cannot stop sending,
 so this server does.
 """
 
@@ -26,10 +26,10 @@ from variet.servers.gmail.gmail_api import (
     ThreadResult,
 )
 from variet.servers.google import GoogleApi
+from variet.servers.kit.confirm import CONFIRM_DESCRIPTION, Confirmation, Confirmer, Unasked
+from variet.servers.kit.runner import service_lifespan
+from variet.servers.kit.tools import tool_errors
 from variet.shared.config import Settings
-from variet.shared.confirm import CONFIRM_DESCRIPTION, Confirmation, Confirmer, Unasked
-from variet.shared.runner import service_lifespan
-from variet.shared.tools import tool_errors
 
 __all__ = ["LabelResult", "build", "create_server"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from variet.servers.inference.server import build
-from variet.shared.runner import run_server
+from variet.servers.kit.runner import run_server
 
 
 def main() -> None:

@@ -15,11 +15,11 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from variet.contract import PromptCacheInfo, TierFacts
+from variet.servers.kit.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
+from variet.servers.kit.runner import service_lifespan
+from variet.servers.kit.tools import MaxTokens, Temperature, TierName
 from variet.shared.config import Settings
 from variet.shared.engine_client import Completion, EngineClient
-from variet.shared.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
-from variet.shared.runner import service_lifespan
-from variet.shared.tools import MaxTokens, Temperature, TierName
 
 __all__ = ["build", "create_server"]
 

@@ -16,12 +16,13 @@ from pydantic import BaseModel, Field
 
 from variet.contract import ModelList
 from variet.router import RouteDecision, explain_policy, route
-from variet.shared.config import Settings, Tier, TierCatalogue
+from variet.servers.kit.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
+from variet.servers.kit.runner import service_lifespan
+from variet.servers.kit.tools import MaxTokens, Temperature
+from variet.shared.config import Settings
 from variet.shared.engine_client import EngineClient
-from variet.shared.engine_tools import READ_ONLY, engine_call, load_within_wait, progress_reporter
 from variet.shared.errors import EngineError, EngineUnreachable
-from variet.shared.runner import service_lifespan
-from variet.shared.tools import MaxTokens, Temperature
+from variet.shared.tiers import Tier, TierCatalogue
 
 __all__ = ["build", "create_server"]
 

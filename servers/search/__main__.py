@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from variet.servers.kit.runner import run_server
 from variet.servers.search.server import build
-from variet.shared.runner import run_server
 
 
 def main() -> None:

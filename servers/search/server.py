@@ -14,13 +14,13 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from variet.servers.kit.runner import service_lifespan
+from variet.servers.kit.tools import tool_errors
 from variet.servers.search.backends import SearchBackends
 from variet.servers.search.fetch import DEFAULT_PAGE_CHARS, MAX_PAGE_CHARS, MIN_PAGE_CHARS, Page
 from variet.servers.search.query import MAX_RESULTS_LIMIT, SearchQuery, check_max_results
 from variet.servers.search.results import SearchResults
 from variet.shared.config import Settings
-from variet.shared.runner import service_lifespan
-from variet.shared.tools import tool_errors
 
 __all__ = ["build", "create_server"]
 

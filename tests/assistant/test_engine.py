@@ -19,7 +19,7 @@ import pytest
 from tests.assistant.support import answers, bot_settings, final_answer, running_bot
 from tests.fakes.discord import serve_fake_discord
 from tests.parts.engine import RunningEngine, run_engine, write_config
-from variet.shared.config import TIER_NAMES
+from variet.shared.tiers import TIER_NAMES
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.parts.engine import RunningEngine
-from variet.engine.backend import free_port
+from variet.engine.llama.backend import free_port
 
 pytestmark = pytest.mark.llama
 

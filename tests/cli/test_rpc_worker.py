@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from variet.engine.rpc_worker import ALLOW_REMOTE_FLAG, check_rpc_bind, rpc_worker_command
+from variet.engine.llama.rpc_worker import ALLOW_REMOTE_FLAG, check_rpc_bind, rpc_worker_command
 from variet.shared.errors import ConfigError
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from variet.devtools.real_model import REAL_MODEL, fetch_real_model
 from variet.devtools.tiny_models import write_tiny_tiers
-from variet.shared.config import load_tiers
+from variet.shared.tiers import load_tiers
 
 REAL_TIERS = Path(__file__).parents[2] / "config" / "tiers.toml"
 

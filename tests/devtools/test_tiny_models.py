@@ -11,7 +11,8 @@ import pytest
 
 from tests.parts.llama import running_llama_server
 from variet.devtools.tiny_models import TINY_CONTEXT, write_tiny_tiers
-from variet.shared.config import TIER_NAMES, load_settings, load_tiers
+from variet.shared.config import load_settings
+from variet.shared.tiers import TIER_NAMES, load_tiers
 
 REAL_TIERS = Path(__file__).parents[2] / "config" / "tiers.toml"
 

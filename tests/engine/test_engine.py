@@ -18,8 +18,8 @@ import pytest
 
 from tests.parts.engine import RunningEngine, llama_server_binary, run_engine, write_config
 from variet.contract import EngineStatus, ModelList
-from variet.engine.backend import free_port
 from variet.engine.core import Engine
+from variet.engine.llama.backend import free_port
 from variet.shared.config import load_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama]

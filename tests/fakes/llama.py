@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from variet.contract import BackendUpEvent
-from variet.engine.backend import SlotError
 from variet.engine.events import EventBus
+from variet.engine.llama.backend import SlotError
+from variet.engine.llama.upstream import Tcp
 from variet.engine.scheduler import TierLoadError
-from variet.engine.upstream import Tcp
 
 __all__ = ["FAKE_BYTES_PER_TOKEN", "FakeBackend", "FakeLlama", "Reply", "running_fake_llama"]
 

@@ -27,7 +27,7 @@ from selenium.webdriver.common.keys import Keys
 
 from tests.parts.browser import Browser
 from tests.parts.waiting import wait_until
-from variet.engine.backend import free_port
+from variet.engine.llama.backend import free_port
 
 __all__ = ["SCRIPT", "CodeServer", "Workbench", "code_server_bin", "running_code_server"]
 

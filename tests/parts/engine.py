@@ -12,8 +12,8 @@ import pytest
 from tests.parts.llama import find_llama_server
 from tests.parts.waiting import wait_until
 from variet.contract import EngineStatus
-from variet.engine.backend import free_port
-from variet.engine.launcher import EngineProcess, launch_engine
+from variet.engine.llama.backend import free_port
+from variet.engine.llama.launcher import EngineProcess, launch_engine
 from variet.shared.errors import VarietError
 
 _START_TIMEOUT = 60.0

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from variet.engine.launcher import stop_process
-from variet.engine.llama_build import cache_root, cached_llama_server
+from variet.engine.llama.build import cache_root, cached_llama_server
+from variet.engine.llama.launcher import stop_process
 
 _POLL_SECONDS = 0.05
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.parts.llama import find_llama_server
-from variet.engine.launcher import stop_process
+from variet.engine.llama.launcher import stop_process
 
 _START_TIMEOUT = 30.0
 _POLL_SECONDS = 0.05

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from variet.engine.launcher import stop_process
+from variet.engine.llama.launcher import stop_process
 
 __all__ = [
     "SEARX_PACKAGE",

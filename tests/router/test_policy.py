@@ -9,7 +9,8 @@ import pytest
 
 from variet.router import RouteDecision, RouteHints, default_tiers, explain_policy, route
 from variet.router.model import NEEDS, TierModel
-from variet.shared.config import RouterSettings, load_tiers
+from variet.shared.config import RouterSettings
+from variet.shared.tiers import load_tiers
 
 STACK_TRACE = """Our nightly import job started failing after the upgrade. What is wrong and how do I fix it?
 

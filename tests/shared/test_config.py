@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from variet.shared.config import load_settings, load_tiers
+from variet.shared.config import load_settings
 from variet.shared.errors import ConfigError
 from variet.shared.secrets import read_secret_file
+from variet.shared.tiers import load_tiers
 
 REAL_TIERS = Path(__file__).parents[2] / "config" / "tiers.toml"
 EXAMPLE = Path(__file__).parents[2] / "config" / "variet.example.toml"

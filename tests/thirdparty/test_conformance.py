@@ -22,8 +22,8 @@ import pytest
 
 from tests.parts.node import NodeTools, Ran, run_tool
 from tests.thirdparty.conftest import SERVERS, server_command
-from variet.engine.backend import free_port
-from variet.engine.launcher import stop_process
+from variet.engine.llama.backend import free_port
+from variet.engine.llama.launcher import stop_process
 
 APPLICABLE = ("server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection")
 # `--stateless` keeps no sessions, so there is no standalone GET stream to open several of.

@@ -18,8 +18,8 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.parts.engine import RunningEngine, run_engine, write_config
-from variet.engine.backend import free_port
-from variet.engine.launcher import stop_process
+from variet.engine.llama.backend import free_port
+from variet.engine.llama.launcher import stop_process
 from variet.servers.inference.server import create_server
 from variet.shared.config import EngineSettings, McpSettings, Settings
 

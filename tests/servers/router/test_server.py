@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from tests.parts.engine import RunningEngine
-from variet.engine.backend import free_port
+from variet.engine.llama.backend import free_port
 from variet.servers.router.server import create_server
 from variet.shared.config import EngineSettings, Settings
 

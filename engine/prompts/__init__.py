@@ -1,0 +1,1 @@
+"""Prompt caches that survive a swap: which slots to save and restore (policy), the files (store), the hooks."""
