@@ -23,6 +23,8 @@ from tests.parts.engine import RunningEngine, run_engine, write_config
 from tests.parts.node import NodeTools, node_tools
 from tests.parts.vscode_extension import EXTENSION, compiled_extension, node_env, package_vsix
 
+pytestmark = pytest.mark.node
+
 KEY = "sk-variet-vscode-test-51c0"
 
 
