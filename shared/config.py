@@ -54,7 +54,7 @@ DEFAULT_PEER_CONNECT_SECONDS = 3.0
 DEFAULT_PEER_POLL_SECONDS = 2.0
 DEFAULT_PEER_REQUEST_SECONDS = 600.0
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class PeerSettings(BaseModel):
