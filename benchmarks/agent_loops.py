@@ -256,6 +256,7 @@ class Tally:
     swaps: int = 0
     down_or_sideways: int = 0
     escalations: int = 0
+    forced: int = 0
     refusals: int = 0
     adequate_first: int = 0
     tasks: int = 0
@@ -267,6 +268,7 @@ def tally(result: Replay, catalogue: TierCatalogue) -> Tally:
         out.tasks += 1
         out.refusals += task.refusals
         out.escalations += task.escalations
+        out.forced += task.forced
         served = [t for t in task.tiers if t != "refused"]
         if served and verdict(catalogue, served[0], task.need) == "adequate":
             out.adequate_first += 1
@@ -321,18 +323,21 @@ def main() -> None:
     for mine, theirs in zip(ours, before, strict=True):
         a, b = tally(mine, catalogue), tally(theirs, catalogue)
         for key, t in (("ours", a), ("before", b)):
-            for attr in ("swaps", "down_or_sideways", "escalations", "refusals", "adequate_first", "tasks"):
+            for attr in ("swaps", "down_or_sideways", "escalations", "forced", "refusals", "adequate_first", "tasks"):
                 setattr(totals[key], attr, getattr(totals[key], attr) + getattr(t, attr))
         rows.append([mine.name, a.tasks, f"{a.swaps} / {b.swaps}", f"{a.down_or_sideways} / {b.down_or_sideways}",
-                     a.escalations, f"{a.refusals} / {b.refusals}",
+                     f"{a.escalations} ({a.forced})", f"{a.refusals} / {b.refusals}",
                      f"{a.adequate_first}/{a.tasks} / {b.adequate_first}/{b.tasks}"])
     a, b = totals["ours"], totals["before"]
     rows.append(["all", a.tasks, f"{a.swaps} / {b.swaps}", f"{a.down_or_sideways} / {b.down_or_sideways}",
-                 a.escalations, f"{a.refusals} / {b.refusals}",
+                 f"{a.escalations} ({a.forced})", f"{a.refusals} / {b.refusals}",
                  f"{a.adequate_first}/{a.tasks} / {b.adequate_first}/{b.tasks}"])
     print()
-    print(table(["loop (memory / stateless)", "tasks", "swaps in tasks", "down or sideways", "escalations",
-                 "refusals", "first tier adequate"], rows))
+    print(table(["loop (memory / stateless)", "tasks", "swaps in tasks", "down or sideways",
+                 "escalations (shallower)", "refusals", "first tier adequate"], rows))
+    print("\nAn escalation is shallower when only shallower tiers hold the grown conversation (Machine A's deep "
+          "tiers have the smaller contexts); it is not counted as a move down. A refusal of the stateless auto "
+          "is a prompt longer than its tier's context.")
 
 
 if __name__ == "__main__":
