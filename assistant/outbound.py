@@ -23,7 +23,7 @@ __all__ = ["Clearance", "OutboundGate"]
 
 log = logging.getLogger("variet.assistant")
 
-_WARNING = "⚠️ This conversation holds untrusted content ({sources}); an injected instruction may have asked for this."
+_WARNING = "⚠️ This conversation holds untrusted content: {sources}. An injected instruction may have asked for this."
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ class OutboundGate:
             return Clearance(refusal=f"Refused: {held.summary} could carry private data out after untrusted "
                                      f"content, and [discord] outbound = \"block\". Tell the person what you "
                                      "wanted to do; they can do it themselves.")
-        warning = _WARNING.format(sources=", ".join(self.taint.sources))
+        warning = _WARNING.format(sources=", ".join(f"{source} (private)" if private else source
+                                                    for source, private in self.taint.sources.items()))
         if held.asks and self._asker is not None:
             return Clearance(meta=approved, asker=_Warned(self._asker, warning))
         decision: Decision = "cancel"

@@ -114,7 +114,7 @@ class HostTools:
         label = f"{route.server}.{route.tool}"
         clearance = await self.gate.clear(route.server, route.tool, route.outbound, arguments)
         if clearance.refusal is not None:
-            return ToolOutcome(clearance.refusal, is_error=True, problem=clearance.refusal)
+            return ToolOutcome(f"Error: {clearance.refusal}", is_error=True, problem=clearance.refusal)
         try:
             result = await self._host.call_tool(route.server, route.tool, arguments, asker=clearance.asker,
                                                 may_ask=route.may_ask, meta=clearance.meta or None)
