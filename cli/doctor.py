@@ -204,7 +204,7 @@ async def _searxng_check(settings: Any) -> Check:
 def _google_check(settings: Any) -> Check:
     from variet.servers.google import auth_command, scopes_for, token_path
     from variet.shared.errors import ConfigError
-    from variet.shared.secrets import loose_mode
+    from variet.shared.secrets import exposure
 
     try:
         path = token_path(settings)
@@ -213,9 +213,9 @@ def _google_check(settings: Any) -> Check:
     if not path.exists():
         return Check("google", "warn", f"no token at {path} (Calendar and Gmail are not set up)",
                      f"run `{auth_command(settings.google.account)}` to use them")
-    mode = loose_mode(path)
-    if mode is not None:
-        return Check("google", "FAIL", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
+    found = exposure(path)
+    if found is not None:
+        return Check("google", "FAIL", f"{path} is readable by others ({found.detail})", found.fix)
     try:
         info = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -236,19 +236,26 @@ def _google_check(settings: Any) -> Check:
 
 def _discord_token(settings: Any) -> tuple[str, str] | Check:
     """(token, where it came from), ("", "") when none is set, or the failed check; never the token itself."""
-    from variet.shared.secrets import loose_mode
+    from variet.shared.errors import ConfigError
+    from variet.shared.secrets import exposure, secret_from
 
-    token = os.environ.get("VARIET_DISCORD_TOKEN", "").strip()
-    if token or not settings.discord.token_file:
-        return token, "VARIET_DISCORD_TOKEN" if token else ""
-    path = settings.relative_path(settings.discord.token_file)
-    if not path.is_file():
-        return Check("discord", "FAIL", f"{path}: no such token file",
-                     "put the bot token there (chmod 600), or set VARIET_DISCORD_TOKEN")
-    mode = loose_mode(path)
-    if mode is not None:
-        return Check("discord", "FAIL", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
-    return path.read_text(encoding="utf-8").strip(), str(path)
+    token_env = "VARIET_DISCORD_TOKEN"  # the assistant's name for it, without importing discord.py here
+    file = settings.discord.token_file
+    path = settings.relative_path(file) if file else None
+    if path is not None and not os.environ.get(token_env, "").strip():
+        if not path.is_file():
+            return Check("discord", "FAIL", f"{path}: no such token file",
+                         f"put the bot token there (a file only you can read), or set {token_env}")
+        found = exposure(path)
+        if found is not None:
+            return Check("discord", "FAIL", f"{path} is readable by others ({found.detail})", found.fix)
+    try:
+        token = secret_from(token_env, path)
+    except ConfigError as exc:
+        return Check("discord", "FAIL", str(exc), f"put the bot token in {path}, or set {token_env}")
+    if not token:
+        return "", ""
+    return token, (token_env if os.environ.get(token_env, "").strip() else str(path))
 
 
 async def _discord_check(settings: Any) -> Check:

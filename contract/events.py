@@ -28,6 +28,7 @@ __all__ = [
     "RequestDoneEvent",
     "ResidentFailedEvent",
     "ResidentLoadedEvent",
+    "RoutedEvent",
     "SubscribedEvent",
     "SwapDoneEvent",
     "SwapFailedEvent",
@@ -143,6 +144,19 @@ class ResidentFailedEvent(_Event):
     error: str = Field(description="Why, naming what to fix.")
 
 
+class RoutedEvent(_Event):
+    """`auto` chose a tier for a request; sent only while someone subscribes."""
+
+    event: Literal["routed"] = "routed"
+    tier: str
+    task: Literal["new", "continuing", "escalated"] = Field(
+        description="new: a person's message was routed; continuing: a turn of a running agent loop stayed on "
+                    "its task's tier; escalated: the task moved to a tier that holds its grown conversation.")
+    turn: int = Field(description="The request's turn in its task (1 for the person's message).")
+    summary: str = Field(description="In words, e.g. 'continuing task on deep-coder (turn 5)'.")
+    needs_swap: bool = Field(description="The tier was not loaded: the request waits for a swap.")
+
+
 class TierExitedEvent(_Event):
     """The loaded tier's model instance exited on its own (a crash, or a lost RPC worker): nothing is loaded
     now, and the next request for a tier loads it again."""
@@ -183,7 +197,7 @@ class PeerLoadedEvent(_Event):
 
 EngineEvent = Annotated[
     SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent
-    | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent
+    | BackendUpEvent | RequestDoneEvent | RoutedEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent
     | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent | ResidentLoadedEvent
     | ResidentFailedEvent,
     Field(discriminator="event"),

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from variet.shared.secrets import read_secret_file
+from variet.shared.secrets import read_secret_file, secret_from
 from variet.shared.tiers import TierCatalogue, explain, load_tiers, packaged_tiers, read_toml
 
 __all__ = [
@@ -54,7 +54,7 @@ DEFAULT_PEER_CONNECT_SECONDS = 3.0
 DEFAULT_PEER_POLL_SECONDS = 2.0
 DEFAULT_PEER_REQUEST_SECONDS = 600.0
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class PeerSettings(BaseModel):
@@ -367,16 +367,12 @@ class Settings(BaseModel):
         return path
 
     def engine_api_key(self) -> str | None:
-        """The engine API key from `VARIET_ENGINE_API_KEY` or the 0600 `api_key_file`."""
-        key = os.environ.get("VARIET_ENGINE_API_KEY")
-        if key:
-            return key
-        if self.engine.api_key_file:
-            return read_secret_file(self.relative_path(self.engine.api_key_file))
-        return None
+        """The engine API key from `VARIET_ENGINE_API_KEY` or the private `api_key_file`."""
+        file = self.engine.api_key_file
+        return secret_from("VARIET_ENGINE_API_KEY", self.relative_path(file) if file else None)
 
     def peer_api_key(self, peer: PeerSettings) -> str | None:
-        """A peer engine's API key from its 0600 `api_key_file`; None when it has none."""
+        """A peer engine's API key from its private `api_key_file`; None when it has none."""
         if peer.api_key_file is None:
             return None
         return read_secret_file(self.relative_path(peer.api_key_file))

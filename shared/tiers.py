@@ -22,7 +22,7 @@ __all__ = ["TIER_NAMES", "Tier", "TierCatalogue", "explain", "load_tiers", "pack
 TIER_NAMES = ("fast", "balanced", "deep-coder", "deep-logic", "ultra")
 """The five tiers, cheapest first (deep-coder and deep-logic cost about the same)."""
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Tier(BaseModel):

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.parts.engine import RunningEngine, run_engine, write_config
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("windows_only") and sys.platform != "win32":
+        pytest.skip("Windows only")
+    if item.get_closest_marker("posix_only") and sys.platform == "win32":
+        pytest.skip("needs POSIX")
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ export interface BackendUpEvent {
   url: string;
 }
 
-export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent | ResidentLoadedEvent | ResidentFailedEvent;
+export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent | RequestDoneEvent | RoutedEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent | ResidentLoadedEvent | ResidentFailedEvent;
 
 /** The whole engine at a glance. */
 export interface EngineStatus {
@@ -291,6 +291,22 @@ export interface ResidentLoadedEvent {
   tier: string;
   /** When it happened, in seconds since the epoch. */
   time: number;
+}
+
+/** `auto` chose a tier for a request; sent only while someone subscribes. */
+export interface RoutedEvent {
+  event: "routed";
+  /** The tier was not loaded: the request waits for a swap. */
+  needs_swap: boolean;
+  /** In words, e.g. 'continuing task on deep-coder (turn 5)'. */
+  summary: string;
+  /** new: a person's message was routed; continuing: a turn of a running agent loop stayed on its task's tier; escalated: the task moved to a tier that holds its grown conversation. */
+  task: "new" | "continuing" | "escalated";
+  tier: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+  /** The request's turn in its task (1 for the person's message). */
+  turn: number;
 }
 
 /** One prompt prefix whose KV cache is saved on disk for a tier. */
