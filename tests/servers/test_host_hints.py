@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 from mcp.types import Tool
 
-from tests.fakes.google import FakeGoogle, _google_server, google_fake
+from tests.fakes.google import FakeGoogle
 from tests.servers.support import MODES
 from variet.servers.calendar.server import create_server as calendar_server
 from variet.servers.gmail.server import create_server as gmail_server
@@ -21,8 +21,6 @@ from variet.servers.kit.untrusted import OUTBOUND_KEY, UNTRUSTED_KEY
 from variet.servers.router.server import create_server as router_server
 from variet.servers.search import create_server as search_server
 from variet.shared.config import Settings
-
-__all__ = ["_google_server", "google_fake"]
 
 pytestmark = pytest.mark.anyio
 
