@@ -21,7 +21,8 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--log-file", type=Path, help="log here instead of to stderr (the service does)")
     serve.set_defaults(handler=_serve)
 
-    preset = cmds.add_parser("preset", help="print the llama-server --models-preset INI for the tiers")
+    preset = cmds.add_parser("preset", help="print the llama-server --models-preset INI for the tiers and the "
+                                            "memory budget per GPU; refuse resident tiers that cannot fit")
     preset.add_argument("--config", help="variet.toml whose tiers to render")
     preset.add_argument("--tiers", help="render this tiers.toml instead")
     preset.set_defaults(handler=_preset)
@@ -51,8 +52,8 @@ def add_parser(sub: Any) -> None:
 
     tiny = cmds.add_parser(
         "tiny-models",
-        help="write the embedded default into DIR: a real tiny model as fast, generated tiers for the rest, with "
-             "tiers.toml and variet.toml")
+        help="write the embedded default into DIR: a real tiny model as fast, generated tiers for the rest and a "
+             "resident fill-in-the-middle tier (coder), with tiers.toml and variet.toml")
     tiny.add_argument("directory", type=Path, metavar="DIR")
     tiny.add_argument("--generated-only", action="store_true",
                       help="generated random-weight tiers only (no download of the real model)")
@@ -92,13 +93,20 @@ def _log_to(path: Path) -> None:
 
 
 def _preset(args: argparse.Namespace) -> int:
+    from variet.engine.llama.memory import check_residents, describe_budget
     from variet.engine.llama.preset import render_preset
     from variet.shared.config import load_settings
     from variet.shared.tiers import load_tiers
 
     settings = load_settings(args.config)
     catalogue = load_tiers(args.tiers) if args.tiers else settings.tiers()
+    rows = check_residents(catalogue)  # refuses residents that cannot fit, with the numbers
     print(render_preset(catalogue, settings.engine))
+    if catalogue.residents:
+        print(f"; resident tiers: {', '.join(catalogue.residents)} (llama-server --models-max "
+              f"{settings.engine.models_max + len(catalogue.residents)})")
+    for line in describe_budget(rows):
+        print(f"; {line}")
     return 0
 
 
@@ -126,7 +134,7 @@ def _rpc_worker(args: argparse.Namespace) -> int:
 def _tiny(args: argparse.Namespace) -> int:
     from variet.devtools.tiny_models import write_tiny_tiers
 
-    tiny = write_tiny_tiers(args.directory, real_fast=not args.generated_only,
+    tiny = write_tiny_tiers(args.directory, real_fast=not args.generated_only, coder=True,
                             progress=lambda line: print(line, file=sys.stderr))
     print(tiny.settings_file)
     return 0

@@ -9,7 +9,7 @@ routing decision. A turn that continues a task (its newest messages are tool res
 served the task's previous turn (`variet.engine.task_memory` finds it), unless the conversation no longer
 fits that tier's context: then it escalates, once, to a tier that holds it and is at least as deep (if only
 shallower tiers hold it, the deepest of those). A task never drifts down or sideways otherwise. Every tier
-chosen must hold the prompt plus the room for the answer: the request's `max_tokens`, up to a quarter of
+chosen must hold the prompt plus the room for the answer: the request's `max_tokens`, up to an eighth of
 the tier's context (Claude Code asks for 32000 on every turn, a ceiling rather than a need).
 
 With peer engines the router chooses over the engine's routing catalogue (`Engine.routing_catalogue`):
@@ -48,7 +48,7 @@ __all__ = ["ANSWER_SHARE", "AutoRouter", "answer_room", "holds", "prompt_swap_co
 
 CHARS_PER_TOKEN = 3.5
 """Characters of a request body per prompt token, as the router reckons context."""
-ANSWER_SHARE: Final = 4
+ANSWER_SHARE: Final = 8
 """A tier holds a request when its context has room for the prompt and the answer: `max_tokens`, up to
 1/ANSWER_SHARE of the context."""
 
