@@ -150,8 +150,6 @@ class McpHost:
             self._tasks.cancel_scope.cancel()
         await self._stack.aclose()
 
-    # -- state -----------------------------------------------------------------------------------
-
     def status(self) -> list[ServerStatus]:
         return [connection.status() for connection in self._connections.values()]
 
@@ -175,8 +173,6 @@ class McpHost:
             connection.settled = anyio.Event()
             connection.wanted.set()
         await self.wait_started()
-
-    # -- calls -----------------------------------------------------------------------------------
 
     async def call_tool(self, server: str, tool: str, arguments: dict[str, Any], *, asker: Asker | None = None,
                         may_ask: bool = False) -> CallToolResult:
@@ -215,8 +211,6 @@ class McpHost:
         log.warning("%s %s", connection.label, connection.error)
         raise ServerUnavailable(f"{connection.label} stopped answering during {tool}; it is restarted on the next "
                                 "message (its error, if any, is in the bot's log)") from problem
-
-    # -- supervision -----------------------------------------------------------------------------
 
     async def _supervise(self, connection: _Connection) -> None:
         while True:

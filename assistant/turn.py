@@ -80,8 +80,6 @@ class TurnView:
             small = f"{small}\n{self._status}" if small else self._status
         self._reply.show(self.text, small, final=final)
 
-    # -- the model loop --------------------------------------------------------------------------
-
     def answer(self, text: str, tier: str | None) -> None:
         self.text = text
         self._status = ""
@@ -92,8 +90,6 @@ class TurnView:
         self.facts = TurnFacts(self.facts.tier, tools=(*self.facts.tools, name), problems=self.facts.problems)
         self._status = tool_status(name, arguments)
         self._show()
-
-    # -- the engine ------------------------------------------------------------------------------
 
     def swap_expected(self, tier: str, expected: float | None) -> None:
         """The answer waits for `tier` to load: say so at once, until the first words arrive."""
@@ -111,8 +107,6 @@ class TurnView:
             self._swaps[event.tier] = SwapNote(event.tier, event.previous, event.seconds)
         elif isinstance(event, SwapFailedEvent) and event.tier in self._swaps:
             self._problem(f"loading {event.tier} failed: {event.error}")
-
-    # -- the end ---------------------------------------------------------------------------------
 
     def _problem(self, line: str) -> None:
         self.facts = TurnFacts(self.facts.tier, self.facts.tokens_per_second, self.facts.swaps, self.facts.tools,

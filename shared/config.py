@@ -12,7 +12,8 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -417,13 +418,24 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 
 def _coerce_env(value: str, annotation: Any) -> Any:
-    text = str(annotation)
-    if "tuple" in text or "dict" in text:
-        try:
-            return tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            return value
-    return value
+    """An environment value for a field: TOML (`[12, 34]`, `{ a = "b" }`) where the field holds a tuple or a dict,
+    else the text as given (pydantic reads numbers and booleans from text itself)."""
+    if not _is_container(annotation):
+        return value
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value  # pydantic then names the variable's key and what it expected
+
+
+def _is_container(annotation: Any) -> bool:
+    """Whether a field's type is a tuple or a dict, also inside `Annotated[...]` or `X | None`."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_container(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_is_container(arg) for arg in get_args(annotation))
+    return origin in (tuple, dict) or annotation in (tuple, dict)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
