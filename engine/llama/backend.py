@@ -239,7 +239,8 @@ class LlamaServer:
         return [
             str(self._binary),
             "--models-preset", str(preset),
-            "--models-max", str(self._settings.models_max),
+            # Residents stay loaded beside the swap lane; the scheduler frees the lane before each swap.
+            "--models-max", str(self._settings.models_max + len(self._catalogue.residents)),
             "--no-models-autoload",
             "--host", "127.0.0.1",
             "--port", str(self.port),
@@ -454,8 +455,8 @@ class LlamaServer:
         deadline = loop.time() + _BUSY_RETRY_SECONDS
         while True:
             response = await self._post("/models/load", tier)
-            if response.status_code < 400:
-                return
+            if response.status_code < 400 or "already running" in response.text:
+                return  # already running: a request's autoload started it; `until_loaded` follows it
             if "limit" not in response.text or loop.time() > deadline:
                 raise TierLoadError(f"llama-server refused to load {tier!r}: {response.text[:300]}")
             await asyncio.sleep(_POLL_SECONDS)
