@@ -79,12 +79,14 @@ def _shrink_tools(tools: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     """The tools with empty schemas, the first one's description padded so that the list is 1/k as long."""
     target = len(json.dumps(tools, separators=(",", ":"))) // k
     openai = "function" in tools[0]
-    small = [{"type": "function", "function": {"name": t["function"]["name"], "description": "",
+    small: list[dict[str, Any]] = [{"type": "function", "function": {"name": t["function"]["name"], "description": "",
                                                "parameters": {"type": "object", "properties": {}}}}
-             if openai else {"name": t["name"], "description": "", "input_schema": {"type": "object", "properties": {}}}
-             for t in tools]
+                                   if openai else {"name": t["name"], "description": "",
+                                                   "input_schema": {"type": "object", "properties": {}}}
+                                   for t in tools]
     pad = max(0, target - len(json.dumps(small, separators=(",", ":"))))
-    (small[0]["function"] if openai else small[0])["description"] = "Tool descriptions, shrunk. " * (pad // 27 + 1)
+    first: dict[str, Any] = small[0]["function"] if openai else small[0]
+    first["description"] = "Tool descriptions, shrunk. " * (pad // 27 + 1)
     return small
 
 
@@ -335,9 +337,9 @@ def main() -> None:
     print()
     print(table(["loop (memory / stateless)", "tasks", "swaps in tasks", "down or sideways",
                  "escalations (shallower)", "refusals", "first tier adequate"], rows))
-    print("\nAn escalation is shallower when only shallower tiers hold the grown conversation (Machine A's deep "
-          "tiers have the smaller contexts); it is not counted as a move down. A refusal of the stateless auto "
-          "is a prompt longer than its tier's context.")
+    print("\nAn escalation is shallower when only shallower tiers hold the grown conversation (Machine A's deep\n"
+          "tiers have the smaller contexts); it is not counted as a move down. A refusal of the stateless auto is\n"
+          "a prompt longer than its tier's context.")
 
 
 if __name__ == "__main__":
