@@ -18,6 +18,7 @@ def add_parser(sub: Any) -> None:
     serve = cmds.add_parser("serve", help="run the engine in front of llama-server")
     serve.add_argument("--config", help="variet.toml (default: $VARIET_CONFIG or ~/.config/variet/variet.toml)")
     serve.add_argument("--listen", help="HOST:PORT to bind (default: [engine] listen, 127.0.0.1:8000)")
+    serve.add_argument("--log-file", type=Path, help="log here instead of to stderr (the service does)")
     serve.set_defaults(handler=_serve)
 
     preset = cmds.add_parser("preset", help="print the llama-server --models-preset INI for the tiers and the "
@@ -58,13 +59,37 @@ def add_parser(sub: Any) -> None:
                       help="generated random-weight tiers only (no download of the real model)")
     tiny.set_defaults(handler=_tiny)
 
+    from variet.cli.service import add_parser as add_service
+
+    add_service(cmds)
+
 
 def _serve(args: argparse.Namespace) -> int:
     from variet.engine.serve import serve
     from variet.shared.config import load_settings
 
+    if args.log_file:
+        _log_to(args.log_file)
     settings = load_settings(args.config)
     return serve(settings, listen=args.listen)
+
+
+_LOG_KEEP_BYTES = 10 * 1024 * 1024
+
+
+def _log_to(path: Path) -> None:
+    """Send the log and stderr (uvicorn's messages, tracebacks) to `path`, the previous run's kept as `.1`
+    once it passes 10 MiB."""
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.stat().st_size > _LOG_KEEP_BYTES:
+        path.replace(path.with_name(path.name + ".1"))
+    stream = path.open("a", encoding="utf-8", buffering=1)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
+    sys.stderr = stream
 
 
 def _preset(args: argparse.Namespace) -> int:

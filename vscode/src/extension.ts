@@ -14,6 +14,7 @@ import { type CompleterState, DEFAULT_SETTINGS, InlineCompleter } from "./comple
 import { EngineAuthFailed, EngineClient, EngineError } from "./engine";
 import { EventFeed } from "./feed";
 import { type Host, type ServerDefinition, serverDefinitions, withEngineKey } from "./mcp";
+import { ModelsWatch } from "./models";
 import { VarietChat } from "./provider";
 import { statusReport } from "./report";
 import { StatusBoard } from "./status";
@@ -36,6 +37,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   let client = new EngineClient({ url: url() });
   const board = new StatusBoard(client.url);
   let feed: EventFeed | undefined;
+  const picker = new ModelsWatch(); // when the model picker must be refreshed
   let warned = false;
   let ticker: NodeJS.Timeout | undefined;
 
@@ -64,15 +66,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     await feed?.stop();
     client = new EngineClient({ url: url(), key: await context.secrets.get(KEY) });
     board.reset(client.url);
+    picker.reset();
     warned = false;
     feed = new EventFeed(client, {
       connecting: () => (board.connecting(), render()),
       event: (event) => {
         board.apply(event, now());
         render();
-        if (["subscribed", "swap_done", "swap_failed", "unloaded"].includes(event.event)) modelsChanged.fire();
+        if (picker.event(event)) modelsChanged.fire();
       },
-      status: (status) => (board.refresh(status, now()), render()),
+      status: (status) => {
+        board.refresh(status, now());
+        render();
+        if (picker.status(status)) modelsChanged.fire();
+      },
       failed,
     });
     feed.start();
