@@ -100,12 +100,15 @@ class Taint:
         """The taint a conversation rebuilt from Discord carries. `people`: who the bot answers (their words
         and URLs are theirs); anyone else's message is untrusted content."""
         taint = cls()
+        answer: list[str] = []  # the parts of one long answer so far (the footer is under the last)
         for said in history:
             if said.by_bot:
-                footer = [line for line in said.text.split("\n") if line.startswith(SMALL)]
-                for line in footer:
-                    taint._read_mark(line, said.text)
-            elif said.author_id in people:
+                answer.append(said.text)
+                for line in (line for line in said.text.split("\n") if line.startswith(SMALL)):
+                    taint._read_mark(line, "\n".join(answer))
+                continue
+            answer = []
+            if said.author_id in people:
                 taint.person_words |= _words(said.text)
                 taint.known_urls |= set(urls_in(said.text))
             else:

@@ -129,3 +129,14 @@ def test_tools_of_servers_without_declarations_fall_back_to_their_annotations() 
     assert outbound_rule(writes, False) == Outbound(always=True)
     assert outbound_rule(reads, False) is None and outbound_rule(local, False) is None
     assert outbound_rule(writes, True) is None  # a server that declares its outbound tools did not declare this
+
+
+def test_every_part_of_a_long_tainted_answer_counts_as_private_text() -> None:
+    mark = taint_mark({"mail": True})
+    history = [Said(OWNER, "Ann", False, "read my mail"), Said(BOT, "Variet", True, "Part one names ACME."),
+               Said(BOT, "Variet", True, "Part two.\n" + footer(TurnFacts("fast", untrusted=mark))),
+               Said(OWNER, "Ann", False, "thanks")]
+
+    taint = Taint.of_history(history, people=frozenset({OWNER}))
+
+    assert taint.check("web_search", SEARCH, {"query": "ACME"}) is not None
