@@ -79,9 +79,22 @@ async def run_checks(config: str | None, servers: bool = True) -> list[Check]:
     checks.append(await _searxng_check(settings))
     checks.append(_google_check(settings))
     checks.append(await _discord_check(settings))
+    checks.append(_outbound_check(settings))
     if servers:
         checks += await _server_checks(config)
     return checks
+
+
+def _outbound_check(settings: Any) -> Check:
+    """What happens to calls that could carry private data out after untrusted content (never a failure)."""
+    host, server = settings.discord.outbound, settings.search.outbound
+    words = {"ask": "held until an owner approves", "block": "refused", "allow": "let through unchecked"}
+    detail = (f'[discord] outbound = "{host}" (after untrusted content, outbound calls are {words[host]}); '
+              f'[search] outbound = "{server}" (fetch_page URLs carrying data are {words[server]})')
+    if "allow" in (host, server):
+        return Check("outbound", "warn", detail,
+                     'an injected instruction can send private data out: set outbound = "ask" (the default)')
+    return Check("outbound", "ok", detail)
 
 
 async def _engine_checks(settings: Any) -> list[Check]:
