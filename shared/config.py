@@ -29,7 +29,7 @@ __all__ = [
     "GoogleAccount",
     "GoogleSettings",
     "McpSettings",
-    "Outbound",
+    "OutboundMode",
     "PeerSettings",
     "RouterSettings",
     "SearchSettings",
@@ -59,7 +59,7 @@ DEFAULT_PEER_REQUEST_SECONDS = 600.0
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-Outbound = Literal["ask", "block", "allow"]
+OutboundMode = Literal["ask", "block", "allow"]
 """What happens to a tool call that could carry private data out: ask the user, refuse it, or let it go."""
 
 
@@ -218,7 +218,7 @@ class SearchSettings(BaseModel):
     """Redirects `fetch_page` follows, each one checked against the SSRF rules."""
     fetch_timeout_seconds: float = Field(default=20.0, gt=0)
     """Deadline for one whole `fetch_page` call, redirects included."""
-    outbound: Outbound = "ask"
+    outbound: OutboundMode = "ask"
     """`fetch_page` to a URL whose query string carries long opaque data (a way to smuggle data out):
     `ask` the user (hosts that cannot ask get a refusal), `block` it, or `allow` it. A host that checked the
     call itself (`variet/host-approved`) skips this."""
@@ -330,7 +330,7 @@ class DiscordSettings(BaseModel):
     """Least time between two edits of a streaming answer (Discord allows about five edits in five seconds)."""
     tool_timeout_seconds: float = Field(default=DISCORD_TOOL_SECONDS, gt=0)
     """A tool call that takes longer fails (time spent waiting for a confirmation does not count)."""
-    outbound: Outbound = "ask"
+    outbound: OutboundMode = "ask"
     """Once a conversation holds untrusted content (mail, events, web pages), tool calls that can carry data
     out (a URL nobody gave, a search with private text, drafts, invitations): `ask` an owner with Approve /
     Cancel, `block` them with a one-line reason, or `allow` them unchecked."""
