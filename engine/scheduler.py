@@ -98,7 +98,9 @@ class BackendDown(VarietError):
 
 
 class TierBackend(Protocol):
-    """What the scheduler needs from llama-server. The calls are never concurrent."""
+    """What the scheduler needs from llama-server. The swap lane's calls are never concurrent with each other; a
+    resident tier's load (`start_load` then `until_loaded`, for a tier the swap lane never touches) may run
+    beside them."""
 
     async def start_load(self, tier: str, *, by_requests: bool = False) -> None:
         """Start loading `tier`, evicting the loaded (idle) tier. Called only while no request runs.
