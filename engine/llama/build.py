@@ -37,7 +37,8 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -305,6 +306,42 @@ def install_llama_server(*, force: bool = False, jobs: int | None = None, target
     build_config = LlamaBuild(target=target)
     if not force and (binary := build_config.cached()) is not None:
         return binary
+    with _build_lock(build_config.directory, say):
+        # Another build of the same configuration may have finished while this one waited.
+        if not force and (binary := build_config.cached()) is not None:
+            return binary
+        return _build(build_config, jobs, say)
+
+
+@contextmanager
+def _build_lock(directory: Path, say: Callable[[str], None]) -> Iterator[None]:
+    """One build per cache directory at a time; released when the process ends, however it ends."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / "build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for about 10 s, then raises
+                    break
+                except OSError:
+                    say(f"another build is running in {directory}; waiting for it ...")
+        else:
+            import fcntl
+
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say(f"another build is running in {directory}; waiting for it ...")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _build(build_config: LlamaBuild, jobs: int | None, say: Callable[[str], None]) -> Path:
     target_dir = build_config.directory
     build = target_dir / "build"
     if build_config.cross:
