@@ -72,6 +72,7 @@ async def run_checks(config: str | None, servers: bool = True) -> list[Check]:
         catalogue = settings.tiers()
         checks.append(Check("tiers", "ok", f"{len(catalogue.tiers)} tiers from {catalogue.source}"))
         checks += await _rpc_checks(catalogue)
+        checks += _memory_checks(catalogue)
     except ConfigError as exc:
         checks.append(Check("tiers", "FAIL", str(exc).splitlines()[0], "correct the [engine] tiers_file"))
     checks += await _engine_checks(settings)
@@ -79,9 +80,22 @@ async def run_checks(config: str | None, servers: bool = True) -> list[Check]:
     checks.append(await _searxng_check(settings))
     checks.append(_google_check(settings))
     checks.append(await _discord_check(settings))
+    checks.append(_outbound_check(settings))
     if servers:
         checks += await _server_checks(config)
     return checks
+
+
+def _outbound_check(settings: Any) -> Check:
+    """What happens to calls that could carry private data out after untrusted content (never a failure)."""
+    host, server = settings.discord.outbound, settings.search.outbound
+    words = {"ask": "held until an owner approves", "block": "refused", "allow": "let through unchecked"}
+    detail = (f'[discord] outbound = "{host}" (after untrusted content, outbound calls are {words[host]}); '
+              f'[search] outbound = "{server}" (fetch_page URLs carrying data are {words[server]})')
+    if "allow" in (host, server):
+        return Check("outbound", "warn", detail,
+                     'an injected instruction can send private data out: set outbound = "ask" (the default)')
+    return Check("outbound", "ok", detail)
 
 
 async def _engine_checks(settings: Any) -> list[Check]:
@@ -123,6 +137,27 @@ async def _engine_checks(settings: Any) -> list[Check]:
         else:
             checks.append(Check(name, "FAIL", f"{peer.url}: down ({peer.last_error})",
                                 "run `variet doctor` on the engine's box, whose settings name this peer"))
+    return checks
+
+
+def _memory_checks(catalogue: Any) -> list[Check]:
+    """The memory budget of each GPU the tiers use: residents plus the largest swapping tier, against its size."""
+    from variet.engine.llama.memory import budget, describe_budget
+
+    checks = []
+    for row, line in zip(rows := budget(catalogue), describe_budget(rows), strict=True):
+        detail = line.split(": ", 1)[1]
+        if row.capacity_gb is not None and not row.fits and row.residents:
+            checks.append(Check(f"memory GPU {row.gpu}", "FAIL", detail,
+                                "make a resident smaller or move it, or drop `resident = true` (the engine refuses "
+                                "to start so)"))
+        elif row.unknown or row.capacity_gb is None:
+            fix = ("declare `memory_gb` for those tiers in tiers.toml" if row.unknown
+                   else "set gpu_memory_gb in tiers.toml")
+            checks.append(Check(f"memory GPU {row.gpu}", "warn" if row.residents else "ok", detail, fix))
+        else:
+            checks.append(Check(f"memory GPU {row.gpu}", "ok" if row.fits else "warn", detail,
+                                "the largest tier alone does not fit: check its `memory_gb`"))
     return checks
 
 

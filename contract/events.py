@@ -26,6 +26,8 @@ __all__ = [
     "PromptCacheSavedEvent",
     "PromptCacheSkippedEvent",
     "RequestDoneEvent",
+    "ResidentFailedEvent",
+    "ResidentLoadedEvent",
     "RoutedEvent",
     "SubscribedEvent",
     "SwapDoneEvent",
@@ -122,6 +124,24 @@ class RequestDoneEvent(_Event):
     seconds: float = Field(description="From its arrival to the end of its answer, stream included.")
     waited_seconds: float = Field(description="Of that, how long it waited for its tier to be loaded or free.")
     waited_for_swap: bool = Field(description="Its tier was not loaded when it arrived, so it waited for a swap.")
+    resident: bool = Field(default=False, description="Its tier is resident (served beside swaps, never queued).")
+
+
+class ResidentLoadedEvent(_Event):
+    """A resident tier (`resident = true`) is loaded: at start-up, or again after its instance exited. It is no
+    swap: residents stay loaded beside the swapping tier."""
+
+    event: Literal["resident_loaded"] = "resident_loaded"
+    tier: str
+    seconds: float = Field(description="How long the load took.")
+
+
+class ResidentFailedEvent(_Event):
+    """A resident tier failed to load; its requests try again (llama-server loads it for them)."""
+
+    event: Literal["resident_failed"] = "resident_failed"
+    tier: str
+    error: str = Field(description="Why, naming what to fix.")
 
 
 class RoutedEvent(_Event):
@@ -178,7 +198,8 @@ class PeerLoadedEvent(_Event):
 EngineEvent = Annotated[
     SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent
     | BackendUpEvent | RequestDoneEvent | RoutedEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent
-    | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent,
+    | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent | ResidentLoadedEvent
+    | ResidentFailedEvent,
     Field(discriminator="event"),
 ]
 """Every event the engine publishes, told apart by `event`."""

@@ -31,7 +31,7 @@ from variet.engine.peers.registry import PeerUnavailable
 
 __all__ = ["create_app"]
 
-_NOT_FOUND_HINT = ("the engine serves /v1/models, /v1/chat/completions, /v1/completions, /v1/messages, "
+_NOT_FOUND_HINT = ("the engine serves /v1/models, /v1/chat/completions, /v1/completions, /infill, /v1/messages, "
                    "/v1/messages/count_tokens, /variet/status, /variet/tiers/{tier}/load, /variet/unload, "
                    "/variet/events, /variet/openapi.json, /metrics, /health and the dashboard at /ui")
 _OPEN_PATHS = frozenset({"/health", *PUBLIC_PATHS})
@@ -92,7 +92,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
             return backend_down(engine.backend.url, engine.backend.log_file,
                                 "llama-server is down; the engine is restarting it")
         started = engine.scheduler.request_load(tier)
-        done = engine.scheduler.loaded == tier and not engine.scheduler.pending_load(tier)
+        done = engine.scheduler.is_loaded(tier) and not engine.scheduler.pending_load(tier)
         return _json(LoadAnswer(tier=tier, state="loaded" if done else "loading", started=started), 202)
 
     async def unload(request: Request) -> Response:

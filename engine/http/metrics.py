@@ -26,7 +26,10 @@ def render_metrics(engine: Engine) -> str:
         f"variet_backend_restarts_total {engine.backend.restarts}",
     ]
     per_tier: list[tuple[str, str, str, Callable[[str], float | None]]] = [
-        ("variet_tier_loaded", "gauge", "1 for the loaded tier.", lambda t: float(scheduler.loaded == t)),
+        ("variet_tier_loaded", "gauge", "1 for a loaded tier (the swapping one or a resident).",
+         lambda t: float(scheduler.is_loaded(t))),
+        ("variet_tier_resident", "gauge", "1 for a resident tier (stays loaded beside the swapping one).",
+         lambda t: float(scheduler.is_resident(t))),
         ("variet_queue_depth", "gauge", "Requests waiting for a tier.", lambda t: scheduler.queued(t)),
         ("variet_in_flight", "gauge", "Requests running on a tier.", lambda t: scheduler.in_flight(t)),
         ("variet_requests_total", "counter", "Requests per tier.", lambda t: engine.stats[t].requests),

@@ -18,17 +18,20 @@ class RequestOutcome:
     """One relayed request's tier and timing: created on arrival, told when it queues for its tier and when it
     may run, published once its answer has ended."""
 
-    __slots__ = ("_admitted", "_arrived", "_queued", "tier", "waited_for_swap")
+    __slots__ = ("_admitted", "_arrived", "_queued", "resident", "tier", "waited_for_swap")
 
     def __init__(self) -> None:
         self._arrived = self._queued = time.monotonic()
         self._admitted: float | None = None
         self.tier: str | None = None
         self.waited_for_swap = False
+        self.resident = False
 
-    def queue(self, tier: str, *, loaded: str | None) -> None:
-        """The request now asks for `tier`; `loaded` is the tier loaded at this moment (None while swapping)."""
+    def queue(self, tier: str, *, loaded: str | None, resident: bool = False) -> None:
+        """The request now asks for `tier`; `loaded` is the tier loaded at this moment (None while swapping);
+        `resident`: the tier is resident (never queued behind a swap)."""
         self.tier = tier
+        self.resident = resident
         self.waited_for_swap = loaded != tier
         self._queued = time.monotonic()
 
@@ -45,4 +48,5 @@ class RequestOutcome:
         events.publish(RequestDoneEvent(
             time=round(time.time(), 3), tier=self.tier, status=status, seconds=round(now - self._arrived, 3),
             waited_seconds=round(waited, 3), waited_for_swap=self.waited_for_swap,
+            resident=self.resident,
         ))

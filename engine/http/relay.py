@@ -29,6 +29,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from variet.engine.core import Engine, Router
 from variet.engine.http.backend_errors import wrap_backend_error
+from variet.engine.http.fim import (
+    INFILL_PATH,
+    OpenAIFromInfill,
+    check_infill,
+    choose_fim_tier,
+    fim_unsupported,
+    is_fim,
+    to_infill,
+)
 from variet.engine.http.outcome import RequestOutcome
 from variet.engine.http.requests import RequestProblem, check_request, parse_body
 from variet.engine.http.responses import Family, backend_down, error_response, family_of
@@ -38,7 +47,8 @@ from variet.engine.scheduler import BackendDown, TierLoadError
 
 __all__ = ["RELAYED_PATHS", "TIER_HEADER", "find_timings", "relay"]
 
-RELAYED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/messages/count_tokens"})
+RELAYED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/messages/count_tokens",
+                           INFILL_PATH})
 """What the engine passes to llama-server once the request's tier is loaded."""
 TIER_HEADER = "x-variet-tier"
 
@@ -110,6 +120,8 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     payload = parse_body(raw)
     if isinstance(payload, RequestProblem):
         return _problem(payload, family)
+    if is_fim(path, payload):
+        return await _fill_in_the_middle(engine, scope, path, payload, outcome)
     name = payload.get("model")
     valid = ", ".join([*engine.valid_names(), *(["auto"] if router else [])])
     if not isinstance(name, str) or not name:
@@ -136,8 +148,17 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     if payload["model"] != tier:
         payload["model"] = tier
         raw = json.dumps(payload).encode()  # re-encode only when the model name changed
+    return await _hold_and_forward(engine, scope, path, raw, payload, tier, headers, outcome, family)
+
+
+async def _hold_and_forward(engine: Engine, scope: Scope, target_path: str, raw: bytes, payload: dict[str, Any],
+                            tier: str, headers: dict[str, str], outcome: RequestOutcome, family: Family,
+                            convert: OpenAIFromInfill | None = None) -> ASGIApp:
+    """Wait for the tier's turn, then send the request upstream to `target_path`."""
     engine.stats[tier].requests += 1
-    outcome.queue(tier, loaded=engine.scheduler.loaded)
+    resident = engine.scheduler.is_resident(tier)
+    outcome.queue(tier, loaded=tier if resident and engine.scheduler.is_loaded(tier) else engine.scheduler.loaded,
+                  resident=resident)
     try:
         loading = await engine.scheduler.acquire(tier, payload)
     except TierLoadError as exc:
@@ -151,8 +172,36 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     query = scope.get("query_string", b"").decode("latin-1")
     if loading:  # llama-server holds the request until the tier it is loading is ready
         query += ("&" if query else "") + "autoload=true"
-    target = path + (f"?{query}" if query else "")
-    return await _forward(engine, target, raw, payload, tier, headers, loading, family)
+    target = target_path + (f"?{query}" if query else "")
+    return await _forward(engine, target, raw, payload, tier, headers, loading, family, convert)
+
+
+async def _fill_in_the_middle(engine: Engine, scope: Scope, path: str, payload: dict[str, Any],
+                              outcome: RequestOutcome) -> ASGIApp:
+    """`/infill`, or `/v1/completions` with `suffix`: to the FIM tier (or the one named), as `/infill`."""
+    chosen = choose_fim_tier(engine.catalogue, payload.get("model"))
+    if isinstance(chosen, RequestProblem):
+        return _problem(chosen, "openai")
+    tier = chosen
+    problem = fim_unsupported(engine.catalogue, tier) or check_request(
+        "/v1/completions", {"prompt": "", **{k: v for k, v in payload.items() if k != "prompt"}},
+        engine.catalogue.tiers[tier], tier)
+    convert = None
+    if problem is None and path != INFILL_PATH:
+        infill = to_infill(payload)
+        if isinstance(infill, RequestProblem):
+            problem = infill
+        else:
+            payload, convert = infill, OpenAIFromInfill(tier)
+    if problem is None:
+        problem = check_infill(payload)
+    if problem is not None:
+        return _problem(problem, "openai")
+    payload["model"] = tier
+    headers = {TIER_HEADER: tier}
+    raw = json.dumps(payload).encode()
+    return await _hold_and_forward(engine, scope, INFILL_PATH, raw, payload, tier, headers, outcome, "openai",
+                                   convert)
 
 
 async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str, Any], headers: dict[str, str],
@@ -179,12 +228,13 @@ async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str,
 
 
 def _note_answer(engine: Engine, tier: str, target: str, payload: dict[str, Any], head: bytes, tail: bytes) -> None:
-    if engine.prompt_cache is not None and not target.startswith("/v1/messages/count_tokens"):
+    if engine.prompt_cache is not None and not target.startswith(("/v1/messages/count_tokens", INFILL_PATH)):
         engine.prompt_cache.note_answer(tier, payload, head, tail)
 
 
 async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, Any], tier: str,
-                   headers: dict[str, str], loading: bool, family: Family) -> ASGIApp:
+                   headers: dict[str, str], loading: bool, family: Family,
+                   convert: OpenAIFromInfill | None = None) -> ASGIApp:
     """Send the request upstream while holding the tier's slot; release it when the response ends."""
     backend = engine.backend
     streaming = bool(payload.get("stream"))
@@ -221,6 +271,8 @@ async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, 
                 if isinstance(timings, dict):
                     engine.record_speed(tier, timings)
             _note_answer(engine, tier, target, payload, body, body)
+            if convert is not None:
+                body = convert.body(body)
             return Response(body, status_code=200, media_type=content_type, headers=headers)
         engine.stats[tier].errors += 1
         if loading and upstream.status >= 500:
@@ -230,7 +282,7 @@ async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, 
                 return error_response(500, f"could not load tier {tier!r}: {record.error}", "server_error",
                                       "tier_load_failed", family=family)
         return wrap_backend_error(upstream.status, body, tier, engine.catalogue.tiers[tier].context, family, headers)
-    return _Relayed(engine, tier, upstream, {**headers, "content-type": content_type}, (target, payload))
+    return _Relayed(engine, tier, upstream, {**headers, "content-type": content_type}, (target, payload), convert)
 
 
 def _proxy_error_at(chunk: bytes) -> int:
@@ -269,8 +321,9 @@ class _Relayed:
     status_code = 200  # what `request_done` reports; 502 once llama-server breaks the stream off
 
     def __init__(self, engine: Engine, tier: str, upstream: Upstream, headers: dict[str, str],
-                 request: tuple[str, dict[str, Any]]) -> None:
+                 request: tuple[str, dict[str, Any]], convert: OpenAIFromInfill | None = None) -> None:
         self._engine, self._tier, self._upstream = engine, tier, upstream
+        self._convert = convert
         self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self._request = request
 
@@ -289,6 +342,8 @@ class _Relayed:
                         if cut:
                             await send({"type": "http.response.body", "body": chunk[:cut], "more_body": True})
                         raise UpstreamError("the model instance went away")
+                    if self._convert is not None:
+                        chunk = self._convert.chunk(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     if not first:
                         first = chunk
@@ -296,6 +351,8 @@ class _Relayed:
                     if gone.done():
                         log.info("the client left a %s stream; stopping its generation", tier)
                         return
+                if self._convert is not None and (rest := self._convert.end()):
+                    await send({"type": "http.response.body", "body": rest, "more_body": True})
                 completed = True
             except UpstreamError:
                 engine.stats[tier].errors += 1

@@ -5,8 +5,8 @@ Google's semantics where the tools depend on them: scope checks on every call, t
 zone conversion, page tokens, free/busy, MIME messages turned into Gmail's payload tree, drafts that
 become sent mail. Tests inject faults (`fail`), revoke or expire tokens, and read what was sent.
 
-`google_fake` (a pytest fixture: import it into a `conftest.py`) gives each test a fresh `FakeGoogle`
-served by one uvicorn on a loopback port for the session.
+`google_fake` (a pytest fixture, which tests/servers/conftest.py and tests/assistant/conftest.py import) gives
+each test a fresh `FakeGoogle` served by one uvicorn on a loopback port for the session.
 """
 
 from __future__ import annotations

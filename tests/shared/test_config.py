@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,28 @@ def test_environment_variables_override_the_file(tmp_path: Path) -> None:
     assert settings.engine.url == "http://127.0.0.1:9999"
     assert settings.search.url == "http://127.0.0.1:1"
     assert settings.search.cache_size == 3
+
+
+def test_environment_lists_and_tables_are_read_as_toml_and_text_fields_keep_brackets(tmp_path: Path) -> None:
+    environ = {
+        "VARIET_MCP_ALLOWED_ORIGINS": '["http://127.0.0.1:6274"]',
+        "VARIET_ENGINE_BACKEND_ARGS": "{ threads = 4, mlock = true }",
+        "VARIET_DISCORD_SERVER_URLS": '{ search = "http://127.0.0.1:8765/mcp" }',
+        "VARIET_ENGINE_PROMPT_CACHE_DIR": "[not-a-list]",
+        "VARIET_ROUTER_PINNED_TIER": "[fast]",
+        "VARIET_CONFIG": os.devnull,
+    }
+    settings = load_settings(environ=environ)
+    assert settings.mcp.allowed_origins == ("http://127.0.0.1:6274",)
+    assert settings.engine.backend_args == {"threads": 4, "mlock": True}
+    assert settings.discord.server_urls == {"search": "http://127.0.0.1:8765/mcp"}
+    assert settings.engine.prompt_cache_dir == "[not-a-list]"
+    assert settings.router.pinned_tier == "[fast]"
+
+
+def test_a_list_that_is_not_toml_is_refused_naming_the_variable_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="allowed_origins"):
+        load_settings(environ={"VARIET_MCP_ALLOWED_ORIGINS": "[unclosed", "VARIET_CONFIG": os.devnull})
 
 
 def test_variet_config_names_the_file_and_a_missing_named_file_is_an_error(tmp_path: Path) -> None:
