@@ -9,10 +9,11 @@ wrong specialty. The policy picks the tier of least expected cost, where under-p
 likely needs; among tiers within `QUALITY_SLACK` of the least cost, the fastest (load plus generation).
 
 Swap-aware: the loaded tier is kept only when its expected quality cost is within `STAY_TOLERANCE` of
-the best choice's (it is about as likely adequate, and no likelier too shallow); then `stay_margin` weighs
-time alone (stay unless the swap, included, saves that share of the time). A pinned tier overrides the
-policy. `confidence` is the calibrated probability that the chosen tier is adequate (calibrated on
-held-out folds).
+the best choice's (a swap costs tens of seconds and the tier's cache of the conversation, so a tier a
+little too deep is kept, one likely too shallow is not); then `stay_margin` weighs time alone (stay
+unless the swap, included, saves that share of the time). A pinned tier overrides the policy.
+`confidence` is the calibrated probability that the chosen tier is adequate (calibrated on held-out
+folds).
 """
 
 from __future__ import annotations
@@ -542,10 +543,11 @@ def _output_token_table(base: int) -> dict[str, dict[str, int]]:
 
 _MODEL_LIMITS: Final = (
     "Cross-validated figures are on tasks written and labelled for this project; a new user's phrasing and "
-    "judgement differ. benchmarks/router_eval.py also reports a held-out set never trained or tuned on, and the "
-    "README gives its figures.",
-    "Swap-aware routing never trades quality for time, so it cannot make fewer swaps than the order of the "
-    "tasks forces; the benchmark prints that floor beside the router's swaps.",
+    "judgement differ. benchmarks/router_eval.py also reports a held-out set never trained or tuned on (written "
+    "by the same hand, so also optimistic), and the README gives its figures.",
+    f"Swap-aware routing keeps a loaded tier whose expected cost is within {STAY_TOLERANCE:g} of the best "
+    "choice's: it trades a few points of adequacy, almost all over-provisioning, for fewer swaps; the benchmark "
+    "prints the fewest swaps an oracle that knew every label would need beside the router's.",
     "The model predicts needs, not tier names: a catalogue with other strengths is routed through the same "
     "needs but was not evaluated.",
     "Only the last message's text and the conversation's size are read; most training tasks are English, so "
