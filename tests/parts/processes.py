@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["alive", "tree_of"]
+__all__ = ["alive", "ensure_console", "tree_of"]
 
 
 def alive(pid: int) -> bool:
@@ -29,6 +29,24 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return fields[0] != "Z"
+
+
+def ensure_console() -> None:
+    """Windows: give this process a console if it has none, so that children share it and CTRL_BREAK can reach
+    them (a program started from a terminal or by Task Scheduler has one; a test run with piped output may not).
+    The console is hidden."""
+    if sys.platform != "win32":
+        return
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.GetConsoleWindow.restype = ctypes.c_void_p
+    if kernel32.GetConsoleWindow():
+        return
+    if kernel32.AllocConsole():
+        window = kernel32.GetConsoleWindow()
+        if window:
+            ctypes.WinDLL("user32").ShowWindow(ctypes.c_void_p(window), 0)  # SW_HIDE
 
 
 def tree_of(root: int) -> list[int]:
