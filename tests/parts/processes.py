@@ -32,21 +32,20 @@ def alive(pid: int) -> bool:
 
 
 def ensure_console() -> None:
-    """Windows: give this process a console if it has none, so that children share it and CTRL_BREAK can reach
-    them (a program started from a terminal or by Task Scheduler has one; a test run with piped output may not).
-    The console is hidden."""
+    """Windows: make sure this process has a console its children share, the way CTRL_BREAK reaches them (a
+    program started from a terminal or by Task Scheduler has one); skip the test where none can be had
+    (Wine 8 run headless cannot allocate one, nor deliver console control events)."""
     if sys.platform != "win32":
         return
     import ctypes
 
+    import pytest
+
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
     kernel32.GetConsoleWindow.restype = ctypes.c_void_p
-    if kernel32.GetConsoleWindow():
+    if kernel32.GetConsoleWindow() or kernel32.AllocConsole():
         return
-    if kernel32.AllocConsole():
-        window = kernel32.GetConsoleWindow()
-        if window:
-            ctypes.WinDLL("user32").ShowWindow(ctypes.c_void_p(window), 0)  # SW_HIDE
+    pytest.skip("no console to carry CTRL_BREAK here (Wine run headless); a terminal or Task Scheduler has one")
 
 
 def tree_of(root: int) -> list[int]:
