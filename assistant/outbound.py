@@ -17,7 +17,7 @@ from typing import Any
 from variet.assistant.mcp_host import Asker, Decision
 from variet.assistant.taint import Taint
 from variet.servers.kit.untrusted import HOST_APPROVED_KEY, Outbound
-from variet.shared.config import Outbound as OutboundMode
+from variet.shared.config import OutboundMode
 
 __all__ = ["Clearance", "OutboundGate"]
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from variet.shared.config import SECTION_CONFIG, Outbound
+from variet.shared.config import SECTION_CONFIG, OutboundMode
 from variet.shared.paths import state_dir
 
 __all__ = [
@@ -70,7 +70,7 @@ class DiscordSettings(BaseModel):
     """Least time between two edits of a streaming answer (Discord allows about five edits in five seconds)."""
     tool_timeout_seconds: float = Field(default=DISCORD_TOOL_SECONDS, gt=0)
     """A tool call that takes longer fails (time spent waiting for a confirmation does not count)."""
-    outbound: Outbound = "ask"
+    outbound: OutboundMode = "ask"
     """Once a conversation holds untrusted content (mail, events, web pages), tool calls that can carry data
     out (a URL nobody gave, a search with private text, drafts, invitations): `ask` an owner with Approve /
     Cancel, `block` them with a one-line reason, or `allow` them unchecked."""

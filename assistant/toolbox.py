@@ -95,8 +95,9 @@ class HostTools:
             name = tool.name if counts[tool.name] == 1 else f"{server}_{tool.name}"
             name = _NAME.sub("_", name)[:64]
             rule = outbound_rule(tool, server in declaring)
-            # An outbound tool may ask too: its server's own check (a URL carrying data) reaches the owner.
-            self._routes[name] = _Route(server, tool.name, _may_ask(tool) or rule is not None, rule)
+            # A tool that contacts a URL may ask too: its server's own check (data in the URL) reaches the owner.
+            asks = _may_ask(tool) or (rule is not None and (rule.url is not None or rule.asks))
+            self._routes[name] = _Route(server, tool.name, asks, rule)
             self._entries.append(openai_tool(name, tool))
 
     def names(self) -> list[str]:

@@ -72,6 +72,7 @@ async def run_checks(config: str | None, servers: bool = True) -> list[Check]:
         catalogue = settings.tiers()
         checks.append(Check("tiers", "ok", f"{len(catalogue.tiers)} tiers from {catalogue.source}"))
         checks += await _rpc_checks(catalogue)
+        checks += _memory_checks(catalogue)
     except ConfigError as exc:
         checks.append(Check("tiers", "FAIL", str(exc).splitlines()[0], "correct the [engine] tiers_file"))
     checks += await _engine_checks(settings)
@@ -136,6 +137,27 @@ async def _engine_checks(settings: Any) -> list[Check]:
         else:
             checks.append(Check(name, "FAIL", f"{peer.url}: down ({peer.last_error})",
                                 "run `variet doctor` on the engine's box, whose settings name this peer"))
+    return checks
+
+
+def _memory_checks(catalogue: Any) -> list[Check]:
+    """The memory budget of each GPU the tiers use: residents plus the largest swapping tier, against its size."""
+    from variet.engine.llama.memory import budget, describe_budget
+
+    checks = []
+    for row, line in zip(rows := budget(catalogue), describe_budget(rows), strict=True):
+        detail = line.split(": ", 1)[1]
+        if row.capacity_gb is not None and not row.fits and row.residents:
+            checks.append(Check(f"memory GPU {row.gpu}", "FAIL", detail,
+                                "make a resident smaller or move it, or drop `resident = true` (the engine refuses "
+                                "to start so)"))
+        elif row.unknown or row.capacity_gb is None:
+            fix = ("declare `memory_gb` for those tiers in tiers.toml" if row.unknown
+                   else "set gpu_memory_gb in tiers.toml")
+            checks.append(Check(f"memory GPU {row.gpu}", "warn" if row.residents else "ok", detail, fix))
+        else:
+            checks.append(Check(f"memory GPU {row.gpu}", "ok" if row.fits else "warn", detail,
+                                "the largest tier alone does not fit: check its `memory_gb`"))
     return checks
 
 

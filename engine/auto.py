@@ -7,10 +7,11 @@ Agent loops: one tier per task. The task is the newest text a person wrote (`var
 results and host scaffolding such as `<system-reminder>` are not the task). A new human-written message is a
 routing decision. A turn that continues a task (its newest messages are tool results) stays on the tier that
 served the task's previous turn (`variet.engine.task_memory` finds it), unless the conversation no longer
-fits that tier's context: then it escalates, once, to a tier that holds it and is at least as deep (if only
-shallower tiers hold it, the deepest of those). A task never drifts down or sideways otherwise. Every tier
-chosen must hold the prompt plus the room for the answer: the request's `max_tokens`, up to an eighth of
-the tier's context (Claude Code asks for 32000 on every turn, a ceiling rather than a need).
+fits that tier's context: then it escalates, once, to the router's pick among the tiers that hold it and are
+at least as deep (among all that hold it if none is; a second move only if it outgrows that one too, none when
+no tier is wider). A task never drifts down or sideways otherwise. Every tier chosen must hold the prompt
+plus the room for the answer: the request's `max_tokens`, up to an eighth of the tier's context (Claude Code
+asks for 32000 on every turn, a ceiling rather than a need).
 
 With peer engines the router chooses over the engine's routing catalogue (`Engine.routing_catalogue`):
 the local tiers plus those of peers that are up, so a down peer is routed around. `route` takes one
@@ -101,13 +102,15 @@ def swap_prompt_seconds(tokens: int, prompt_tokens_per_second: float | None,
     return seconds + max(0, tokens - covered) / prompt_tokens_per_second
 
 
-def prompt_swap_costs(payload: dict[str, Any], engine: Engine, *, skip: str | None = None) -> dict[str, float]:
+def prompt_swap_costs(payload: dict[str, Any], engine: Engine, *, skip: str | None = None,
+                      chain: PrefixChain | None = None) -> dict[str, float]:
     """For each tier but `skip`, the seconds a swap to it would add for this request's prompt (see
-    `swap_prompt_seconds`); empty when prompt caching is off or the prompt is short."""
+    `swap_prompt_seconds`); empty when prompt caching is off or the prompt is short. `chain`: the body's
+    prefix chain, if already computed."""
     cache = engine.prompt_cache
     if cache is None:
         return {}
-    chain = prefix_chain(payload)
+    chain = chain if chain is not None else prefix_chain(payload)
     tokens = int(chain.total_chars / CHARS_PER_TOKEN)
     if tokens < cache.min_tokens:
         return {}
@@ -186,13 +189,14 @@ class AutoRouter:
                 why = self._escalate(payload, engine, catalogue, current, turn.task, chain, prompt_tokens, record)
             self.memory.remember(keys, record)
         else:
-            fresh = turn.continuing or turn.index is None
             task, conversation = request_text(payload)
             if turn.index is not None:
                 conversation = Conversation(messages=turn.index, chars=max(0, chain.total_chars - len(task)))
-            decision, extra = self._route(payload, engine, catalogue, current, task, conversation, prompt_tokens)
-            summary = ("task first seen mid-loop: routed on the person's message" if turn.continuing
-                       else "new task" if not fresh else "routed on the last message")
+            decision, extra = self._route(payload, engine, catalogue, current, task, conversation, prompt_tokens,
+                                          chain)
+            summary = ("routed on the last message" if turn.index is None
+                       else "task first seen mid-loop: routed on the person's message" if turn.continuing
+                       else "new task")
             why = self._explain(decision, engine, summary, "new", 1, extra)
             if keys:
                 self.memory.remember(keys, TaskRecord(decision.tier))
@@ -222,7 +226,7 @@ class AutoRouter:
         )
 
     def _route(self, payload: dict[str, Any], engine: Engine, catalogue: TierCatalogue, current: str | None,
-               task: str, conversation: Conversation, prompt_tokens: int,
+               task: str, conversation: Conversation, prompt_tokens: int, chain: PrefixChain,
                among: list[str] | None = None) -> tuple[RouteDecision, dict[str, float]]:
         """`route()` over the tiers (of `among`, default all) that hold the request, swap costs included;
         also the seconds each swap adds for this prompt (see `prompt_swap_costs`)."""
@@ -231,7 +235,7 @@ class AutoRouter:
         if not holding:  # nothing has room for the answer too: the widest, which may still fit the prompt
             widest = max(catalogue.tiers[n].context for n in names)
             holding = [n for n in names if catalogue.tiers[n].context == widest]
-        extra = prompt_swap_costs(payload, engine, skip=current)
+        extra = prompt_swap_costs(payload, engine, skip=current, chain=chain)
         priced = with_swap_costs(catalogue, extra) if extra else catalogue
         hints = self._hints(payload)
         if hints.pinned_tier is not None:
@@ -248,8 +252,13 @@ class AutoRouter:
         among = deep_enough or holding or None
         conversation = Conversation(messages=max(0, len(chain.hashes) - 2),
                                     chars=max(0, chain.total_chars - len(task)))
+        if not holding and old.context >= max(t.context for t in catalogue.tiers.values()):
+            summary = (f"continuing task on {record.tier} (turn {record.turns}): no tier holds "
+                       f"~{_k(prompt_tokens)} tokens, {record.tier} is the widest")
+            return {"tier": record.tier, "summary": summary, "task": "continuing", "turn": record.turns,
+                    "needs_swap": self._needs_swap(record.tier, current, engine), "reasons": [summary]}
         decision, extra = self._route(payload, engine, catalogue, current, task, conversation, prompt_tokens,
-                                      among)
+                                      chain, among)
         need = prompt_tokens + answer_room(payload, old.context)
         summary = (f"escalated{' again' if record.escalated else ''}: context {_k(need)} > {_k(old.context)} "
                    f"of {record.tier}, now {decision.tier}")

@@ -235,6 +235,8 @@ class Engine:
                     strengths=list(tier.strengths),
                     expected_tokens_per_second=tier.tokens_per_second,
                     expected_load_seconds=tier.load_seconds,
+                    resident=tier.resident,
+                    fim=tier.fim,
                 ),
             )
             for name, tier in self.catalogue.tiers.items()

@@ -572,4 +572,8 @@ _RULES: Final = (
     "choice's; then stay unless the swap, included, saves stay_margin of the time.",
     "confidence is the chosen tier's probability of being adequate, calibrated on held-out folds.",
     "A pinned tier overrides the policy; tiers that cannot hold the conversation are not chosen.",
+    "Agent loops (the engine's `auto`, which remembers tasks; route() itself is stateless): the task is the "
+    "newest text a person wrote, never tool results or host reminders; a turn that continues it stays on the "
+    "task's tier, moving up at most once, when the conversation outgrows that tier's context; a new message "
+    "of the person is a new decision.",
 )

@@ -33,7 +33,7 @@ __all__ = [
     "GoogleAccount",
     "GoogleSettings",
     "McpSettings",
-    "Outbound",
+    "OutboundMode",
     "PeerSettings",
     "RouterSettings",
     "SearchSettings",
@@ -65,7 +65,7 @@ SECTION_CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 """Every section's model config: unknown keys are errors, values never change, validators built on first use."""
 _STRICT = SECTION_CONFIG
 
-Outbound = Literal["ask", "block", "allow"]
+OutboundMode = Literal["ask", "block", "allow"]
 """What happens to a tool call that could carry private data out: ask the user, refuse it, or let it go."""
 
 
@@ -224,7 +224,7 @@ class SearchSettings(BaseModel):
     """Redirects `fetch_page` follows, each one checked against the SSRF rules."""
     fetch_timeout_seconds: float = Field(default=20.0, gt=0)
     """Deadline for one whole `fetch_page` call, redirects included."""
-    outbound: Outbound = "ask"
+    outbound: OutboundMode = "ask"
     """`fetch_page` to a URL whose query string carries long opaque data (a way to smuggle data out):
     `ask` the user (hosts that cannot ask get a refusal), `block` it, or `allow` it. A host that checked the
     call itself (`variet/host-approved`) skips this."""

@@ -45,6 +45,16 @@ def real_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def coder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated tiers plus the resident FIM tier `coder`, four times wider so that swaps take a while."""
+    from variet.devtools.tiny_models import write_tiny_tiers
+
+    directory = tmp_path_factory.mktemp("coder-tiers")
+    write_tiny_tiers(directory, coder=True, scale=4)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def real_engine(real_dir: Path) -> Iterator[RunningEngine]:
     """One real engine on the embedded default (the real model as `fast`), shared by tests that do not break it."""
     with run_engine(write_config(real_dir)) as running:

@@ -60,12 +60,18 @@ def launch_engine(config: Path, *, binary: Path | None = None, env: Mapping[str,
     environ = {**os.environ, **(env or {})}
     if binary is not None:
         environ["VARIET_ENGINE_LLAMA_SERVER"] = str(binary)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "variet.cli", *(["-v"] if verbose else []), "engine", "serve",
-             "--config", str(config), "--listen", f"{listen_host}:{port}"],
-            stdout=out, stderr=subprocess.STDOUT, env=environ, creationflags=_NEW_GROUP,
-        )
+    command = [sys.executable, "-m", "variet.cli", *(["-v"] if verbose else []), "engine", "serve",
+               "--config", str(config), "--listen", f"{listen_host}:{port}"]
+    if sys.platform == "win32":
+        # The engine writes its log itself: a console program's output redirected to a file is what Wine
+        # cannot give a Windows CPython (it dies at start-up), and it is the service's way too.
+        log.write_bytes(b"")
+        process = subprocess.Popen([*command, "--log-file", str(log)], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environ,
+                                   creationflags=_NEW_GROUP)
+    else:
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environ)
     if _NEW_GROUP:
         _group_leaders.add(process.pid)
     running = EngineProcess(url=f"http://127.0.0.1:{port}", process=process, log=log)

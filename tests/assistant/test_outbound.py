@@ -62,8 +62,8 @@ Running = tuple[FakeDiscord, OpenAIStub, dict[str, Any], dict[str, Any]]
 @asynccontextmanager
 async def injected(tmp_path: Path, google: FakeGoogle, outside: Outside, script: list[ToolCall],
                    final: Any = "Done.", **discord: Any) -> AsyncIterator[Running]:
-    """The bot with Ann (owner) in a DM and Eve (a stranger), the scripted model, gmail and search."""
-    google_settings = google.settings(tmp_path, {GMAIL_READONLY, GMAIL_COMPOSE}, gmail_compose=True)
+    """The bot with Ann (owner) in a DM and Eve (a stranger), the scripted model, gmail (sending on) and search."""
+    google_settings = google.settings(tmp_path, {GMAIL_READONLY, GMAIL_COMPOSE}, gmail_compose=True, gmail_send=True)
     search_settings = Settings(search=SearchSettings(url=outside.url))
     with serving_search(outside, search_settings) as search_url, \
             serve_openai_stub(script, final_text=final) as stub:
@@ -228,3 +228,72 @@ async def test_a_reply_to_a_tainted_answer_is_held_even_after_a_restart(
     assert json.loads(seen[-1])["url"] == LEAK
     # The new conversation holds nothing untrusted, and the person wrote the URL: it is fetched, once.
     assert len(outside.hits("4711")) == 1
+
+
+TOKEN_URL = "https://files.example/get?token=U2FsYXJ5IDEyNDAwIEVVUiBmb3IgQUNNRQ"
+"""A URL whose query carries a long opaque value: what `[search] outbound` guards on its own."""
+
+
+async def test_a_url_the_person_wrote_is_fetched_without_asking_though_it_carries_data(
+        tmp_path: Path, google_fake: FakeGoogle, outside: Outside) -> None:
+    mail_id = plant(google_fake)
+    script = [read_planted(mail_id), ToolCall("fetch_page", {"url": TOKEN_URL})]
+    async with injected(tmp_path, google_fake, outside, script) as (fake, stub, ann, _):
+        dm = fake.dm(ann)
+        await fake.say(ann, dm, f"read my mail, then get <{TOKEN_URL}>")
+        with anyio.fail_after(40):
+            await final_answer(fake, dm)
+
+    assert not any(m["content"].startswith("🔐") for m in fake.bot_messages(dm))
+    assert json.loads(stub.results()[1])["url"] == TOKEN_URL
+    assert len(outside.hits("token=")) == 1
+
+
+async def test_with_the_host_check_off_the_search_servers_own_default_still_asks_the_owner(
+        tmp_path: Path, google_fake: FakeGoogle, outside: Outside) -> None:
+    mail_id = plant(google_fake)
+    script = [read_planted(mail_id), ToolCall("fetch_page", {"url": TOKEN_URL})]
+    async with injected(tmp_path, google_fake, outside, script, outbound="allow") as (fake, _stub, ann, _):
+        dm = fake.dm(ann)
+        await fake.say(ann, dm, "anything new in my mail?")
+        with anyio.fail_after(40):
+            prompt = await held(fake, dm)
+            asked = prompt["content"]
+            assert outside.requests == []
+            approve, _ = fake.button_ids(prompt)
+            await fake.click(ann, prompt, approve)
+            await final_answer(fake, dm)
+
+    assert asked.startswith("🔐 **variet-search** asks before `fetch_page`") and TOKEN_URL in asked
+    assert "Its query string carries a " in asked and "-character value in `token`" in asked
+    assert len(outside.hits("token=")) == 1
+
+
+async def approve_next(fake: FakeDiscord, owner: dict[str, Any], channel: int) -> str:
+    """Approve the open question in `channel` once it is posted; returns what it asked."""
+    prompt = await held(fake, channel)
+    asked: str = prompt["content"]
+    await fake.click(owner, prompt, fake.button_ids(prompt)[0])
+    await fake.wait_for(lambda: not fake.message(channel, prompt["id"])["content"].startswith("🔐"))
+    return asked
+
+
+async def test_an_injected_send_is_asked_once_by_the_server_with_the_warning_on_top(
+        tmp_path: Path, google_fake: FakeGoogle, outside: Outside) -> None:
+    mail_id = plant(google_fake)
+    send = ToolCall("send_draft", lambda results: {"draft_id": json.loads(results[1])["draft_id"]})
+    script = [read_planted(mail_id), CASES["draft"][0], send]
+    async with injected(tmp_path, google_fake, outside, script) as (fake, _stub, ann, _):
+        dm = fake.dm(ann)
+        await fake.say(ann, dm, "anything new in my mail?")
+        with anyio.fail_after(40):
+            await approve_next(fake, ann, dm)
+            assert google_fake.sent == []
+            asked = await approve_next(fake, ann, dm)
+            await final_answer(fake, dm)
+
+    prompts = [m["content"] for m in fake.bot_messages(dm) if m["content"].startswith("✅")]
+    assert len(prompts) == 2 and "Variet holds `create_draft`" not in asked
+    assert asked.startswith("🔐 **variet-gmail** asks before `send_draft`:\n⚠️ This conversation holds untrusted")
+    assert "To: eve@evil.example" in asked
+    assert len(google_fake.sent) == 1

@@ -24,6 +24,13 @@ def test_the_example_file_documents_the_defaults() -> None:
     assert discord_settings.model == "auto" and discord_settings.servers == ("search", "calendar", "gmail")
     assert discord_settings.api_url == "https://discord.com/api/v10"
     assert discord_settings.edit_interval_seconds == 1.0
+    assert discord_settings.outbound == "ask"
+
+
+def test_the_outbound_rule_can_be_set_from_the_environment() -> None:
+    settings = load_settings(environ={"VARIET_DISCORD_OUTBOUND": "block", "VARIET_SEARCH_OUTBOUND": "allow",
+                                      "VARIET_CONFIG": str(EXAMPLE)})
+    assert (settings.discord.outbound, settings.search.outbound) == ("block", "allow")
 
 
 @pytest.mark.parametrize(("values", "key"), [
@@ -31,6 +38,7 @@ def test_the_example_file_documents_the_defaults() -> None:
     ({"servers": ["search"], "server_urls": {"gmail": "http://127.0.0.1:1/mcp"}}, "discord"),
     ({"servers": ["mail"]}, "discord.servers"),
     ({"owner_id": [1]}, "discord.owner_id"),
+    ({"outbound": "sometimes"}, "discord.outbound"),
 ])
 def test_bad_discord_settings_name_the_key(tmp_path: Path, values: dict[str, object], key: str) -> None:
     path = tmp_path / "variet.toml"

@@ -247,3 +247,17 @@ async def test_the_events_say_which_task_each_routed_request_belongs_to(loops_en
     assert (first["task"], first["turn"], first["summary"]) == ("new", 1, "new task")
     assert (second["task"], second["turn"]) == ("continuing", 2)
     assert second["summary"] == f"continuing task on {first['tier']} (turn 2)" and second["needs_swap"] is False
+
+
+def test_the_task_table_stays_bounded_forgetting_the_oldest_task(loops_engine: RunningEngine) -> None:
+    """512 keys, two per task here (the host's id and the prompt prefix): 300 later tasks push the first out."""
+    def task(n: int) -> dict[str, Any]:
+        return conversation("openai", f"{EASY} #{n}", [], user=f"bounded-{n}") | {"max_tokens": 1}
+
+    with httpx2.Client(base_url=loops_engine.url, timeout=60) as client:
+        for n in range(301):
+            assert client.post("/v1/chat/completions", json=task(n)).status_code == 200
+    oldest = send(loops_engine, "openai", _continue("openai", task(0)))
+    newest = send(loops_engine, "openai", _continue("openai", task(300)))
+    assert oldest["task"] == "new" and oldest["summary"].startswith("task first seen mid-loop")
+    assert (newest["task"], newest["turn"]) == ("continuing", 2)

@@ -18,16 +18,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 
 
 @pytest.fixture(scope="module")
-def coder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The generated tiers plus the resident FIM tier `coder`, wider models so that swaps take a while."""
-    from variet.devtools.tiny_models import write_tiny_tiers
-
-    directory = tmp_path_factory.mktemp("coder-tiers")
-    write_tiny_tiers(directory, coder=True, scale=4)
-    return directory
-
-
-@pytest.fixture(scope="module")
 def resident_engine(coder_dir: Path) -> Iterator[RunningEngine]:
     with run_engine(write_config(coder_dir)) as running:
         running.wait_for("the resident coder to be loaded", lambda s: s.residents_loaded == ["coder"])

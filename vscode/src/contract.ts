@@ -395,11 +395,15 @@ export interface TierFacts {
   context: number;
   expected_load_seconds: number;
   expected_tokens_per_second: number;
+  /** Takes fill-in-the-middle requests (`/infill`) without a `model`. Default: false. */
+  fim?: boolean;
   /** GPU indices; empty for the CPU. */
   gpus: number[];
   /** The longest answer the tier can give (its context). Default: 0. */
   max_output_tokens?: number;
   model_file: string;
+  /** Stays loaded beside the swapping tier: never waits for a swap. Default: false. */
+  resident?: boolean;
   /** How a multi-GPU tier is split (layer, row), else null. */
   split: string | null;
   strengths: string[];

@@ -10,6 +10,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import * as vscode from "vscode";
 
 import { fromParts, type ChatMessage, type ResponsePart } from "./chat";
+import { type CompleterState, DEFAULT_SETTINGS, InlineCompleter } from "./completion";
 import { EngineAuthFailed, EngineClient, EngineError } from "./engine";
 import { EventFeed } from "./feed";
 import { type Host, type ServerDefinition, serverDefinitions, withEngineKey } from "./mcp";
@@ -114,6 +115,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     },
   };
 
+  const suggesting = vscode.window.createStatusBarItem("variet.inline", vscode.StatusBarAlignment.Right, 100);
+  suggesting.name = "Variet inline suggestions";
+  suggesting.command = "variet.toggleInlineCompletions";
+  const inline = (): typeof DEFAULT_SETTINGS => ({
+    enabled: settings().get("inlineCompletions.enabled", DEFAULT_SETTINGS.enabled),
+    tier: settings().get("inlineCompletions.tier", DEFAULT_SETTINGS.tier),
+    debounceMs: settings().get("inlineCompletions.debounceMs", DEFAULT_SETTINGS.debounceMs),
+    maxTokens: settings().get("inlineCompletions.maxTokens", DEFAULT_SETTINGS.maxTokens),
+  });
+  const showSuggesting = (state: CompleterState): void => {
+    const tier = inline().tier || "FIM tier";
+    suggesting.text = !inline().enabled ? "$(circle-slash) Variet suggest" : state.kind === "working"
+      ? `$(loading~spin) Variet suggest: ${tier}` : state.kind === "failed" ? "$(warning) Variet suggest" : "$(sparkle) Variet suggest";
+    suggesting.tooltip = state.kind === "failed" ? state.message : `Inline suggestions from ${tier}; click to turn them on or off`;
+    suggesting.show();
+  };
+  const completer = new InlineCompleter(() => client, inline, { state: showSuggesting });
+  showSuggesting({ kind: "idle" });
+  context.subscriptions.push(suggesting, vscode.languages.registerInlineCompletionItemProvider({ pattern: "**" }, {
+    async provideInlineCompletionItems(document, position, _context, token) {
+      const offset = document.offsetAt(position);
+      const text = document.getText();
+      const at = { document: document.uri.toString(), line: position.line, character: position.character,
+                   before: text.slice(0, offset), after: text.slice(offset) };
+      const insert = await completer.complete(at, signal(token));
+      return insert ? [new vscode.InlineCompletionItem(insert, new vscode.Range(position, position))] : [];
+    },
+  }));
+
   const host: Host = { env: process.env, platform: process.platform, isExecutable };
   let defined = new Map<string, ServerDefinition>();
   const servers: vscode.McpServerDefinitionProvider<vscode.McpStdioServerDefinition> = {
@@ -160,6 +190,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (pick) await client.load(pick.label);
     },
     "variet.unload": () => client.unload(),
+    "variet.toggleInlineCompletions": async () => {
+      await settings().update("inlineCompletions.enabled", !inline().enabled, vscode.ConfigurationTarget.Global);
+    },
     "variet.showStatus": async () => {
       output.replace(statusReport(await client.status(), client.url));
       output.show(true);
@@ -175,6 +208,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.lm.registerMcpServerDefinitionProvider("variet.servers", servers),
     vscode.workspace.onDidChangeConfiguration((change) => {
       if (!change.affectsConfiguration("variet")) return;
+      completer.reset();
+      showSuggesting({ kind: "idle" });
       void connect().then(() => modelsChanged.fire());
       serversChanged.fire();
     }),

@@ -69,7 +69,7 @@ export function modelInfos(list: ModelList, loaded: string | null | undefined): 
     const { context, output, tools } = limits(facts);
     const speed = `~${Math.round(facts.expected_tokens_per_second)} tok/s`;
     const load = facts.expected_load_seconds < 1 ? "<1 s" : `~${Math.round(facts.expected_load_seconds)} s`;
-    const isLoaded = entry.id === loaded;
+    const isLoaded = entry.id === loaded || (facts.resident === true && entry.loaded === true);
     const box = entry.box && entry.box !== "local" ? entry.box : undefined; // a peer engine serves it
     infos.push({
       id: entry.id,
@@ -85,7 +85,7 @@ export function modelInfos(list: ModelList, loaded: string | null | undefined): 
         isLoaded ? "Loaded now." : `Not loaded: a request waits ${load} for the swap.`,
       ].filter(Boolean).join(" "),
       detail: box && entry.box_up === false ? `${box} down`
-        : `${isLoaded ? "loaded" : `swap ${load}`} · ${speed}${box ? ` · on ${box}` : ""}`,
+        : `${facts.resident ? "resident" : isLoaded ? "loaded" : `swap ${load}`} · ${speed}${box ? ` · on ${box}` : ""}`,
       maxInputTokens: context - output,
       maxOutputTokens: output,
       capabilities: { toolCalling: tools, imageInput: false },
