@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,6 @@ class Engine:
             residents=catalogue.residents,
         )
         self._routing: tuple[TierCatalogue, TierCatalogue] | None = None
-        self.memory_needs: dict[str, TierNeed] = {name: tier_need(catalogue, name) for name in tiers}
-        """What each tier needs per GPU (declared or estimated), read once at start."""
         peers = [Peer(peer, settings.peer_api_key(peer), transport=peer_transport) for peer in settings.engine.peers]
         self.peers = Peers(peers, catalogue, self.events)
         """Other boxes' engines whose tiers this one serves too (`[[engine.peers]]`)."""
@@ -119,6 +118,12 @@ class Engine:
         await self.backend.stop()
         if self.prompt_cache is not None:
             self.prompt_cache.close()
+
+    @cached_property
+    def memory_needs(self) -> dict[str, TierNeed]:
+        """What each tier needs per GPU (declared or estimated), read on first use: an estimate reads the GGUF
+        file's header, which takes a moment for a large vocabulary."""
+        return {name: tier_need(self.catalogue, name) for name in self.catalogue.tiers}
 
     def valid_names(self) -> list[str]:
         """Every model name a request may use: local tiers and aliases, then peer tiers."""

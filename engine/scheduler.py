@@ -319,7 +319,6 @@ class TierScheduler:
         self._residents_loaded: set[str] = set()
         self._residents_loading: set[str] = set()
         self._residents_wake = asyncio.Event()
-        self._residents_ready = asyncio.Event()
         self._resident_done = asyncio.Event()
         self._residents_task: asyncio.Task[None] | None = None
         self.stats = _Stats()
@@ -361,10 +360,6 @@ class TierScheduler:
             return tier in self._residents_loaded
         return tier == self.loaded and self.swapping_to is None
 
-    async def residents_ready(self) -> None:
-        """Return once every resident tier has been loaded (or failed to load) since llama-server started."""
-        await self._residents_ready.wait()
-
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -372,8 +367,6 @@ class TierScheduler:
         if self.residents:
             self._residents_task = asyncio.create_task(self._keep_residents(), name="variet-residents")
             self._residents_wake.set()  # and again when llama-server comes up, should it not be up yet
-        else:
-            self._residents_ready.set()
 
     async def stop(self) -> None:
         for task in (self._task, self._residents_task):
@@ -398,7 +391,6 @@ class TierScheduler:
         self.down = True
         self.loaded = None
         self._residents_loaded.clear()
-        self._residents_ready.clear()
         self._hooks.unloaded(None)
         self._fail_all(BackendDown("llama-server is down; the engine is restarting it"))
         self._wake.set()
@@ -653,8 +645,6 @@ class TierScheduler:
                 if tier in self._residents_loaded:
                     continue
                 await self._load_resident(tier)
-            if not self.down:
-                self._residents_ready.set()
 
     async def _load_resident(self, tier: str) -> None:
         self._residents_loading.add(tier)
@@ -662,12 +652,13 @@ class TierScheduler:
         try:
             await self._backend.start_load(tier)
             await self._backend.until_loaded(tier)
-        except (TierLoadError, BackendDown) as exc:
+        except BackendDown:
+            return  # loaded again once llama-server is up (`backend_up`)
+        except TierLoadError as exc:
             seconds = self._clock() - started
             self.stats.resident_loads[tier] = ResidentLoad(tier, started_wall, seconds, ok=False, error=str(exc))
-            if not isinstance(exc, BackendDown):
-                log.error("resident tier %s failed to load: %s", tier, exc)
-                self._events.publish(ResidentFailedEvent(time=time.time(), tier=tier, error=str(exc)))
+            log.error("resident tier %s failed to load: %s", tier, exc)
+            self._events.publish(ResidentFailedEvent(time=time.time(), tier=tier, error=str(exc)))
             return
         finally:
             self._residents_loading.discard(tier)
