@@ -8,7 +8,6 @@ lines and pytest's output; the logs of the steps are in `windows/logs/`.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import hashlib
 import json
@@ -333,9 +332,10 @@ def run_tests(wine: Wine, home: Path, exe: Path, pytest_args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pytest_args", nargs="*", help="pytest arguments (default: the lane's selection)")
-    args = parser.parse_args(argv)
+    pytest_args = sys.argv[1:] if argv is None else argv  # all for pytest (default: the lane's selection)
+    if pytest_args[:1] in (["-h"], ["--help"]):
+        print(f"usage: scripts/windows-lane [PYTEST ARGS...]\n\n{__doc__}")
+        return 0
     root = cache_root() / "windows"
     logs = root / "logs"
     try:
@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                 wine.start()
                 install(wine, home, wheels, wanted, wheel, logs)
                 say(f"running pytest under Wine (llama-server.exe: {exe}) ...")
-                code = run_tests(wine, home, exe, args.pytest_args)
+                code = run_tests(wine, home, exe, pytest_args)
             finally:
                 wine.stop()
     except LaneError as exc:

