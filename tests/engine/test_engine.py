@@ -202,7 +202,7 @@ def live_group_members(group: int) -> list[int]:
     return alive
 
 
-@pytest.mark.posix_only  # Windows: tests/engine/llama/test_supervision_windows.py
+@pytest.mark.posix_only  # the Windows counterpart: tests/engine/llama/test_supervision_windows.py
 def test_an_engine_killed_outright_takes_llama_server_and_its_instances_with_it(tiny_dir: Path) -> None:
     with run_engine(write_config(tiny_dir)) as running:
         httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30)
@@ -216,7 +216,7 @@ def test_an_engine_killed_outright_takes_llama_server_and_its_instances_with_it(
         assert live_group_members(group) == []
 
 
-@pytest.mark.posix_only  # Windows: tests/engine/llama/test_supervision_windows.py
+@pytest.mark.posix_only  # process groups and pgrep; Windows: tests/engine/llama/test_supervision_windows.py
 def test_stopping_the_engine_leaves_no_llama_server_behind(tiny_dir: Path) -> None:
     with run_engine(write_config(tiny_dir)) as running:
         httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30)

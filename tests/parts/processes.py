@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 
 __all__ = ["alive", "ensure_console", "kill_hard", "tree_of"]
+
+
+def kill_hard(pid: int) -> None:
+    """End `pid` at once, as a crash would: SIGKILL on POSIX, TerminateProcess on Windows."""
+    # On Windows os.kill with any signal but the two console events is TerminateProcess.
+    os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def alive(pid: int) -> bool:
@@ -29,27 +37,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return fields[0] != "Z"
-
-
-def kill_hard(pid: int) -> None:
-    """Kill `pid` with no chance to clean up (SIGKILL, or TerminateProcess on Windows): a crash, to its parent."""
-    if sys.platform == "win32":
-        import ctypes
-
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-        kernel32.OpenProcess.restype = ctypes.c_void_p
-        handle = kernel32.OpenProcess(0x0001, False, pid)  # PROCESS_TERMINATE
-        if not handle:
-            raise ctypes.WinError(ctypes.get_last_error())
-        try:
-            kernel32.TerminateProcess(ctypes.c_void_p(handle), 9)
-        finally:
-            kernel32.CloseHandle(ctypes.c_void_p(handle))
-    else:
-        import os
-        import signal
-
-        os.kill(pid, signal.SIGKILL)
 
 
 def ensure_console() -> None:
