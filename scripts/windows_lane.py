@@ -80,6 +80,8 @@ DESELECTED: dict[str, str] = {
         "a CPU-time target per decision, not meaningful for an interpreter under Wine on a shared machine",
     "tests/assistant/test_mcp_host.py::test_a_crashed_server_fails_its_call_clearly_and_is_started_again":
         "finds the server's process through /proc (POSIX); the engine's crash test covers TerminateProcess",
+    "tests/assistant/test_mcp_host.py::test_a_server_that_cannot_start_is_reported_and_the_others_work":
+        "flaky under Wine: a server still starting after the test's wait (a Python start takes seconds there)",
     "tests/cli/test_discord.py::test_a_rejected_token_is_one_line_without_the_token_or_a_traceback":
         "writes a Windows path into a TOML basic string (a test bug on Windows, reported)",
     "tests/engine/llama/test_memory.py::"
