@@ -6,10 +6,11 @@ Over HTTP a bearer token is required whenever the bind address is not loopback (
 against DNS rebinding. Logs go to stderr: stdout belongs to the stdio protocol.
 
 A server package provides `build(settings) -> MCPServer` and calls `run_server("name", build)` from its
-`__main__.main`. Every server keeps its state in one plain service object (an engine client, the search
-backends, a Google API wrapper) that its tools close over, and hands it to the SDK with `service_lifespan`,
-which yields it for the server's lifetime and closes it afterwards if the server opened it. Keep
-module-level imports light: start-up time is measured against a bare `MCPServer`.
+`__main__.main`. Every server keeps its state and its domain logic in one plain service object without MCP
+imports (`InferenceService`, `RouterService`, the search backends, `CalendarApi`, `GmailApi`) that its thin
+tools close over, and hands it to the SDK with `service_lifespan`, which yields it for the server's lifetime
+and closes it afterwards if the server opened it. Keep module-level imports light, and settings are read
+lazily (only the sections a server reads are validated): start-up time is measured against a bare `MCPServer`.
 """
 
 from __future__ import annotations
