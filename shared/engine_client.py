@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from variet.contract import LOCAL_BOX, EngineStatus, LoadAnswer, ModelList, UnloadAnswer
 from variet.shared.config import Settings
 from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
 from variet.shared.http import LazyAsyncClient
 
 if TYPE_CHECKING:
-    from variet.contract import EngineEvent
+    from variet.contract import EngineEvent, EngineStatus, LoadAnswer, ModelList, UnloadAnswer
 
 __all__ = ["Completion", "EngineClient", "ProgressFn", "SwapWait"]
 
@@ -124,16 +123,26 @@ class EngineClient:
 
     # -- control -----------------------------------------------------------------------------------
 
+    # The contract's models are imported on first use: a server answers tools/list before it calls the engine.
+
     async def status(self) -> EngineStatus:
+        from variet.contract import EngineStatus
+
         return EngineStatus.model_validate(await self._request("GET", "/variet/status"))
 
     async def models(self) -> ModelList:
+        from variet.contract import ModelList
+
         return ModelList.model_validate(await self._request("GET", "/v1/models"))
 
     async def load(self, tier: str) -> LoadAnswer:
+        from variet.contract import LoadAnswer
+
         return LoadAnswer.model_validate(await self._request("POST", f"/variet/tiers/{tier}/load"))
 
     async def unload(self) -> UnloadAnswer:
+        from variet.contract import UnloadAnswer
+
         return UnloadAnswer.model_validate(await self._request("POST", "/variet/unload"))
 
     async def events(self) -> AsyncIterator[EngineEvent]:
@@ -272,6 +281,8 @@ class EngineClient:
 
 
 def _ready(status: EngineStatus, tier: str) -> bool:
+    from variet.contract import LOCAL_BOX
+
     """Whether `tier` is loaded and no swap is under way on its box (a peer's tier: as the engine last saw it)."""
     info = status.tier(tier)
     if info.box != LOCAL_BOX:
