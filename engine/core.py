@@ -19,18 +19,21 @@ from variet.contract import (
     AUTO_MODEL,
     BackendInfo,
     EngineStatus,
+    LoadAnswer,
     ModelEntry,
     ModelList,
     SwapInfo,
     SwappingInfo,
     TierFacts,
     TierState,
+    UnloadAnswer,
 )
+from variet.engine.errors import BackendDown, UnknownTier
 from variet.engine.events import EventBus
 from variet.engine.llama.backend import LlamaServer, ModelBackend
 from variet.engine.peers.registry import Peer, Peers
 from variet.engine.prompts.cache import PromptCache, open_prompt_cache
-from variet.engine.scheduler import TierScheduler
+from variet.engine.scheduler import SwapRecord, TierScheduler
 from variet.shared.config import Settings
 from variet.shared.tiers import TierCatalogue
 
@@ -115,6 +118,43 @@ class Engine:
         if self.prompt_cache is not None:
             self.prompt_cache.close()
 
+    @property
+    def loaded(self) -> str | None:
+        """The local tier loaded now (None while nothing is, or during a swap)."""
+        return self.scheduler.loaded
+
+    def count_request(self, tier: str) -> None:
+        """A request for local tier `tier` arrived."""
+        self.stats[tier].requests += 1
+
+    def count_failure(self, tier: str) -> None:
+        """A request for local tier `tier` failed (the client got no 200, or a stream broke off)."""
+        self.stats[tier].errors += 1
+
+    def last_swap(self, tier: str) -> SwapRecord | None:
+        return self.scheduler.stats.last_swap.get(tier)
+
+    async def load(self, name: str) -> LoadAnswer:
+        """Load a tier ahead of its requests: a local one through the scheduler, a peer's by asking the peer (which
+        swaps its own tiers). Raises `UnknownTier`, `BackendDown` or `PeerUnavailable`."""
+        scheduler = self.scheduler
+        if name not in self.catalogue.tiers:
+            remote = self.peers.lookup(name)
+            if remote is None:
+                known = [*self.catalogue.tiers, *self.peers.names()]
+                raise UnknownTier(f"unknown tier {name!r}: use one of {', '.join(known)}")
+            return await self.peers.load(remote)
+        if scheduler.down:
+            raise BackendDown("llama-server is down; the engine is restarting it")
+        started = scheduler.request_load(name)
+        done = scheduler.loaded == name and not scheduler.pending_load(name)
+        return LoadAnswer(tier=name, state="loaded" if done else "loading", started=started)
+
+    def unload(self) -> UnloadAnswer:
+        """Unload the loaded tier once it is idle and nothing else waits."""
+        self.scheduler.request_unload()
+        return UnloadAnswer(tier=self.scheduler.loaded)
+
     def valid_names(self) -> list[str]:
         """Every model name a request may use: local tiers and aliases, then peer tiers."""
         names = list(self.catalogue.tiers)
@@ -147,7 +187,7 @@ class Engine:
 
     def _tier_state(self, name: str) -> TierState:
         scheduler, tier, stats = self.scheduler, self.catalogue.tiers[name], self.stats[name]
-        swap = scheduler.stats.last_swap.get(name)
+        swap = self.last_swap(name)
         path = self.catalogue.model_path(name)
         return TierState(
             loaded=scheduler.loaded == name,

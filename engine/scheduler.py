@@ -55,11 +55,10 @@ from variet.contract import (
     TierExitedEvent,
     UnloadedEvent,
 )
+from variet.engine.errors import BackendDown, TierLoadError
 from variet.engine.events import EventBus
-from variet.shared.errors import VarietError
 
 __all__ = [
-    "BackendDown",
     "Decision",
     "NoHooks",
     "Policy",
@@ -67,7 +66,6 @@ __all__ = [
     "SwapHooks",
     "SwapRecord",
     "TierBackend",
-    "TierLoadError",
     "TierScheduler",
     "Waiting",
     "decide",
@@ -76,14 +74,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SchedulerState = Literal["idle", "ready", "draining", "swapping", "down"]
-
-
-class TierLoadError(VarietError):
-    """A tier could not be loaded; the message says why and what to fix."""
-
-
-class BackendDown(VarietError):
-    """llama-server is not running (crashed or restarting)."""
 
 
 class TierBackend(Protocol):

@@ -23,11 +23,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from variet.contract import Health, LoadAnswer, SubscribedEvent, UnloadAnswer
 from variet.contract.openapi import openapi_document
 from variet.engine.core import Engine, Router
+from variet.engine.errors import BackendDown, PeerUnavailable, UnknownTier
 from variet.engine.http.dashboard import PUBLIC_PATHS, dashboard_routes
 from variet.engine.http.metrics import render_metrics
 from variet.engine.http.relay import RELAYED_PATHS, relay
-from variet.engine.http.responses import backend_down, error_response, family_of
-from variet.engine.peers.registry import PeerUnavailable
+from variet.engine.http.responses import error_response, failure_response, family_of
 
 __all__ = ["create_app"]
 
@@ -77,27 +77,13 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
         return JSONResponse(openapi_document(engine.version))
 
     async def load(request: Request) -> Response:
-        tier = request.path_params["tier"]
-        if tier not in engine.catalogue.tiers:
-            remote = engine.peers.lookup(tier)
-            if remote is None:
-                known = [*engine.catalogue.tiers, *engine.peers.names()]
-                return error_response(404, f"unknown tier {tier!r}: use one of {', '.join(known)}",
-                                      "invalid_request_error", "tier_not_found")
-            try:  # the peer swaps its own tiers
-                return _json(await engine.peers.get(remote.peer).load(remote), 202)
-            except PeerUnavailable as exc:
-                return error_response(503, str(exc), "backend_unavailable", "peer_down")
-        if engine.scheduler.down:
-            return backend_down(engine.backend.url, engine.backend.log_file,
-                                "llama-server is down; the engine is restarting it")
-        started = engine.scheduler.request_load(tier)
-        done = engine.scheduler.loaded == tier and not engine.scheduler.pending_load(tier)
-        return _json(LoadAnswer(tier=tier, state="loaded" if done else "loading", started=started), 202)
+        try:
+            return _json(await engine.load(request.path_params["tier"]), 202)
+        except (UnknownTier, BackendDown, PeerUnavailable) as exc:
+            return failure_response(exc, backend=engine.backend)
 
     async def unload(request: Request) -> Response:
-        engine.scheduler.request_unload()
-        return _json(UnloadAnswer(tier=engine.scheduler.loaded), 202)
+        return _json(engine.unload(), 202)
 
     async def events(request: Request) -> Response:
         queue = engine.events.subscribe()
@@ -115,7 +101,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
 
     async def health(request: Request) -> Response:
         if engine.backend.up:
-            return _json(Health(status="ok", loaded=engine.scheduler.loaded))
+            return _json(Health(status="ok", loaded=engine.loaded))
         return _json(Health(status="backend_down", backend=engine.backend.url), 503)
 
     async def metrics(request: Request) -> Response:

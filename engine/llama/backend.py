@@ -36,15 +36,15 @@ from typing import Any, Protocol
 import httpx2
 
 from variet.contract import BackendDownEvent, BackendUpEvent, TierExitedEvent
+from variet.engine.errors import BackendDown, PortTaken, SlotError, TierLoadError
 from variet.engine.events import EventBus
 from variet.engine.llama.preset import render_preset
 from variet.engine.llama.upstream import Connect, Tcp
-from variet.engine.scheduler import BackendDown, TierBackend, TierLoadError
+from variet.engine.scheduler import TierBackend
 from variet.shared.config import EngineSettings
-from variet.shared.errors import VarietError
 from variet.shared.tiers import TierCatalogue, split_host_port
 
-__all__ = ["LlamaServer", "ModelBackend", "SlotBackend", "SlotError", "free_port"]
+__all__ = ["LlamaServer", "ModelBackend", "SlotBackend", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,6 @@ def _child_setup() -> None:
 
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-
-class SlotError(VarietError):
-    """llama-server refused or failed a slot call, or did not answer it within its time."""
 
 
 class SlotBackend(Protocol):
@@ -147,10 +143,6 @@ class ModelBackend(TierBackend, SlotBackend, Protocol):
 
     def log_tail(self) -> str:
         """The last lines of its log, for error messages."""
-
-
-class _PortTaken(Exception):
-    """Something other than our llama-server answers on the port we chose."""
 
 
 def free_port() -> int:
@@ -264,7 +256,7 @@ class LlamaServer:
             try:
                 await self._spawn()
                 break
-            except _PortTaken:
+            except PortTaken:
                 self._kill_group()
                 if self._settings.backend_port or attempt + 1 == _PORT_ATTEMPTS:
                     message = f"port {self.port} is taken by another program; set [engine] backend_port"
@@ -297,7 +289,7 @@ class LlamaServer:
                 response = await self.client.get("/health", timeout=2.0)
                 if response.status_code == 200:
                     if (await self.client.get("/models", timeout=2.0)).status_code == 401:
-                        raise _PortTaken
+                        raise PortTaken
                     return
             await asyncio.sleep(_POLL_SECONDS)
         raise BackendDown(f"llama-server did not become healthy within {_START_TIMEOUT:.0f} s: {self.log_tail()}")
@@ -319,7 +311,7 @@ class LlamaServer:
                 await asyncio.sleep(delay)
                 try:
                     await self._spawn()
-                except (BackendDown, _PortTaken) as exc:
+                except (BackendDown, PortTaken) as exc:
                     log.error("restart failed: %s", exc or "the port is taken")
                     self._kill_group()
                     if not self._settings.backend_port:

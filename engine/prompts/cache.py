@@ -34,8 +34,9 @@ from variet.contract import (
     PromptCacheTotals,
     SavedPrefix,
 )
+from variet.engine.errors import BackendDown, PromptStoreUnusable, SlotError
 from variet.engine.events import EventBus
-from variet.engine.llama.backend import SlotBackend, SlotError
+from variet.engine.llama.backend import SlotBackend
 from variet.engine.prompts.policy import (
     Answered,
     Restore,
@@ -54,11 +55,9 @@ from variet.engine.prompts.store import (
     CacheEntry,
     ModelFingerprint,
     PromptStore,
-    PromptStoreUnusable,
     file_digest,
     lru_victims,
 )
-from variet.engine.scheduler import BackendDown
 from variet.shared.config import EngineSettings
 from variet.shared.tiers import TierCatalogue
 

@@ -10,8 +10,9 @@ import anyio
 import pytest
 
 from variet.contract import TierExitedEvent
+from variet.engine.errors import TierLoadError
 from variet.engine.events import EventBus
-from variet.engine.scheduler import Policy, TierLoadError, TierScheduler, Waiting, decide
+from variet.engine.scheduler import Policy, TierScheduler, Waiting, decide
 
 SLOW = {"fast": 20.0, "balanced": 25.0, "ultra": 90.0, "deep-logic": 40.0}
 """Swap seconds per tier, as on the inference box."""

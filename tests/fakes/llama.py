@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from variet.contract import BackendUpEvent
+from variet.engine.errors import SlotError, TierLoadError
 from variet.engine.events import EventBus
-from variet.engine.llama.backend import SlotError
 from variet.engine.llama.upstream import Tcp
-from variet.engine.scheduler import TierLoadError
 
 __all__ = ["FAKE_BYTES_PER_TOKEN", "FakeBackend", "FakeLlama", "Reply", "running_fake_llama"]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from variet.engine.errors import PromptStoreUnusable
 from variet.engine.prompts.store import (
     CacheEntry,
     ModelFingerprint,
     PromptStore,
-    PromptStoreUnusable,
     file_digest,
     lru_victims,
     tier_folder,
