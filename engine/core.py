@@ -134,6 +134,11 @@ class Engine:
     def last_swap(self, tier: str) -> SwapRecord | None:
         return self.scheduler.stats.last_swap.get(tier)
 
+    def swap_totals(self) -> tuple[int, int]:
+        """Swaps done and swaps failed since the engine started."""
+        stats = self.scheduler.stats
+        return stats.swaps, stats.failed_swaps
+
     async def load(self, name: str) -> LoadAnswer:
         """Load a tier ahead of its requests: a local one through the scheduler, a peer's by asking the peer (which
         swaps its own tiers). Raises `UnknownTier`, `BackendDown` or `PeerUnavailable`."""
@@ -220,14 +225,15 @@ class Engine:
                 expected_seconds=round(scheduler.swap_seconds[scheduler.swapping_to], 3),
             )
         backend = self.backend
+        swaps, failed_swaps = self.swap_totals()
         return EngineStatus(
             loaded=scheduler.loaded,
             state=scheduler.state,
             swapping=swapping,
             queued=sum(state.queued for state in local),
             in_flight=sum(state.in_flight for state in local),
-            swaps=scheduler.stats.swaps,
-            failed_swaps=scheduler.stats.failed_swaps,
+            swaps=swaps,
+            failed_swaps=failed_swaps,
             backend=BackendInfo(url=backend.url, up=backend.up, restarts=backend.restarts, pid=backend.pid),
             tiers=tiers,
             uptime_seconds=round(time.time() - self.started, 1),

@@ -278,8 +278,6 @@ class TierScheduler:
         self.stats = _Stats()
         events.listen(self._on_event)
 
-    # -- views ---------------------------------------------------------------------------------
-
     @property
     def state(self) -> SchedulerState:
         if self.down:
@@ -298,8 +296,6 @@ class TierScheduler:
 
     def pending_load(self, tier: str) -> bool:
         return any(waiter.explicit for waiter in self._queues[tier]) or self.swapping_to == tier
-
-    # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="variet-scheduler")
@@ -343,8 +339,6 @@ class TierScheduler:
             self.loaded = None
             self._hooks.unloaded(tier)
             self._wake.set()
-
-    # -- requests ------------------------------------------------------------------------------
 
     async def acquire(self, tier: str, request: object = None) -> bool:
         """Wait until a request for `tier` may run; raises `TierLoadError` or `BackendDown`.
@@ -391,19 +385,10 @@ class TierScheduler:
             await self._swap_ended.wait()
         return self.stats.last_swap.get(tier)
 
-    async def wait_loaded(self, tier: str) -> None:
-        """Wait for an explicit load of `tier` queued by `request_load` (or return if it is loaded)."""
-        for waiter in list(self._queues[tier]):
-            if waiter.explicit:
-                await asyncio.shield(waiter.future)
-                return
-
     def request_unload(self) -> None:
         """Unload the loaded tier once it is idle and nothing else is waiting."""
         self._unload_requested = True
         self._wake.set()
-
-    # -- internals -----------------------------------------------------------------------------
 
     def _enqueue(self, tier: str, *, explicit: bool, request: object = None) -> _Waiter:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -420,12 +405,16 @@ class TierScheduler:
         self._wake.set()
 
     def _fail_all(self, exc: Exception) -> None:
-        for queue in self._queues.values():
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.future.done():
-                    waiter.future.set_exception(exc)
-                    waiter.future.exception()  # mark retrieved: explicit loads may have no reader
+        for tier in self._queues:
+            self._fail_queue(tier, exc)
+
+    def _fail_queue(self, tier: str, exc: Exception) -> None:
+        queue = self._queues[tier]
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.future.done():
+                waiter.future.set_exception(exc)
+                waiter.future.exception()  # mark retrieved: explicit loads may have no reader
 
     def _decision(self) -> Decision:
         waiters = {tier: Waiting(queue[0].since, any(waiter.explicit for waiter in queue))
@@ -519,12 +508,7 @@ class TierScheduler:
             self._hooks.unloaded(tier)
             self.swapping_to = None
             self._swap_ended.set()
-            queue = self._queues[tier]
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.future.done():
-                    waiter.future.set_exception(exc)
-                    waiter.future.exception()
+            self._fail_queue(tier, exc)
             self._events.publish(SwapFailedEvent(time=time.time(), tier=tier, error=str(exc)))
             return
         seconds = self._clock() - self.swap_started

@@ -98,9 +98,6 @@ class SlotBackend(Protocol):
         bytes). Gives up after `budget` seconds with `SlotError`; llama-server may still finish the restore,
         and requests sent meanwhile wait behind it. Raises `SlotError` or `BackendDown`."""
 
-    async def erase_slot(self, tier: str, slot: int) -> None:
-        """Empty slot `slot`. Raises `SlotError` or `BackendDown`."""
-
 
 class ModelBackend(TierBackend, SlotBackend, Protocol):
     """The model server behind the engine: a `TierBackend` that also runs as a process and takes relayed requests.
@@ -234,8 +231,6 @@ class LlamaServer:
     @property
     def connect(self) -> Tcp:
         return Tcp("127.0.0.1", self.port)
-
-    # -- process -------------------------------------------------------------------------------
 
     def command(self) -> list[str]:
         preset = self._dir / "models-preset.ini"
@@ -392,8 +387,6 @@ class LlamaServer:
         lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
         return " | ".join(lines[-5:])
 
-    # -- TierBackend -----------------------------------------------------------------------------
-
     async def _post(self, path: str, tier: str) -> httpx2.Response:
         try:
             return await self.client.post(path, json={"model": tier})
@@ -500,8 +493,6 @@ class LlamaServer:
             log.warning("unload of %s answered %s: %s", tier, response.status_code, response.text[:200])
         await self._until(tier, lambda status: status.get("value") in ("unloaded", None))
 
-    # -- SlotBackend -----------------------------------------------------------------------------
-
     async def _slot_call(self, tier: str, path: str, body: dict[str, Any] | None, budget: float) -> Any:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
@@ -542,9 +533,6 @@ class LlamaServer:
     async def restore_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
         answer = await self._slot_call(tier, f"/slots/{slot}?action=restore", {"filename": filename}, budget)
         return _mapping(answer)
-
-    async def erase_slot(self, tier: str, slot: int) -> None:
-        await self._slot_call(tier, f"/slots/{slot}?action=erase", {}, _SLOT_LIST_SECONDS)
 
 
 def _mapping(answer: Any) -> dict[str, Any]:

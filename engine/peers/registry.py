@@ -157,8 +157,6 @@ class Peers:
     def get(self, name: str) -> Peer:
         return self._peers[name]
 
-    # -- lifecycle -----------------------------------------------------------------------------------
-
     async def start(self) -> None:
         """Start a watcher per peer; returns at once (peers come up as they answer)."""
         for peer in self._peers.values():
@@ -188,8 +186,6 @@ class Peers:
             gap = MIN_POLL_SHARE * peer.settings.poll_seconds - (loop.time() - started)
             if gap > 0:
                 await asyncio.sleep(gap)
-
-    # -- state ------------------------------------------------------------------------------------------
 
     def apply(self, peer: Peer, outcome: Reading | str) -> None:
         """Fold a poll's outcome (or a relayed request's failure) into `peer`'s view; publish what changed."""
@@ -248,8 +244,6 @@ class Peers:
             return None
         tier = self.table.get(f"{peer.name}/{remote}")
         return tier.served if tier is not None else f"{peer.name}/{remote}"
-
-    # -- views --------------------------------------------------------------------------------------
 
     def lookup(self, name: str) -> PeerTier | None:
         """The peer tier a model name means here, if any (local names are looked up first, elsewhere)."""

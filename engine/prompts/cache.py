@@ -163,8 +163,6 @@ class PromptCache:
     def close(self) -> None:
         self.store.close()
 
-    # -- what the relay tells it ----------------------------------------------------------------
-
     def note_answer(self, tier: str, payload: dict[str, Any], head: bytes, tail: bytes) -> None:
         """Remember an answer relayed on `tier` to a request with body `payload` (constant time: nothing is read
         until a save needs it)."""
@@ -184,8 +182,6 @@ class PromptCache:
         log.warning("prompt cache: %d tokens were restored into %s, but llama-server reused only %d for the next "
                     "answer: the prompt differs from the saved one before its end (with sliding-window or hybrid "
                     "models llama-server then processes it all again)", restored, tier, cached)
-
-    # -- views ----------------------------------------------------------------------------------
 
     def entries(self, tier: str) -> list[CacheEntry]:
         """The tier's saved prefixes, most recently used first."""
@@ -219,8 +215,6 @@ class PromptCache:
             return None
         speed = self.read_bytes_per_second or _ASSUMED_READ_BYTES_PER_SECOND
         return best[0].tokens, best[0].entry.bytes / speed
-
-    # -- SwapHooks ------------------------------------------------------------------------------
 
     async def before_evict(self, tier: str) -> None:
         if tier not in self.counts:
@@ -289,8 +283,6 @@ class PromptCache:
             if tier is None or name == tier:
                 answers.clear()
                 self._restored.pop(name, None)
-
-    # -- saving ---------------------------------------------------------------------------------
 
     def _read_answers(self, tier: str) -> list[Answered]:
         """The tier's remembered answers with a long enough prompt, now read (chains are computed here)."""
@@ -383,8 +375,6 @@ class PromptCache:
         entries = self.entries(tier)
         return entries[0].bytes / entries[0].tokens if entries else None
 
-    # -- restoring ------------------------------------------------------------------------------
-
     async def _restore(self, tier: str, restore: Restore, slot: int, slot_context: int) -> None:
         entry = self._entries.get(restore.entry.id, restore.entry)
         if slot_context != entry.slot_context:
@@ -433,8 +423,6 @@ class PromptCache:
         log.info("prompt cache: restored %d tokens of %s (%d bytes) in %.0f ms", tokens, tier, size, milliseconds)
         self._events.publish(PromptCacheRestoredEvent(time=now, tier=tier, tokens=tokens, bytes=size,
                                                       milliseconds=milliseconds))
-
-    # -- bookkeeping ----------------------------------------------------------------------------
 
     async def _touch(self, entry_id: str) -> None:
         entry = self._entries.get(entry_id)

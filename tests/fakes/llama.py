@@ -226,10 +226,6 @@ class FakeBackend:
         self.slot_tokens[tier][slot] = tokens
         return {"id_slot": slot, "filename": filename, "n_restored": tokens, "n_read": len(data)}
 
-    async def erase_slot(self, tier: str, slot: int) -> None:
-        self._check_loaded(tier)
-        self.slot_tokens[tier][slot] = 0
-
 
 @asynccontextmanager
 async def running_fake_llama() -> AsyncIterator[FakeLlama]:
