@@ -106,11 +106,13 @@ class DiscordAsker:
         self.waited = 0.0
         """Seconds spent waiting for owners in this turn."""
 
-    async def confirm(self, question: str, *, server: str, tool: str) -> Decision:
+    async def confirm(self, question: str, *, server: str, tool: str, by_host: bool = False) -> Decision:
         text = question if len(question) <= _QUESTION_MAX else question[: _QUESTION_MAX - 1] + "…"
         nonce, pending = self._confirmations.open(text, self._owners)
         owners = " ".join(f"<@{owner}>" for owner in sorted(self._owners))
-        content = (f"🔐 **variet-{server}** asks before `{tool}`:\n{text}\n"
+        who = f"Variet holds `{tool}` (variet-{server}) until an owner approves" if by_host else \
+            f"**variet-{server}** asks before `{tool}`"
+        content = (f"🔐 {who}:\n{text}\n"
                    f"{SMALL}{owners or 'an owner'}: Approve or Cancel within {seconds(self._timeout)}; "
                    "no answer cancels.")
         started = anyio.current_time()

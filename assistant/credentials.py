@@ -1,13 +1,12 @@
-"""The bot token: from `VARIET_DISCORD_TOKEN` or the 0600 `[discord] token_file`, and kept out of logs."""
+"""The bot token: from `VARIET_DISCORD_TOKEN` or the private `[discord] token_file`, and kept out of logs."""
 
 from __future__ import annotations
 
 import logging
-import os
 
 from variet.shared.config import Settings
 from variet.shared.errors import ConfigError
-from variet.shared.secrets import read_secret_file
+from variet.shared.secrets import secret_from
 
 __all__ = ["TOKEN_ENV", "TokenRedactor", "discord_token"]
 
@@ -16,13 +15,12 @@ TOKEN_ENV = "VARIET_DISCORD_TOKEN"
 
 def discord_token(settings: Settings) -> str:
     """The token from the environment, else from `token_file`; `ConfigError` saying how to provide one."""
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    file = settings.discord.token_file
+    token = secret_from(TOKEN_ENV, settings.relative_path(file) if file else None)
     if token:
         return token
-    if settings.discord.token_file:
-        return read_secret_file(settings.relative_path(settings.discord.token_file))
     raise ConfigError(
-        f"no Discord bot token: set {TOKEN_ENV} or [discord] token_file (a file only you can read, chmod 600) "
+        f"no Discord bot token: set {TOKEN_ENV} or [discord] token_file (a file only you can read) "
         "to the token from the Developer Portal (your application -> Bot -> Reset Token)"
     )
 

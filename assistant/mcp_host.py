@@ -58,9 +58,10 @@ _CLIENT = Implementation(name="variet-discord", version="0.1.0")
 class Asker(Protocol):
     """Asks a person to approve what a server is about to do."""
 
-    async def confirm(self, question: str, *, server: str, tool: str) -> Decision:
+    async def confirm(self, question: str, *, server: str, tool: str, by_host: bool = False) -> Decision:
         """"accept" only when an owner approved; "decline" when one refused; "cancel" when nobody answered
-        in time. Returns within the asker's own bounded time."""
+        in time. Returns within the asker's own bounded time. `by_host`: the assistant asks (an outbound
+        call it holds), not the server."""
         ...
 
 
@@ -150,8 +151,6 @@ class McpHost:
             self._tasks.cancel_scope.cancel()
         await self._stack.aclose()
 
-    # -- state -----------------------------------------------------------------------------------
-
     def status(self) -> list[ServerStatus]:
         return [connection.status() for connection in self._connections.values()]
 
@@ -176,11 +175,10 @@ class McpHost:
             connection.wanted.set()
         await self.wait_started()
 
-    # -- calls -----------------------------------------------------------------------------------
-
     async def call_tool(self, server: str, tool: str, arguments: dict[str, Any], *, asker: Asker | None = None,
-                        may_ask: bool = False) -> CallToolResult:
-        """Call `tool` on `server`. `may_ask`: the tool may ask for confirmation (through `asker`).
+                        may_ask: bool = False, meta: dict[str, Any] | None = None) -> CallToolResult:
+        """Call `tool` on `server`. `may_ask`: the tool may ask for confirmation (through `asker`). `meta`: the
+        request's `_meta` (what this host vouches for).
 
         Raises `ServerUnavailable` when the server is down or stops answering during the call, and
         `TimeoutError` past `tool_timeout_seconds` (plus the confirmation time when it may ask).
@@ -195,12 +193,12 @@ class McpHost:
         try:
             with anyio.fail_after(limit):
                 if not may_ask:
-                    result: CallToolResult = await client.call_tool(tool, arguments)
+                    result: CallToolResult = await client.call_tool(tool, arguments, meta=meta)  # type: ignore[arg-type]
                     return result
                 async with connection.confirm_lock:
                     connection.asker, connection.asking_tool = asker, tool
                     try:
-                        result = await client.call_tool(tool, arguments)
+                        result = await client.call_tool(tool, arguments, meta=meta)  # type: ignore[arg-type]
                         return result
                     finally:
                         connection.asker = None
@@ -215,8 +213,6 @@ class McpHost:
         log.warning("%s %s", connection.label, connection.error)
         raise ServerUnavailable(f"{connection.label} stopped answering during {tool}; it is restarted on the next "
                                 "message (its error, if any, is in the bot's log)") from problem
-
-    # -- supervision -----------------------------------------------------------------------------
 
     async def _supervise(self, connection: _Connection) -> None:
         while True:

@@ -52,6 +52,9 @@ class TurnFacts:
     """Tools called, in order (repeats kept once)."""
     problems: Sequence[str] = field(default_factory=tuple)
     """One line per tool or server failure the user may want to act on."""
+    untrusted: str = ""
+    """The taint mark ("🛡️ untrusted: mail (private)") when the answer was written after untrusted content;
+    a conversation rebuilt from Discord reads it back."""
 
 
 def seconds(value: float) -> str:
@@ -91,6 +94,8 @@ def footer(facts: TurnFacts, *, streaming: bool = False, started: bool = True) -
         parts.append(f"loaded {swap.tier}{took}{was}")
     if facts.tools:
         parts.append("🔧 " + ", ".join(dict.fromkeys(facts.tools)))
+    if facts.untrusted:
+        parts.append(facts.untrusted)
     if streaming:
         parts.append("writing…" if started else "thinking…")
     lines = [SMALL + " · ".join(parts)] if parts else []

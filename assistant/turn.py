@@ -3,11 +3,14 @@
 `answer_message` is everything between a message arriving and its answer standing in Discord. `TurnView`
 decides what the answer looks like at each moment (a swap notice, the text so far, a running tool, the
 final footer) and hands that to `LiveReply`; the engine's events tell it when the answer waits for a swap.
-Every failure ends as one line in the channel and in the log, never a traceback.
+The conversation's `Taint` comes from the rebuilt history and grows with the turn's tool results; the footer
+carries its mark, so the next message in the chain is still tainted. Every failure ends as one line in the
+channel and in the log, never a traceback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -21,6 +24,7 @@ from variet.assistant.conversation import system_prompt, to_messages
 from variet.assistant.errors import explain
 from variet.assistant.history import channel_ids, conversation_of
 from variet.assistant.model_loop import TurnResult, run_turn
+from variet.assistant.outbound import OutboundGate
 from variet.assistant.pacer import EditPacer
 from variet.assistant.render import (
     WAIT,
@@ -33,6 +37,7 @@ from variet.assistant.render import (
 )
 from variet.assistant.reply import LiveReply
 from variet.assistant.services import Services, TurnTimings
+from variet.assistant.taint import Taint, taint_mark
 from variet.assistant.toolbox import HostTools
 from variet.contract import AUTO_MODEL, EngineEvent, SwapDoneEvent, SwapFailedEvent, SwapStartedEvent
 from variet.shared.errors import VarietError
@@ -67,6 +72,8 @@ class TurnView:
 
     def __init__(self, reply: LiveReply[Any]) -> None:
         self._reply = reply
+        self.taint: Taint | None = None
+        """The conversation's taint, once known; its mark goes in the footer."""
         self.text = ""
         self.facts = TurnFacts()
         self._status = ""
@@ -75,12 +82,12 @@ class TurnView:
     def _show(self, *, final: bool = False) -> None:
         swaps = tuple(swap for swap in self._swaps.values() if swap.seconds is not None)
         facts = TurnFacts(self.facts.tier, self.facts.tokens_per_second, swaps, self.facts.tools, self.facts.problems)
+        if self.taint is not None:
+            facts = dataclasses.replace(facts, untrusted=taint_mark(self.taint.sources))
         small = footer(facts, streaming=not final, started=bool(self.text) and not self.text.startswith(WAIT))
         if self._status and not final:
             small = f"{small}\n{self._status}" if small else self._status
         self._reply.show(self.text, small, final=final)
-
-    # -- the model loop --------------------------------------------------------------------------
 
     def answer(self, text: str, tier: str | None) -> None:
         self.text = text
@@ -92,8 +99,6 @@ class TurnView:
         self.facts = TurnFacts(self.facts.tier, tools=(*self.facts.tools, name), problems=self.facts.problems)
         self._status = tool_status(name, arguments)
         self._show()
-
-    # -- the engine ------------------------------------------------------------------------------
 
     def swap_expected(self, tier: str, expected: float | None) -> None:
         """The answer waits for `tier` to load: say so at once, until the first words arrive."""
@@ -111,8 +116,6 @@ class TurnView:
             self._swaps[event.tier] = SwapNote(event.tier, event.previous, event.seconds)
         elif isinstance(event, SwapFailedEvent) and event.tier in self._swaps:
             self._problem(f"loading {event.tier} failed: {event.error}")
-
-    # -- the end ---------------------------------------------------------------------------------
 
     def _problem(self, line: str) -> None:
         self.facts = TurnFacts(self.facts.tier, self.facts.tokens_per_second, self.facts.swaps, self.facts.tools,
@@ -173,8 +176,10 @@ async def answer_message(message: discord.Message, services: Services, *, bot_id
             view.swap_expected(engine.swapping.tier, engine.swapping.expected_seconds or None)
         try:
             history = await conversation_of(message, bot_id=bot_id, limit=settings.history_messages)
+            access = services.gate.access
+            view.taint = taint = Taint.of_history(history, people=access.owners | access.users)
             await services.host.revive()
-            tools = HostTools(services.host, asker)
+            tools = HostTools(services.host, asker, OutboundGate(taint, settings.outbound, asker))
             owner = message.author.display_name
             system = system_prompt(services.now(), owner=owner, tools=tools.names())
             problems = [f"variet-{s.name} is down: {s.error}" for s in services.host.status() if not s.up]

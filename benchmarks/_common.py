@@ -60,11 +60,11 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def tiny_tiers(scale: int = 1, *, real_fast: bool = False) -> Path:
+def tiny_tiers(scale: int = 1, *, real_fast: bool = False, coder: bool = False) -> Path:
     """Tiny tiers in a fresh folder; `scale` widens them so each token costs more, as on real tiers;
-    `real_fast` makes `fast` the real model (the embedded default)."""
+    `real_fast` makes `fast` the real model (the embedded default); `coder` adds the resident FIM tier."""
     directory = Path(tempfile.mkdtemp(prefix="variet-bench-"))
-    write_tiny_tiers(directory, scale=scale, real_fast=real_fast)
+    write_tiny_tiers(directory, scale=scale, real_fast=real_fast, coder=coder)
     (directory / "bench.toml").write_text('[engine]\ntiers_file = "tiers.toml"\nbackend_args = { threads = 1 }\n'
                                           'prompt_cache_dir = "prompt-cache"\n')
     return directory

@@ -63,7 +63,7 @@ def _google(args: argparse.Namespace) -> int:
 
         raise VarietError("Google returned no refresh token: remove Variet's access at myaccount.google.com and retry")
     write_private_file(path, credentials.to_json())
-    print(f"Signed in; saved {path} (mode 0600).")
+    print(f"Signed in; saved {path} (readable by you alone).")
     granted = set(credentials.granted_scopes or wanted)
     missing = [scope for scope in wanted if scope not in granted]
     if missing:

@@ -72,6 +72,7 @@ async def run_checks(config: str | None, servers: bool = True) -> list[Check]:
         catalogue = settings.tiers()
         checks.append(Check("tiers", "ok", f"{len(catalogue.tiers)} tiers from {catalogue.source}"))
         checks += await _rpc_checks(catalogue)
+        checks += _memory_checks(catalogue)
     except ConfigError as exc:
         checks.append(Check("tiers", "FAIL", str(exc).splitlines()[0], "correct the [engine] tiers_file"))
     checks += await _engine_checks(settings)
@@ -79,9 +80,22 @@ async def run_checks(config: str | None, servers: bool = True) -> list[Check]:
     checks.append(await _searxng_check(settings))
     checks.append(_google_check(settings))
     checks.append(await _discord_check(settings))
+    checks.append(_outbound_check(settings))
     if servers:
         checks += await _server_checks(config)
     return checks
+
+
+def _outbound_check(settings: Any) -> Check:
+    """What happens to calls that could carry private data out after untrusted content (never a failure)."""
+    host, server = settings.discord.outbound, settings.search.outbound
+    words = {"ask": "held until an owner approves", "block": "refused", "allow": "let through unchecked"}
+    detail = (f'[discord] outbound = "{host}" (after untrusted content, outbound calls are {words[host]}); '
+              f'[search] outbound = "{server}" (fetch_page URLs carrying data are {words[server]})')
+    if "allow" in (host, server):
+        return Check("outbound", "warn", detail,
+                     'an injected instruction can send private data out: set outbound = "ask" (the default)')
+    return Check("outbound", "ok", detail)
 
 
 async def _engine_checks(settings: Any) -> list[Check]:
@@ -123,6 +137,27 @@ async def _engine_checks(settings: Any) -> list[Check]:
         else:
             checks.append(Check(name, "FAIL", f"{peer.url}: down ({peer.last_error})",
                                 "run `variet doctor` on the engine's box, whose settings name this peer"))
+    return checks
+
+
+def _memory_checks(catalogue: Any) -> list[Check]:
+    """The memory budget of each GPU the tiers use: residents plus the largest swapping tier, against its size."""
+    from variet.engine.llama.memory import budget, describe_budget
+
+    checks = []
+    for row, line in zip(rows := budget(catalogue), describe_budget(rows), strict=True):
+        detail = line.split(": ", 1)[1]
+        if row.capacity_gb is not None and not row.fits and row.residents:
+            checks.append(Check(f"memory GPU {row.gpu}", "FAIL", detail,
+                                "make a resident smaller or move it, or drop `resident = true` (the engine refuses "
+                                "to start so)"))
+        elif row.unknown or row.capacity_gb is None:
+            fix = ("declare `memory_gb` for those tiers in tiers.toml" if row.unknown
+                   else "set gpu_memory_gb in tiers.toml")
+            checks.append(Check(f"memory GPU {row.gpu}", "warn" if row.residents else "ok", detail, fix))
+        else:
+            checks.append(Check(f"memory GPU {row.gpu}", "ok" if row.fits else "warn", detail,
+                                "the largest tier alone does not fit: check its `memory_gb`"))
     return checks
 
 
@@ -204,7 +239,7 @@ async def _searxng_check(settings: Any) -> Check:
 def _google_check(settings: Any) -> Check:
     from variet.servers.google import auth_command, scopes_for, token_path
     from variet.shared.errors import ConfigError
-    from variet.shared.secrets import loose_mode
+    from variet.shared.secrets import exposure
 
     try:
         path = token_path(settings)
@@ -213,9 +248,9 @@ def _google_check(settings: Any) -> Check:
     if not path.exists():
         return Check("google", "warn", f"no token at {path} (Calendar and Gmail are not set up)",
                      f"run `{auth_command(settings.google.account)}` to use them")
-    mode = loose_mode(path)
-    if mode is not None:
-        return Check("google", "FAIL", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
+    found = exposure(path)
+    if found is not None:
+        return Check("google", "FAIL", f"{path} is readable by others ({found.detail})", found.fix)
     try:
         info = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -236,19 +271,26 @@ def _google_check(settings: Any) -> Check:
 
 def _discord_token(settings: Any) -> tuple[str, str] | Check:
     """(token, where it came from), ("", "") when none is set, or the failed check; never the token itself."""
-    from variet.shared.secrets import loose_mode
+    from variet.shared.errors import ConfigError
+    from variet.shared.secrets import exposure, secret_from
 
-    token = os.environ.get("VARIET_DISCORD_TOKEN", "").strip()
-    if token or not settings.discord.token_file:
-        return token, "VARIET_DISCORD_TOKEN" if token else ""
-    path = settings.relative_path(settings.discord.token_file)
-    if not path.is_file():
-        return Check("discord", "FAIL", f"{path}: no such token file",
-                     "put the bot token there (chmod 600), or set VARIET_DISCORD_TOKEN")
-    mode = loose_mode(path)
-    if mode is not None:
-        return Check("discord", "FAIL", f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}")
-    return path.read_text(encoding="utf-8").strip(), str(path)
+    token_env = "VARIET_DISCORD_TOKEN"  # the assistant's name for it, without importing discord.py here
+    file = settings.discord.token_file
+    path = settings.relative_path(file) if file else None
+    if path is not None and not os.environ.get(token_env, "").strip():
+        if not path.is_file():
+            return Check("discord", "FAIL", f"{path}: no such token file",
+                         f"put the bot token there (a file only you can read), or set {token_env}")
+        found = exposure(path)
+        if found is not None:
+            return Check("discord", "FAIL", f"{path} is readable by others ({found.detail})", found.fix)
+    try:
+        token = secret_from(token_env, path)
+    except ConfigError as exc:
+        return Check("discord", "FAIL", str(exc), f"put the bot token in {path}, or set {token_env}")
+    if not token:
+        return "", ""
+    return token, (token_env if os.environ.get(token_env, "").strip() else str(path))
 
 
 async def _discord_check(settings: Any) -> Check:

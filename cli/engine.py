@@ -18,9 +18,11 @@ def add_parser(sub: Any) -> None:
     serve = cmds.add_parser("serve", help="run the engine in front of llama-server")
     serve.add_argument("--config", help="variet.toml (default: $VARIET_CONFIG or ~/.config/variet/variet.toml)")
     serve.add_argument("--listen", help="HOST:PORT to bind (default: [engine] listen, 127.0.0.1:8000)")
+    serve.add_argument("--log-file", type=Path, help="log here instead of to stderr (the service does)")
     serve.set_defaults(handler=_serve)
 
-    preset = cmds.add_parser("preset", help="print the llama-server --models-preset INI for the tiers")
+    preset = cmds.add_parser("preset", help="print the llama-server --models-preset INI for the tiers and the "
+                                            "memory budget per GPU; refuse resident tiers that cannot fit")
     preset.add_argument("--config", help="variet.toml whose tiers to render")
     preset.add_argument("--tiers", help="render this tiers.toml instead")
     preset.set_defaults(handler=_preset)
@@ -50,30 +52,61 @@ def add_parser(sub: Any) -> None:
 
     tiny = cmds.add_parser(
         "tiny-models",
-        help="write the embedded default into DIR: a real tiny model as fast, generated tiers for the rest, with "
-             "tiers.toml and variet.toml")
+        help="write the embedded default into DIR: a real tiny model as fast, generated tiers for the rest and a "
+             "resident fill-in-the-middle tier (coder), with tiers.toml and variet.toml")
     tiny.add_argument("directory", type=Path, metavar="DIR")
     tiny.add_argument("--generated-only", action="store_true",
                       help="generated random-weight tiers only (no download of the real model)")
     tiny.set_defaults(handler=_tiny)
+
+    from variet.cli.service import add_parser as add_service
+
+    add_service(cmds)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from variet.engine.serve import serve
     from variet.shared.config import load_settings
 
+    if args.log_file:
+        _log_to(args.log_file)
     settings = load_settings(args.config)
     return serve(settings, listen=args.listen)
 
 
+_LOG_KEEP_BYTES = 10 * 1024 * 1024
+
+
+def _log_to(path: Path) -> None:
+    """Send the log and stderr (uvicorn's messages, tracebacks) to `path`, the previous run's kept as `.1`
+    once it passes 10 MiB."""
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.stat().st_size > _LOG_KEEP_BYTES:
+        path.replace(path.with_name(path.name + ".1"))
+    stream = path.open("a", encoding="utf-8", buffering=1)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
+    sys.stderr = stream
+
+
 def _preset(args: argparse.Namespace) -> int:
+    from variet.engine.llama.memory import check_residents, describe_budget
     from variet.engine.llama.preset import render_preset
     from variet.shared.config import load_settings
     from variet.shared.tiers import load_tiers
 
     settings = load_settings(args.config)
     catalogue = load_tiers(args.tiers) if args.tiers else settings.tiers()
+    rows = check_residents(catalogue)  # refuses residents that cannot fit, with the numbers
     print(render_preset(catalogue, settings.engine))
+    if catalogue.residents:
+        print(f"; resident tiers: {', '.join(catalogue.residents)} (llama-server --models-max "
+              f"{settings.engine.models_max + len(catalogue.residents)})")
+    for line in describe_budget(rows):
+        print(f"; {line}")
     return 0
 
 
@@ -101,7 +134,7 @@ def _rpc_worker(args: argparse.Namespace) -> int:
 def _tiny(args: argparse.Namespace) -> int:
     from variet.devtools.tiny_models import write_tiny_tiers
 
-    tiny = write_tiny_tiers(args.directory, real_fast=not args.generated_only,
+    tiny = write_tiny_tiers(args.directory, real_fast=not args.generated_only, coder=True,
                             progress=lambda line: print(line, file=sys.stderr))
     print(tiny.settings_file)
     return 0

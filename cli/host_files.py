@@ -44,6 +44,7 @@ __all__ = [
     "shell_exports",
     "template",
     "to_yaml",
+    "user_file",
 ]
 
 HOSTS = ("claude-code", "openclaude", "vscode", "claude-desktop", "continue")
@@ -114,11 +115,39 @@ class HostConfig:
         raise KeyError(kind)
 
 
+def user_file(host: str, kind: str, *, platform: str = sys.platform,
+              environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where `host` keeps its user-level file of this kind (`mcp`, `settings`, `models`) on `platform`, or None
+    when it has none there (OpenClaude's servers go in a project's `.mcp.json`)."""
+    environ = os.environ if environ is None else environ
+    windows = platform == "win32"
+    home = Path(environ.get("USERPROFILE" if windows else "HOME") or Path.home())
+    if windows:
+        app_data = Path(environ.get("APPDATA") or home / "AppData" / "Roaming")
+    elif platform == "darwin":
+        app_data = home / "Library" / "Application Support"
+    else:
+        app_data = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
+    files = {
+        ("claude-code", "mcp"): home / ".claude.json",
+        ("claude-desktop", "mcp"): app_data / "Claude" / "claude_desktop_config.json",
+        ("vscode", "mcp"): app_data / "Code" / "User" / "mcp.json",
+        ("vscode", "models"): app_data / "Code" / "User" / "chatLanguageModels.json",
+        ("continue", "mcp"): home / ".continue" / "agents" / "variet.yaml",  # its own file: config.yaml is the user's
+        ("openclaude", "settings"): home / ".openclaude" / "settings.json",
+    }
+    return files.get((host, kind))
+
+
 def console_script(server: str, *, bin_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Absolute path of `variet-<server>`: beside the running interpreter (the venv's bin), else on PATH."""
+    """Absolute path of `variet-<server>`: beside the running interpreter (the venv's bin), in the scripts
+    folder of its installation (Windows puts them in `Scripts\\` beside a system-wide python.exe), else on PATH."""
+    import sysconfig
+
     name = f"variet-{server}"
     folder = Path(bin_dir) if bin_dir is not None else Path(sys.executable).parent
-    for candidate in (folder / name, folder / f"{name}.exe"):
+    folders = [folder] if bin_dir is not None else [folder, Path(sysconfig.get_path("scripts"))]
+    for candidate in (place / file for place in folders for file in (name, f"{name}.exe")):
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate.absolute()
     if bin_dir is None:

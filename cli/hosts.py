@@ -49,6 +49,10 @@ def add_parser(sub: Any) -> None:
                         help="vscode: write the Copilot model group here (chatLanguageModels.json in the user folder)")
     export.add_argument("--route", action="append", default=[], metavar="AGENT=TIER",
                         help="openclaude: send an agent to a tier or auto, e.g. Plan=ultra (repeatable)")
+    export.add_argument("--user", action="store_true",
+                        help="write into the host's own user-level files where this platform keeps them (for "
+                        "example %%APPDATA%%\\Claude\\claude_desktop_config.json, %%APPDATA%%\\Code\\User\\mcp.json "
+                        "on Windows), merging; --output/--settings/--models still win")
     export.add_argument("--force", action="store_true", help="replace existing files instead of merging into them")
     export.set_defaults(handler=_export)
 
@@ -83,6 +87,11 @@ def _export(args: argparse.Namespace) -> int:
     )
 
     targets: dict[str, Path | None] = {"mcp": args.output, "settings": args.settings, "models": args.models}
+    if args.user:
+        for part in result.parts:
+            targets[part.kind] = targets[part.kind] or hosts.user_file(args.host, part.kind)
+            if targets[part.kind] is None:
+                notes.append(f"{args.host} keeps its {part.file} per project: printed below, not written")
     sections = len(result.parts) > 1 or bool(result.environment)
     for part in result.parts:
         target = targets[part.kind]

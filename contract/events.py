@@ -26,6 +26,9 @@ __all__ = [
     "PromptCacheSavedEvent",
     "PromptCacheSkippedEvent",
     "RequestDoneEvent",
+    "ResidentFailedEvent",
+    "ResidentLoadedEvent",
+    "RoutedEvent",
     "SubscribedEvent",
     "SwapDoneEvent",
     "SwapFailedEvent",
@@ -123,6 +126,37 @@ class RequestDoneEvent(_Event):
     seconds: float = Field(description="From its arrival to the end of its answer, stream included.")
     waited_seconds: float = Field(description="Of that, how long it waited for its tier to be loaded or free.")
     waited_for_swap: bool = Field(description="Its tier was not loaded when it arrived, so it waited for a swap.")
+    resident: bool = Field(default=False, description="Its tier is resident (served beside swaps, never queued).")
+
+
+class ResidentLoadedEvent(_Event):
+    """A resident tier (`resident = true`) is loaded: at start-up, or again after its instance exited. It is no
+    swap: residents stay loaded beside the swapping tier."""
+
+    event: Literal["resident_loaded"] = "resident_loaded"
+    tier: str
+    seconds: float = Field(description="How long the load took.")
+
+
+class ResidentFailedEvent(_Event):
+    """A resident tier failed to load; its requests try again (llama-server loads it for them)."""
+
+    event: Literal["resident_failed"] = "resident_failed"
+    tier: str
+    error: str = Field(description="Why, naming what to fix.")
+
+
+class RoutedEvent(_Event):
+    """`auto` chose a tier for a request; sent only while someone subscribes."""
+
+    event: Literal["routed"] = "routed"
+    tier: str
+    task: Literal["new", "continuing", "escalated"] = Field(
+        description="new: a person's message was routed; continuing: a turn of a running agent loop stayed on "
+                    "its task's tier; escalated: the task moved to a tier that holds its grown conversation.")
+    turn: int = Field(description="The request's turn in its task (1 for the person's message).")
+    summary: str = Field(description="In words, e.g. 'continuing task on deep-coder (turn 5)'.")
+    needs_swap: bool = Field(description="The tier was not loaded: the request waits for a swap.")
 
 
 class TierExitedEvent(_Event):
@@ -165,8 +199,9 @@ class PeerLoadedEvent(_Event):
 
 EngineEvent = Annotated[
     SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent
-    | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent
-    | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent,
+    | BackendUpEvent | RequestDoneEvent | RoutedEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent
+    | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent | ResidentLoadedEvent
+    | ResidentFailedEvent,
     Field(discriminator="event"),
 ]
 """Every event the engine publishes, told apart by `event`."""

@@ -27,6 +27,8 @@ class TierFacts(Answer):
     strengths: list[str]
     expected_tokens_per_second: float
     expected_load_seconds: float
+    resident: bool = Field(default=False, description="Stays loaded beside the swapping tier: never waits for a swap.")
+    fim: bool = Field(default=False, description="Takes fill-in-the-middle requests (`/infill`) without a `model`.")
 
 
 class ModelEntry(Answer):

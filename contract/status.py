@@ -110,6 +110,11 @@ class TierState(Answer):
         default=None, description="Saved and restored prompt prefixes; null when prompt caching is off.")
     box: str = Field(default=LOCAL_BOX, description="Where the tier runs: `local`, or the name of the peer.")
     box_up: bool = Field(default=True, description="Whether that box answers (a down peer's tiers answer 503).")
+    resident: bool = Field(default=False, description="Stays loaded beside the swapping tier (`resident = true`); "
+                                                      "`last_swap` is then its last load.")
+    fim: bool = Field(default=False, description="Takes the fill-in-the-middle requests (`fim = true`).")
+    memory_gb: list[float] = Field(default_factory=list, description="What it needs on each of its GPUs, in GB, "
+                                                                     "declared or estimated; empty when unknown.")
 
 
 class SwappingInfo(Answer):
@@ -147,7 +152,7 @@ class PeerInfo(Answer):
 class EngineStatus(Answer):
     """The whole engine at a glance."""
 
-    loaded: str | None
+    loaded: str | None = Field(description="The swapping tier loaded now (residents are listed apart).")
     state: EngineState
     swapping: SwappingInfo | None
     queued: int
@@ -160,6 +165,9 @@ class EngineStatus(Answer):
     version: str = Field(default="", description="The engine's Variet version.")
     prompt_cache: PromptCacheTotals | None = Field(default=None, description="Null when prompt caching is off.")
     peers: list[PeerInfo] = Field(default_factory=list, description="Peer engines, in configuration order.")
+    residents: list[str] = Field(default_factory=list, description="Resident tiers (always loaded beside `loaded`, "
+                                                                   "never swapped), in catalogue order.")
+    residents_loaded: list[str] = Field(default_factory=list, description="Those of them loaded now.")
 
     def tier(self, name: str) -> TierState:
         """The state of tier `name`; KeyError names the tiers there are."""

@@ -25,7 +25,16 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from variet.devtools.router_eval import Example, find_dev_set, judge, load_examples, tier_depths
+from variet.devtools.router_data import (
+    DEFAULT_TRAINING_FILES,
+    HOLDOUT_FILE,
+    MODEL_FILE,
+    Example,
+    find_dev_set,
+    load_examples,
+    repo_root,
+)
+from variet.devtools.router_eval import judge, tier_depths
 from variet.router.assessment import assess
 from variet.router.features import features
 from variet.router.model import NEEDS, TierModel
@@ -47,24 +56,6 @@ __all__ = [
     "train",
     "train_calibrated",
 ]
-
-def repo_root() -> Path:
-    """The source tree this tooling works on: the working directory or a parent of it that holds the labelled
-    tasks (a checkout; installed, this package is not in one), else the folder above this file."""
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "benchmarks" / "data" / "router-tuning.jsonl").is_file():
-            return folder
-    return Path(__file__).resolve().parents[1]
-
-
-_REPO: Final = repo_root()
-MODEL_FILE: Final = _REPO / "router" / "data" / "tier-model.npz"
-"""Where the packaged weights live in the source tree (the router reads them as package data)."""
-DEFAULT_TRAINING_FILES: Final = (_REPO / "benchmarks" / "data" / "router-tuning.jsonl",)
-"""The tuning part of the labelled tasks in the repository (the shared development set is added when found)."""
-HOLDOUT_FILE: Final = _REPO / "benchmarks" / "data" / "router-holdout.jsonl"
-"""Never trained or tuned on: only `benchmarks/router_eval.py` reads it, to report."""
 
 Matrix = npt.NDArray[np.float64]
 _MOST_SURE: Final = 0.99

@@ -8,6 +8,11 @@ so answers from `fast` are real text while the other tiers keep swaps cheap. The
 seeded noise shaped to emit printable text: the vocabulary is byte-level (one token per byte, ChatML
 markers), the model ends an answer right after a `.` (about 100 tokens in with llama-server's default
 sampler) and otherwise runs until `max_tokens` or the `n-predict` default written to `variet.toml`.
+
+With `coder=True` (the embedded default) a sixth, smaller tier joins them: `coder`, resident and marked for
+fill-in-the-middle, whose vocabulary also holds the FIM tokens (`<|fim_prefix|>`, `<|fim_suffix|>`,
+`<|fim_middle|>`, as Qwen coders name them), so `/infill` runs through llama-server's real FIM path and a
+completion is served while the other tiers swap.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHAT_TEMPLATE",
+    "CODER",
     "TINY_CONTEXT",
     "TINY_MODELS",
     "TinyModel",
@@ -48,8 +54,8 @@ CHAT_TEMPLATE = (
 """ChatML, the simplest template llama-server's jinja chat handling takes as is."""
 
 _SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+_FIM_SPECIALS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
 _BOS, _EOS = 256, 258  # <|endoftext|> and <|im_end|>
-_N_VOCAB = 256 + len(_SPECIALS)
 _HEAD_DIM, _N_HEAD, _N_HEAD_KV = 32, 2, 1
 """Attention is equally narrow in every tier: at 16k tokens its cost dominates prompt processing."""
 _GENERATOR = "variet-tiny-1"
@@ -80,10 +86,16 @@ class TinyModel:
     machine_a_load_seconds: float
     """The real tier's expected load time in `config/tiers.toml`, used in proportion likewise."""
     description: str
+    fim: bool = False
+    """The vocabulary holds the FIM tokens; the tier is written resident and marked `fim = true`."""
 
     @property
     def file_name(self) -> str:
         return f"{self.tier}.gguf"
+
+    @property
+    def specials(self) -> tuple[str, ...]:
+        return _SPECIALS + _FIM_SPECIALS if self.fim else _SPECIALS
 
 
 TINY_MODELS: tuple[TinyModel, ...] = (
@@ -125,6 +137,14 @@ TINY_MODELS: tuple[TinyModel, ...] = (
 )
 """The five tiers, cheapest first; sizes grow so load times and speeds differ a little."""
 
+CODER = TinyModel(
+    tier="coder", n_embd=64, n_layer=2, n_ff=128, seed=106,
+    machine_a_tokens_per_second=120, machine_a_load_seconds=3,
+    tokens_per_second=2400, load_seconds=0.05, strengths=(), fim=True,
+    description="Tiny random stand-in for a resident 1.5B coder: fill-in-the-middle while the other tiers swap.",
+)
+"""The resident FIM tier of the embedded default (no strengths: `auto` never routes chats to it)."""
+
 
 @dataclass(frozen=True)
 class TinyTiers:
@@ -144,12 +164,13 @@ def scaled(spec: TinyModel, scale: int) -> TinyModel:
                    load_seconds=round(spec.load_seconds * scale, 3))
 
 
-def write_tiny_tiers(directory: Path, *, scale: int = 1, real_fast: bool = False,
+def write_tiny_tiers(directory: Path, *, scale: int = 1, real_fast: bool = False, coder: bool = False,
                      progress: Callable[[str], None] | None = None) -> TinyTiers:
     """Write the five tiny models, `tiers.toml` and `variet.toml` into `directory` (created if missing).
 
     `scale` widens every generated model (benchmarks use it to make tokens cost more, as on real tiers).
     `real_fast` makes `fast` the real model (downloaded once into the cache, see `fetch_real_model`).
+    `coder` adds the resident fill-in-the-middle tier `coder` (never scaled: it stays small and quick).
     Idempotent: files whose content would not change are left alone (same bytes, same mtime).
     """
     if scale < 1:
@@ -177,6 +198,8 @@ def write_tiny_tiers(directory: Path, *, scale: int = 1, real_fast: bool = False
                                     / fast.machine_a_tokens_per_second, 1),
             load_seconds=round(REAL_MODEL.load_seconds * spec.machine_a_load_seconds / fast.machine_a_load_seconds, 3),
         ) for spec in specs)
+    if coder:
+        specs = (*specs, CODER)
     for spec in specs:
         if spec.tier in models:
             continue
@@ -249,9 +272,9 @@ def _byte_symbols() -> list[str]:
     return [table[b] for b in range(256)]
 
 
-def _output_bias() -> list[float]:
+def _output_bias(n_vocab: int) -> list[float]:
     """Per-token logit offsets that make noise read like text: letters and spaces, rarely a full stop."""
-    bias = [-30.0] * _N_VOCAB
+    bias = [-30.0] * n_vocab
     for b in range(32, 127):
         bias[b] = -2.0  # punctuation and symbols
     for b in range(ord("a"), ord("z") + 1):
@@ -275,6 +298,7 @@ def _weights(spec: TinyModel) -> Iterator[tuple[str, npt.NDArray[Any]]]:
 
     rng = np.random.default_rng(spec.seed)
     n, ff = spec.n_embd, spec.n_ff
+    n_vocab = 256 + len(spec.specials)
     n_q, n_kv = _HEAD_DIM * _N_HEAD, _HEAD_DIM * _N_HEAD_KV
 
     def normal(shape: tuple[int, ...], std: float) -> npt.NDArray[np.float32]:
@@ -289,7 +313,7 @@ def _weights(spec: TinyModel) -> Iterator[tuple[str, npt.NDArray[Any]]]:
         matrix[:2, :] = 0.0  # layers never touch the marker channels
         return matrix.astype(np.float16)
 
-    embd = normal((_N_VOCAB, n), 0.02)
+    embd = normal((n_vocab, n), 0.02)
     embd[:, 0] = 1.0
     embd[:, 1] = 0.0
     embd[ord("."), 1] = 1.0
@@ -305,8 +329,8 @@ def _weights(spec: TinyModel) -> Iterator[tuple[str, npt.NDArray[Any]]]:
         yield f"blk.{i}.ffn_up.weight", normal((ff, n), n**-0.5).astype(np.float16)
         yield f"blk.{i}.ffn_down.weight", writes_residual(normal((n, ff), 0.06 * ff**-0.5))
     yield "output_norm.weight", norm_weight()
-    output = normal((_N_VOCAB, n), 33.0 / n)
-    output[:, 0] = _output_bias()
+    output = normal((n_vocab, n), 33.0 / n)
+    output[:, 0] = _output_bias(n_vocab)
     output[:, 1] = 0.0
     output[_EOS, 1] = 40.0
     yield "output.weight", output.astype(np.float16)
@@ -330,11 +354,11 @@ def _write_gguf(path: Path, spec: TinyModel) -> None:
     writer.add_rope_dimension_count(_HEAD_DIM)
     writer.add_rope_freq_base(10000.0)
     writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_vocab_size(_N_VOCAB)
+    writer.add_vocab_size(256 + len(spec.specials))
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("default")
-    writer.add_token_list([*_byte_symbols(), *_SPECIALS])
-    writer.add_token_types([gguf.TokenType.NORMAL] * 256 + [gguf.TokenType.CONTROL] * len(_SPECIALS))
+    writer.add_token_list([*_byte_symbols(), *spec.specials])
+    writer.add_token_types([gguf.TokenType.NORMAL] * 256 + [gguf.TokenType.CONTROL] * len(spec.specials))
     # llama.cpp requires a merges array; this one pairs two control tokens, which never reach BPE.
     writer.add_token_merges([f"{_SPECIALS[1]} {_SPECIALS[2]}"])
     writer.add_bos_token_id(_BOS)
@@ -361,6 +385,22 @@ def _tiers_toml(specs: tuple[TinyModel, ...], real: dict[str, str]) -> str:
         'models_dir = "."',
     ]
     for spec in specs:
+        if spec.fim:
+            lines += [
+                "",
+                "# Resident: loaded at start and never swapped out; takes the fill-in-the-middle requests.",
+                f"[tiers.{spec.tier}]",
+                f"model = {json.dumps(spec.file_name)}",
+                f"aliases = {_toml_list((f'tiny-{spec.tier}',))}",
+                "context = 4096",
+                "gpus = []",
+                f"tokens_per_second = {spec.tokens_per_second:g}",
+                f"load_seconds = {spec.load_seconds:g}",
+                "resident = true",
+                "fim = true",
+                f"description = {json.dumps(spec.description)}",
+            ]
+            continue
         if spec.tier == "fast" and real:
             lines += [
                 "",

@@ -31,9 +31,10 @@ from variet.contract import (
 from variet.engine.errors import BackendDown, UnknownTier
 from variet.engine.events import EventBus
 from variet.engine.llama.backend import LlamaServer, ModelBackend
+from variet.engine.llama.memory import TierNeed, tier_need
 from variet.engine.peers.registry import Peer, Peers
 from variet.engine.prompts.cache import PromptCache, open_prompt_cache
-from variet.engine.scheduler import SwapRecord, TierScheduler
+from variet.engine.scheduler import ResidentLoad, SwapRecord, TierScheduler
 from variet.shared.config import Settings
 from variet.shared.tiers import TierCatalogue
 
@@ -101,7 +102,11 @@ class Engine:
             gather=settings.engine.swap_gather_seconds,
             expected_swap_seconds={name: tier.load_seconds for name, tier in catalogue.tiers.items()},
             hooks=self.prompt_cache,
+            residents=catalogue.residents,
         )
+        self._routing: tuple[TierCatalogue, TierCatalogue] | None = None
+        self.memory_needs: dict[str, TierNeed] = {name: tier_need(catalogue, name) for name in tiers}
+        """What each tier needs per GPU (declared or estimated), read once at start."""
         peers = [Peer(peer, settings.peer_api_key(peer), transport=peer_transport) for peer in settings.engine.peers]
         self.peers = Peers(peers, catalogue, self.events)
         """Other boxes' engines whose tiers this one serves too (`[[engine.peers]]`)."""
@@ -122,6 +127,17 @@ class Engine:
     def loaded(self) -> str | None:
         """The local tier loaded now (None while nothing is, or during a swap)."""
         return self.scheduler.loaded
+
+    def is_resident(self, tier: str) -> bool:
+        """Whether local tier `tier` stays loaded beside the swapping one."""
+        return self.scheduler.is_resident(tier)
+
+    def ready_now(self, tier: str) -> bool:
+        """Whether a request for local tier `tier` finds it loaded, with no swap to wait for."""
+        scheduler = self.scheduler
+        if scheduler.is_resident(tier):
+            return scheduler.is_loaded(tier)
+        return scheduler.loaded == tier
 
     def count_request(self, tier: str) -> None:
         """A request for local tier `tier` arrived."""
@@ -152,7 +168,7 @@ class Engine:
         if scheduler.down:
             raise BackendDown("llama-server is down; the engine is restarting it")
         started = scheduler.request_load(name)
-        done = scheduler.loaded == name and not scheduler.pending_load(name)
+        done = scheduler.is_loaded(name) and not scheduler.pending_load(name)
         return LoadAnswer(tier=name, state="loaded" if done else "loading", started=started)
 
     def unload(self) -> UnloadAnswer:
@@ -168,8 +184,15 @@ class Engine:
         return names + self.peers.names()
 
     def routing_catalogue(self) -> TierCatalogue:
-        """The tiers `auto` chooses from: local ones, and those of peers that are up."""
-        return self.peers.routing_catalogue()
+        """The tiers `auto` chooses from: local ones, and those of peers that are up; never a tier without
+        strengths (such as a resident that only takes fill-in-the-middle requests)."""
+        catalogue = self.peers.routing_catalogue()
+        if all(tier.strengths for tier in catalogue.tiers.values()):
+            return catalogue
+        if self._routing is None or self._routing[0] is not catalogue:
+            kept = {name: tier for name, tier in catalogue.tiers.items() if tier.strengths}
+            self._routing = (catalogue, catalogue.model_copy(update={"tiers": kept}))
+        return self._routing[1]
 
     def record_speed(self, tier: str, timings: dict[str, Any]) -> None:
         """Fold llama-server's `timings` of one answer into the tier's measured decode and prompt speeds."""
@@ -192,10 +215,12 @@ class Engine:
 
     def _tier_state(self, name: str) -> TierState:
         scheduler, tier, stats = self.scheduler, self.catalogue.tiers[name], self.stats[name]
-        swap = self.last_swap(name)
+        swap: SwapRecord | ResidentLoad | None = self.last_swap(name)
+        if tier.resident:
+            swap = scheduler.stats.resident_loads.get(name)
         path = self.catalogue.model_path(name)
         return TierState(
-            loaded=scheduler.loaded == name,
+            loaded=scheduler.is_loaded(name),
             queued=scheduler.queued(name),
             in_flight=scheduler.in_flight(name),
             expected_tokens_per_second=tier.tokens_per_second,
@@ -210,6 +235,10 @@ class Engine:
             model_file_present=path.is_file(),
             measured_prompt_tokens_per_second=_round(stats.prompt_tokens_per_second),
             prompt_cache=None if self.prompt_cache is None else self.prompt_cache.info(name),
+            resident=tier.resident,
+            fim=tier.fim,
+            memory_gb=[need.per_gpu[gpu] for gpu in tier.gpus if gpu in need.per_gpu]
+            if (need := self.memory_needs.get(name)) else [],
         )
 
     def status(self) -> EngineStatus:
@@ -240,6 +269,8 @@ class Engine:
             version=self.version,
             prompt_cache=None if self.prompt_cache is None else self.prompt_cache.totals(),
             peers=self.peers.infos(),
+            residents=list(scheduler.residents),
+            residents_loaded=[tier for tier in scheduler.residents if scheduler.is_loaded(tier)],
         )
 
     def models(self, *, with_auto: bool) -> ModelList:
@@ -251,7 +282,7 @@ class Engine:
                 created=created,
                 description=tier.description,
                 aliases=list(tier.aliases),
-                loaded=self.scheduler.loaded == name,
+                loaded=self.scheduler.is_loaded(name),
                 tier=TierFacts(
                     model_file=Path(tier.model).name,
                     context=tier.context,
@@ -261,6 +292,8 @@ class Engine:
                     strengths=list(tier.strengths),
                     expected_tokens_per_second=tier.tokens_per_second,
                     expected_load_seconds=tier.load_seconds,
+                    resident=tier.resident,
+                    fim=tier.fim,
                 ),
             )
             for name, tier in self.catalogue.tiers.items()

@@ -33,6 +33,14 @@ Around a swap the scheduler calls its `SwapHooks` (the engine's prompt caches): 
 evicted (to save its slots), and before the new tier loads (to plan a restore for the waiting requests).
 When a restore is planned, the tier is loaded explicitly and the batch is let go only after the restore,
 since requests let go early would run before it.
+
+Resident tiers (`resident = true`) are a second lane beside the swap lane: loaded when llama-server starts,
+never evicted, and never queued. A request for a resident runs at once, whatever the swap lane is doing;
+should its instance be gone (still loading at start-up, or it exited), the request carries `autoload=true`
+and llama-server loads it beside the swapping tier while the engine reloads it too. llama-server runs with
+`--models-max` = residents + 1 and evicts the least recently used idle instance only when a load finds no
+free room, so with residents the swap lane unloads its old tier explicitly before it loads the next one:
+there is always room, and llama-server never has to choose a victim (which could be a resident).
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ from variet.contract import (
     BackendDownEvent,
     BackendUpEvent,
     EngineEvent,
+    ResidentFailedEvent,
+    ResidentLoadedEvent,
     SwapDoneEvent,
     SwapFailedEvent,
     SwapStartedEvent,
@@ -62,6 +72,7 @@ __all__ = [
     "Decision",
     "NoHooks",
     "Policy",
+    "ResidentLoad",
     "SchedulerState",
     "SwapHooks",
     "SwapRecord",
@@ -228,10 +239,23 @@ class SwapRecord:
 
 
 @dataclass
+class ResidentLoad:
+    """The last load of a resident tier."""
+
+    tier: str
+    started: float
+    """Wall-clock time (epoch seconds) the load began."""
+    seconds: float
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
 class _Stats:
     swaps: int = 0
     failed_swaps: int = 0
     last_swap: dict[str, SwapRecord] = field(default_factory=dict)
+    resident_loads: dict[str, ResidentLoad] = field(default_factory=dict)
 
 
 class TierScheduler:
@@ -252,9 +276,13 @@ class TierScheduler:
         expected_swap_seconds: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
         hooks: SwapHooks | None = None,
+        residents: Sequence[str] = (),
     ) -> None:
         """`expected_swap_seconds`: each tier's expected load time, until a swap to it is measured
-        (a tier without one is bounded by `max_wait` alone). `hooks`: work around swaps (none by default)."""
+        (a tier without one is bounded by `max_wait` alone). `hooks`: work around swaps (none by default).
+        `residents`: tiers of `tiers` that stay loaded beside the swapping one (the resident lane)."""
+        self.residents = tuple(tier for tier in tiers if tier in set(residents))
+        tiers = [tier for tier in tiers if tier not in self.residents]
         self._tiers = tiers
         self._backend = backend
         self._hooks: SwapHooks = hooks or NoHooks()
@@ -275,6 +303,13 @@ class TierScheduler:
         self._wake = asyncio.Event()
         self._swap_ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._resident_in_flight: dict[str, int] = dict.fromkeys(self.residents, 0)
+        self._residents_loaded: set[str] = set()
+        self._residents_loading: set[str] = set()
+        self._residents_wake = asyncio.Event()
+        self._residents_ready = asyncio.Event()
+        self._resident_done = asyncio.Event()
+        self._residents_task: asyncio.Task[None] | None = None
         self.stats = _Stats()
         events.listen(self._on_event)
 
@@ -289,24 +324,49 @@ class TierScheduler:
         return "ready" if self._decision().admit_loaded else "draining"
 
     def queued(self, tier: str) -> int:
+        if tier in self._resident_in_flight:
+            return 0
         return sum(1 for waiter in self._queues[tier] if not waiter.explicit)
 
     def in_flight(self, tier: str) -> int:
+        if tier in self._resident_in_flight:
+            return self._resident_in_flight[tier]
         return self._in_flight[tier]
 
     def pending_load(self, tier: str) -> bool:
+        if tier in self._resident_in_flight:
+            return tier in self._residents_loading
         return any(waiter.explicit for waiter in self._queues[tier]) or self.swapping_to == tier
+
+    def is_resident(self, tier: str) -> bool:
+        return tier in self._resident_in_flight
+
+    def is_loaded(self, tier: str) -> bool:
+        """Whether `tier` serves requests now: the swap lane's loaded tier, or a loaded resident."""
+        if tier in self._resident_in_flight:
+            return tier in self._residents_loaded
+        return tier == self.loaded and self.swapping_to is None
+
+    async def residents_ready(self) -> None:
+        """Return once every resident tier has been loaded (or failed to load) since llama-server started."""
+        await self._residents_ready.wait()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="variet-scheduler")
+        if self.residents:
+            self._residents_task = asyncio.create_task(self._keep_residents(), name="variet-residents")
+            self._residents_wake.set()  # and again when llama-server comes up, should it not be up yet
+        else:
+            self._residents_ready.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in (self._task, self._residents_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         self._fail_all(BackendDown("the engine is shutting down"))
 
     def _on_event(self, event: EngineEvent) -> None:
@@ -321,6 +381,8 @@ class TierScheduler:
         """llama-server died: nothing is loaded any more and every waiter fails (on its `backend_down` event)."""
         self.down = True
         self.loaded = None
+        self._residents_loaded.clear()
+        self._residents_ready.clear()
         self._hooks.unloaded(None)
         self._fail_all(BackendDown("llama-server is down; the engine is restarting it"))
         self._wake.set()
@@ -329,11 +391,19 @@ class TierScheduler:
         """llama-server (re)started with nothing loaded (on its `backend_up` event)."""
         self.down = False
         self.loaded = None
+        self._residents_wake.set()
         self._wake.set()
 
     def tier_exited(self, tier: str) -> None:
         """The loaded tier's model instance exited on its own (on its `tier_exited` event): nothing is loaded
-        now, so its next request queues and loads it again. A tier failing to load is the swap's business."""
+        now, so its next request queues and loads it again. A tier failing to load is the swap's business.
+        A resident is loaded again at once."""
+        if tier in self._residents_loaded:
+            log.warning("the model instance of the resident tier %s exited; loading it again", tier)
+            self._residents_loaded.discard(tier)
+            self._hooks.unloaded(tier)
+            self._residents_wake.set()
+            return
         if tier == self.loaded and self.swapping_to is None:
             log.warning("the model instance of the loaded tier %s exited; it loads again on its next request", tier)
             self.loaded = None
@@ -348,6 +418,11 @@ class TierScheduler:
         """
         if self.down:
             raise BackendDown("llama-server is down; the engine is restarting it")
+        if tier in self._resident_in_flight:
+            # The resident lane never queues: if the instance is not up (yet), llama-server loads it for this
+            # request beside the swapping tier (there is always room for it).
+            self._resident_in_flight[tier] += 1
+            return tier not in self._residents_loaded
         ready = tier == self.loaded and self.swapping_to is None and not self._swap_due and not self._queues[tier]
         if ready and self._decision().admit_loaded:
             self._in_flight[tier] += 1
@@ -363,6 +438,9 @@ class TierScheduler:
             raise
 
     def release(self, tier: str) -> None:
+        if tier in self._resident_in_flight:
+            self._resident_in_flight[tier] -= 1
+            return
         self._in_flight[tier] -= 1
         if self._in_flight[tier] == 0:
             # As in llama-server's own router, the moment the loaded tier goes idle while another tier
@@ -373,6 +451,11 @@ class TierScheduler:
 
     def request_load(self, tier: str) -> bool:
         """Queue an explicit load of `tier`; returns False when it is already loaded or pending (idempotent)."""
+        if tier in self._resident_in_flight:
+            if tier in self._residents_loaded or tier in self._residents_loading:
+                return False
+            self._residents_wake.set()
+            return True
         self._unload_requested = False
         if (tier == self.loaded and self.swapping_to is None) or self.pending_load(tier):
             return False
@@ -486,6 +569,9 @@ class TierScheduler:
         try:
             if previous is not None:
                 await self._hooks.before_evict(previous)
+                if self.residents:
+                    # Free its room first, so llama-server never picks a victim itself (it might pick a resident).
+                    await self._backend.unload(previous)
                 self._hooks.unloaded(previous)
             self.loaded = None
             requests = [w.request for w in self._queues[tier] if not w.explicit and w.request is not None]
@@ -522,3 +608,41 @@ class TierScheduler:
         self._events.publish(SwapDoneEvent(time=time.time(), tier=tier, previous=previous, seconds=round(seconds, 3)))
         self._admit(tier)
 
+
+    async def _keep_residents(self) -> None:
+        """The resident lane: load every resident that is not loaded, whenever llama-server (re)starts or one
+        exits. Runs beside the swap lane, so its loads never wait for a swap, nor a swap for them."""
+        while True:
+            await self._residents_wake.wait()
+            self._residents_wake.clear()
+            for tier in self.residents:
+                if self.down:
+                    break
+                if tier in self._residents_loaded:
+                    continue
+                await self._load_resident(tier)
+            if not self.down:
+                self._residents_ready.set()
+
+    async def _load_resident(self, tier: str) -> None:
+        self._residents_loading.add(tier)
+        started, started_wall = self._clock(), time.time()
+        try:
+            await self._backend.start_load(tier)
+            await self._backend.until_loaded(tier)
+        except (TierLoadError, BackendDown) as exc:
+            seconds = self._clock() - started
+            self.stats.resident_loads[tier] = ResidentLoad(tier, started_wall, seconds, ok=False, error=str(exc))
+            if not isinstance(exc, BackendDown):
+                log.error("resident tier %s failed to load: %s", tier, exc)
+                self._events.publish(ResidentFailedEvent(time=time.time(), tier=tier, error=str(exc)))
+            return
+        finally:
+            self._residents_loading.discard(tier)
+            self._resident_done.set()
+            self._resident_done = asyncio.Event()
+        seconds = self._clock() - started
+        self._residents_loaded.add(tier)
+        self.stats.resident_loads[tier] = ResidentLoad(tier, started_wall, seconds, ok=True)
+        log.info("resident tier %s loaded in %.2f s", tier, seconds)
+        self._events.publish(ResidentLoadedEvent(time=time.time(), tier=tier, seconds=round(seconds, 3)))

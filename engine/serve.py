@@ -55,11 +55,14 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     from variet.engine.core import Engine
     from variet.engine.http.app import create_app
     from variet.engine.http.dashboard import dashboard_url
+    from variet.engine.llama.memory import check_residents, describe_budget
 
     host, port = parse_listen(listen or settings.engine.listen)
     api_key = settings.engine_api_key()
     check_bind(host, api_key)
     catalogue = settings.tiers()
+    for line in describe_budget(check_residents(catalogue)):
+        log.info("memory: %s", line)
     engine = Engine(settings, catalogue, binary=find_llama_server(settings), api_key=api_key)
     log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
     log.info("dashboard: %s", dashboard_url(host, port))

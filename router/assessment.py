@@ -115,41 +115,71 @@ def _domain_scores(s: Signals) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(scores.items(), key=lambda item: (-item[1], DOMAINS.index(item[0]))))
 
 
+Parts = list[tuple[str, float]]
+"""What moved a difficulty score: (label, points), in the order they were found."""
+
+
 def _difficulty(s: Signals, domain: str) -> tuple[float, tuple[tuple[str, float], ...]]:
-    c = s.cue
-    parts: list[tuple[str, float]] = []
-
-    def add(label: str, points: float) -> None:
-        if points:
-            parts.append((label, points))
-
-    shallow = _SHALLOW.get(domain, 1.0)
+    parts: Parts = []
     words = max(s.words + 0.5 * s.material_words, 1.0)
+    _add(parts, _breadth(s, domain, words))
+    _add(parts, _manner(s))
+    _add(parts, _topic(s, domain))
+    _add(parts, _user_hints(s))
+    if s.conversation.messages:
+        # A follow-up deep into a conversation leans on context the message itself does not show.
+        messages = s.conversation.messages
+        _add(parts, [(f"{messages} earlier messages", min(1.5, 0.5 * math.log2(1.0 + messages / 2.0)))])
+    score = sum(points for _, points in parts)
+    score = _bounds(s, domain, words, score, parts)
+    parts.sort(key=lambda item: -abs(item[1]))
+    return score, tuple(parts)
+
+
+def _add(parts: Parts, found: Parts) -> None:
+    parts.extend((label, points) for label, points in found if points)
+
+
+def _breadth(s: Signals, domain: str, words: float) -> Parts:
+    """How much is asked: length, code to read, requirements, list items, clauses, constraints. In the
+    shallow domains breadth counts for less (a pasted event list is long, not hard)."""
+    shallow = _SHALLOW.get(domain, 1.0)
     size = max(-2.0, min(5.0, 1.6 * math.log2(words / 12.0)))
-    add(f"{round(words)} words", size * (shallow if size > 0 else 1.0))
+    parts = [(f"{round(words)} words", size * (shallow if size > 0 else 1.0))]
     if s.code_blocks or s.code_lines >= 3:
-        add(f"{s.code_lines} lines of code to read", 1.0 + 0.6 * math.log2(1.0 + s.code_lines / 4.0))
+        parts.append((f"{s.code_lines} lines of code to read", 1.0 + 0.6 * math.log2(1.0 + s.code_lines / 4.0)))
     asks = max(0, s.sentences - 1) + max(0, s.questions - 1)
-    add(f"{asks} requirements", 0.35 * min(asks, 8) * shallow)
-    add(f"{s.list_items} list items", 0.2 * min(s.list_items, 10) * shallow)
-    add(f"{s.commas} enumerated clauses", 0.15 * min(s.commas, 10) * shallow)
-    add("constraints", 0.4 * min(c("constraint"), 5) * shallow)
-    add(f"{domain} base", _DEEP_BASE.get(domain, 0.0))
+    parts += [
+        (f"{asks} requirements", 0.35 * min(asks, 8) * shallow),
+        (f"{s.list_items} list items", 0.2 * min(s.list_items, 10) * shallow),
+        (f"{s.commas} enumerated clauses", 0.15 * min(s.commas, 10) * shallow),
+        ("constraints", 0.4 * min(s.cue("constraint"), 5) * shallow),
+        (f"{domain} base", _DEEP_BASE.get(domain, 0.0)),
+    ]
+    return parts
 
-    # How the task must be done (prove it, be rigorous, write a whole document) counts in any domain.
-    add("proof or derivation", 2.5 * min(c("proof"), 2))
-    add("asks for rigour", 1.0 * min(c("rigour"), 3))
-    add("a document to compose", 0.7 * min(c("compose"), 2))
-    add("an explanation", 0.6 * min(c("explain"), 2))
-    add("weighing alternatives", 0.6 * min(c("tradeoff"), 3))
-    add("adversarial scrutiny", 1.5 * min(c("scrutiny"), 2))
+
+def _manner(s: Signals) -> Parts:
+    """How the task must be done (prove it, be rigorous, write a whole document): counts in any domain."""
+    c = s.cue
+    parts = [
+        ("proof or derivation", 2.5 * min(c("proof"), 2)),
+        ("asks for rigour", 1.0 * min(c("rigour"), 3)),
+        ("a document to compose", 0.7 * min(c("compose"), 2)),
+        ("an explanation", 0.6 * min(c("explain"), 2)),
+        ("weighing alternatives", 0.6 * min(c("tradeoff"), 3)),
+        ("adversarial scrutiny", 1.5 * min(c("scrutiny"), 2)),
+    ]
     if s.code_blocks or s.code_marks:
-        add("asks why code misbehaves", 1.0 * (c("debug") > 0))
-    add("stack trace", 2.0 * s.stack_trace)
-    add("diff", 1.0 * s.diff)
+        parts.append(("asks why code misbehaves", 1.0 * (c("debug") > 0)))
+    parts += [("stack trace", 2.0 * s.stack_trace), ("diff", 1.0 * s.diff)]
+    return parts
 
-    # What the task is about signals depth only in technical domains; in a chat or an email the same
-    # words are just the topic. Capped so that piling up specialist words alone cannot reach expert.
+
+def _topic(s: Signals, domain: str) -> Parts:
+    """What the task is about signals depth only in technical domains; in a chat or an email the same
+    words are just the topic. Capped so that piling up specialist words alone cannot reach expert."""
+    c = s.cue
     topic = [
         ("quantities to work out", 0.6 * min(c("quantity"), 3)),
         ("math notation", 0.3 * min(s.math_marks, 5)),
@@ -165,20 +195,29 @@ def _difficulty(s: Signals, domain: str) -> tuple[float, tuple[tuple[str, float]
     scale = _TOPIC_SCALE.get(domain, 1.0)
     total = sum(points for _, points in topic) * scale
     factor = min(1.0, _TOPIC_CAP / total) * scale if total else 0.0
-    for label, points in topic:
-        add(label, points * factor)
+    return [(label, points * factor) for label, points in topic]
 
-    add('"quick"', -1.5 * (c("quick") > 0))
-    add("asks for brevity", -1.0 * (c("brief") > 0))
-    add('"think hard"', 1.5 * (c("think") > 0))
-    add('"thorough"', 3.0 * (c("thorough") > 0))
 
-    earlier = s.conversation
-    if earlier.messages:
-        # A follow-up deep into a conversation leans on context the message itself does not show.
-        add(f"{earlier.messages} earlier messages", min(1.5, 0.5 * math.log2(1.0 + earlier.messages / 2.0)))
+def _user_hints(s: Signals) -> Parts:
+    """What the user said about the depth they want ("quick", "think hard", "be thorough")."""
+    c = s.cue
+    return [
+        ('"quick"', -1.5 * (c("quick") > 0)),
+        ("asks for brevity", -1.0 * (c("brief") > 0)),
+        ('"think hard"', 1.5 * (c("think") > 0)),
+        ('"thorough"', 3.0 * (c("thorough") > 0)),
+    ]
 
-    score = sum(points for _, points in parts)
+
+def _bounds(s: Signals, domain: str, words: float, score: float, parts: Parts) -> float:
+    """Raise or cap a score by what the task is (a proof is at least hard; a chat without a demand for
+    rigour stays medium), recording each adjustment in `parts`."""
+    c = s.cue
+
+    def move_to(target: float, label: str) -> float:
+        parts.append((label, target - score))
+        return target
+
     # "The best answer you can give" asks for the strongest tier, unless the task itself is trivial.
     if c("best"):
         best = max(4.5, DIFFICULTY_THRESHOLDS[2] - score) if score >= DIFFICULTY_THRESHOLDS[0] else 4.5
@@ -191,21 +230,16 @@ def _difficulty(s: Signals, domain: str) -> tuple[float, tuple[tuple[str, float]
     )
     ceiling = DIFFICULTY_THRESHOLDS[1] - 0.5
     if domain in _SHALLOW and process < 2.0 and score > ceiling:
-        parts.append((f"{domain} without asking for rigour stays medium", ceiling - score))
-        score = ceiling
+        score = move_to(ceiling, f"{domain} without asking for rigour stays medium")
     # Depth alone makes a task hard. Expert takes a demand for the best or a thorough answer, adversarial
     # or research scope, or sheer breadth (a specification of a hundred words or more).
     broad = c("thorough") or c("scrutiny") or c("research") or c("best") or words >= _BROAD_WORDS
     ceiling = DIFFICULTY_THRESHOLDS[2] - 0.5
     if not broad and score > ceiling:
-        parts.append(("depth without breadth stays hard", ceiling - score))
-        score = ceiling
+        score = move_to(ceiling, "depth without breadth stays hard")
     # Floors: a requested proof is hard however short the request; a stack trace needs real debugging.
     if c("proof") and domain != "writing" and score < DIFFICULTY_THRESHOLDS[1]:
-        parts.append(("a proof is at least hard", DIFFICULTY_THRESHOLDS[1] - score))
-        score = DIFFICULTY_THRESHOLDS[1]
+        score = move_to(DIFFICULTY_THRESHOLDS[1], "a proof is at least hard")
     if s.stack_trace and score < DIFFICULTY_THRESHOLDS[0]:
-        parts.append(("a stack trace is at least medium", DIFFICULTY_THRESHOLDS[0] - score))
-        score = DIFFICULTY_THRESHOLDS[0]
-    parts.sort(key=lambda item: -abs(item[1]))
-    return score, tuple(parts)
+        score = move_to(DIFFICULTY_THRESHOLDS[0], "a stack trace is at least medium")
+    return score

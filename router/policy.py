@@ -10,9 +10,9 @@ likely needs; among tiers within `QUALITY_SLACK` of the least cost, the fastest 
 
 Swap-aware: the loaded tier is kept only when its expected quality cost is within `STAY_TOLERANCE` of
 the best choice's (it is about as likely adequate, and no likelier too shallow); then `stay_margin` weighs
-time alone (stay unless the swap,
-included, saves that share of the time). A pinned tier overrides the policy. `confidence` is the
-calibrated probability that the chosen tier is adequate (calibrated on held-out folds).
+time alone (stay unless the swap, included, saves that share of the time). A pinned tier overrides the
+policy. `confidence` is the calibrated probability that the chosen tier is adequate (calibrated on
+held-out folds).
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def _facts(catalogue: TierCatalogue) -> _Catalogue:
     )
     verdicts = tuple(_verdicts(tiers, need_index) for need_index in range(len(NEEDS)))
     costs = tuple(
-        tuple(_verdict_cost(verdicts[need][column], tiers, column, need) for need in range(len(NEEDS)))
+        tuple(_verdict_cost(verdicts[need], tiers, column) for need in range(len(NEEDS)))
         for column in range(len(tiers))
     )
     adequate = tuple(
@@ -250,10 +250,12 @@ def _resolve(catalogue: TierCatalogue, name: str, what: str) -> str:
     return tier
 
 
-def _verdict_cost(verdict: str, tiers: tuple[_TierFacts, ...], column: int, need: int) -> float:
+def _verdict_cost(verdicts: tuple[str, ...], tiers: tuple[_TierFacts, ...], column: int) -> float:
+    """The cost of tier `column`'s verdict in a need's row of verdicts."""
+    verdict = verdicts[column]
     if verdict == "under":
         # The further short of the shallowest acceptable tier, the likelier a wrong answer.
-        low = min(t.depth for t, v in zip(tiers, _verdicts(tiers, need), strict=True) if v != "under")
+        low = min(t.depth for t, v in zip(tiers, verdicts, strict=True) if v != "under")
         return UNDER_COST * (0.75 + 0.25 * (low - tiers[column].depth))
     return {"adequate": 0.0, "over": OVER_COST, "specialty": SPECIALTY_COST}[verdict]
 
@@ -422,7 +424,7 @@ def _model_reason(prediction: Prediction) -> str:
     return f"model: {likely}" + (f" (most from {pushes})" if pushes else "")
 
 
-_KINDS: Final = {"w": "'{}'", "h": "opens with '{}'", "g": "'{}'", "k": "code '{}'"}
+_KINDS: Final = {"w": "'{}'", "h": "opens with '{}'", "k": "code '{}'"}
 _SIGNALS: Final = {
     "cue": "{} words",
     "head": "asks for {}",
@@ -477,27 +479,12 @@ def explain_policy(
     learned model with its cross-validated figures and their limits (reads the weights on first use)."""
     catalogue = tiers if tiers is not None else default_tiers()
     knobs = settings or _DEFAULTS
-    facts = _facts(catalogue)
     need_model = model if model is not None else default_model()
-    info = need_model.info
     return {
-        "tiers": [
-            {
-                "name": name,
-                "strengths": list(tier.strengths),
-                "tokens_per_second": tier.tokens_per_second,
-                "load_seconds": tier.load_seconds,
-                "context": tier.context,
-                "description": tier.description,
-            }
-            for name, tier in catalogue.tiers.items()
-        ],
+        "tiers": _tier_table(catalogue),
         "domains": list(DOMAINS),
         "difficulties": list(DIFFICULTIES),
-        "needs": {
-            need.name: [t.name for t, v in zip(facts.tiers, facts.verdicts[i], strict=True) if v == "adequate"]
-            for i, need in enumerate(NEEDS)
-        },
+        "needs": _acceptable_by_need(_facts(catalogue)),
         "settings": {
             "pinned_tier": knobs.pinned_tier,
             "stay_margin": knobs.stay_margin,
@@ -510,44 +497,83 @@ def explain_policy(
             "quality_slack": QUALITY_SLACK,
             "stay_tolerance": STAY_TOLERANCE,
         },
-        "output_tokens": {
-            difficulty: {
-                domain: round(knobs.expected_output_tokens * scale * LENGTH_BY_DOMAIN[domain]) for domain in DOMAINS
-            }
-            for difficulty, scale in LENGTH_BY_DIFFICULTY.items()
-        },
-        "model": {
-            "kind": "multinomial logistic regression (numpy, L2, L-BFGS) over words, the first words, "
-            "four-letter pieces of words, words of pasted code and hand-made signals",
-            "trained_on": info.get("trained_on"),
-            "tasks": info.get("tasks"),
-            "features": need_model.vocabulary_size,
-            "cross_validated": info.get("cross_validated"),
-            "limits": [
-                "Cross-validated figures are on tasks written and labelled for this project; a new user's "
-                "phrasing and judgement differ. benchmarks/router_eval.py also reports a held-out set never "
-                "trained or tuned on, and the README gives its figures.",
-                "Swap-aware routing never trades quality for time, so it cannot make fewer swaps than the "
-                "order of the tasks forces; the benchmark prints that floor beside the router's swaps.",
-                "The model predicts needs, not tier names: a catalogue with other strengths is routed "
-                "through the same needs but was not evaluated.",
-                "Only the last message's text and the conversation's size are read; most training tasks are "
-                "English, so other languages lean on word pieces and signals.",
-            ],
-        },
-        "rules": [
-            "A learned model (logistic regression over words, character n-grams, pasted code and "
-            "hand-made signals) gives the probability of each need: easy, medium, medium code, medium "
-            "reasoning, hard code, hard reasoning, hard code or reasoning, expert.",
-            "Each need names its acceptable tiers by strengths and depth; so each tier gets a probability of "
-            "being adequate, under-provisioned, over-provisioned or the wrong specialty.",
-            f"Expected cost of a tier: under-provisioned {UNDER_COST:g}, wrong specialty {SPECIALTY_COST:g}, "
-            f"over-provisioned {OVER_COST:g}, each weighted by its probability; when unsure, the policy goes up, "
-            f"not down. Among the tiers within {QUALITY_SLACK:g} of the least cost, the fastest (load plus "
-            "generation) is chosen.",
-            f"Stay on the loaded tier only when its expected quality cost is within {STAY_TOLERANCE:g} of the "
-            "best choice's; then stay unless the swap, included, saves stay_margin of the time.",
-            "confidence is the chosen tier's probability of being adequate, calibrated on held-out folds.",
-            "A pinned tier overrides the policy; tiers that cannot hold the conversation are not chosen.",
-        ],
+        "output_tokens": _output_token_table(knobs.expected_output_tokens),
+        "model": _model_summary(need_model),
+        "rules": list(_RULES),
     }
+
+
+def _tier_table(catalogue: TierCatalogue) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "strengths": list(tier.strengths),
+            "tokens_per_second": tier.tokens_per_second,
+            "load_seconds": tier.load_seconds,
+            "context": tier.context,
+            "description": tier.description,
+        }
+        for name, tier in catalogue.tiers.items()
+    ]
+
+
+def _acceptable_by_need(facts: _Catalogue) -> dict[str, list[str]]:
+    return {
+        need.name: [t.name for t, v in zip(facts.tiers, facts.verdicts[i], strict=True) if v == "adequate"]
+        for i, need in enumerate(NEEDS)
+    }
+
+
+def _output_token_table(base: int) -> dict[str, dict[str, int]]:
+    """Expected answer length per difficulty and domain (before a request's `max_tokens` cap)."""
+    return {
+        difficulty: {domain: round(base * scale * LENGTH_BY_DOMAIN[domain]) for domain in DOMAINS}
+        for difficulty, scale in LENGTH_BY_DIFFICULTY.items()
+    }
+
+
+_MODEL_LIMITS: Final = (
+    "Cross-validated figures are on tasks written and labelled for this project; a new user's phrasing and "
+    "judgement differ. benchmarks/router_eval.py also reports a held-out set never trained or tuned on, and the "
+    "README gives its figures.",
+    "Swap-aware routing never trades quality for time, so it cannot make fewer swaps than the order of the "
+    "tasks forces; the benchmark prints that floor beside the router's swaps.",
+    "The model predicts needs, not tier names: a catalogue with other strengths is routed through the same "
+    "needs but was not evaluated.",
+    "Only the last message's text and the conversation's size are read; most training tasks are English, so "
+    "other languages lean on word pieces and signals.",
+)
+
+
+def _model_summary(model: TierModel) -> dict[str, Any]:
+    info = model.info
+    return {
+        "kind": "multinomial logistic regression (numpy, L2, L-BFGS) over words, the first words, "
+        "four-letter pieces of words, words of pasted code and hand-made signals",
+        "trained_on": info.get("trained_on"),
+        "tasks": info.get("tasks"),
+        "features": model.vocabulary_size,
+        "cross_validated": info.get("cross_validated"),
+        "limits": list(_MODEL_LIMITS),
+    }
+
+
+_RULES: Final = (
+    "A learned model (logistic regression over words, character n-grams, pasted code and hand-made signals) "
+    "gives the probability of each need: easy, medium, medium code, medium reasoning, hard code, hard "
+    "reasoning, hard code or reasoning, expert.",
+    "Each need names its acceptable tiers by strengths and depth; so each tier gets a probability of being "
+    "adequate, under-provisioned, over-provisioned or the wrong specialty.",
+    f"Expected cost of a tier: under-provisioned {UNDER_COST:g}, wrong specialty {SPECIALTY_COST:g}, "
+    f"over-provisioned {OVER_COST:g}, each weighted by its probability; when unsure, the policy goes up, not "
+    f"down. Among the tiers within {QUALITY_SLACK:g} of the least cost, the fastest (load plus generation) is "
+    "chosen.",
+    f"Stay on the loaded tier only when its expected quality cost is within {STAY_TOLERANCE:g} of the best "
+    "choice's; then stay unless the swap, included, saves stay_margin of the time.",
+    "confidence is the chosen tier's probability of being adequate, calibrated on held-out folds.",
+    "A pinned tier overrides the policy; tiers that cannot hold the conversation are not chosen.",
+    "Agent loops (the engine's `auto`, which remembers tasks; route() itself is stateless): the task is the "
+    "newest text a person wrote, never tool results or host reminders; a turn that continues it stays on the "
+    "task's tier, moving up at most once, when the conversation outgrows that tier's context; a new message "
+    "of the person is a new decision.",
+)

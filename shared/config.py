@@ -12,11 +12,13 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from variet.shared.secrets import read_secret_file
+from variet.shared.paths import cache_dir, config_dir, state_dir
+from variet.shared.secrets import read_secret_file, secret_from
 from variet.shared.tiers import TierCatalogue, explain, load_tiers, packaged_tiers, read_toml
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "GoogleAccount",
     "GoogleSettings",
     "McpSettings",
+    "OutboundMode",
     "PeerSettings",
     "RouterSettings",
     "SearchSettings",
@@ -39,12 +42,12 @@ RESERVED_PEER_NAME = "local"
 """The contract's name for this engine's own box (`variet.contract.LOCAL_BOX`), which no peer may take; spelled
 out here so that reading settings does not load the contract's models (MCP servers start against a clock)."""
 
-DEFAULT_CONFIG_PATH = Path("~/.config/variet/variet.toml")
+DEFAULT_CONFIG_PATH = config_dir() / "variet.toml"
 DEFAULT_ENGINE_LISTEN = "127.0.0.1:8000"
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8000"
 DEFAULT_SEARCH_URL = "http://127.0.0.1:8888"
 DEFAULT_TIERS_FILE = "tiers.toml"
-DEFAULT_PROMPT_CACHE_DIR = "~/.cache/variet/prompt-cache"
+DEFAULT_PROMPT_CACHE_DIR = str(cache_dir() / "prompt-cache")
 DEFAULT_PROMPT_CACHE_MAX_BYTES = 16 * 1024**3
 """16 GiB: a few long coding-agent prefixes per tier on Machine A (a 16k-token prefix of a dense tier takes
 about 1-4 GB at q8_0), a small share of a home machine's NVMe drive."""
@@ -54,7 +57,10 @@ DEFAULT_PEER_CONNECT_SECONDS = 3.0
 DEFAULT_PEER_POLL_SECONDS = 2.0
 DEFAULT_PEER_REQUEST_SECONDS = 600.0
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+OutboundMode = Literal["ask", "block", "allow"]
+"""What happens to a tool call that could carry private data out: ask the user, refuse it, or let it go."""
 
 
 class PeerSettings(BaseModel):
@@ -212,6 +218,10 @@ class SearchSettings(BaseModel):
     """Redirects `fetch_page` follows, each one checked against the SSRF rules."""
     fetch_timeout_seconds: float = Field(default=20.0, gt=0)
     """Deadline for one whole `fetch_page` call, redirects included."""
+    outbound: OutboundMode = "ask"
+    """`fetch_page` to a URL whose query string carries long opaque data (a way to smuggle data out):
+    `ask` the user (hosts that cannot ask get a refusal), `block` it, or `allow` it. A host that checked the
+    call itself (`variet/host-approved`) skips this."""
 
     @field_validator("fetch_allowed_networks")
     @classmethod
@@ -240,9 +250,9 @@ class GoogleSettings(BaseModel):
 
     model_config = _STRICT
 
-    client_file: str = "~/.config/variet/google-client.json"
+    client_file: str = str(config_dir() / "google-client.json")
     """OAuth client JSON ("Desktop app") downloaded from the Google Cloud console."""
-    token_file: str = "~/.config/variet/google-token.json"
+    token_file: str = str(config_dir() / "google-token.json")
     """Authorized-user JSON (`Credentials.to_json()`) written by `variet auth google`, mode 0600."""
     account: str | None = None
     """Use the token of `[google.accounts.NAME]` instead of `token_file` (one server process per account)."""
@@ -320,7 +330,11 @@ class DiscordSettings(BaseModel):
     """Least time between two edits of a streaming answer (Discord allows about five edits in five seconds)."""
     tool_timeout_seconds: float = Field(default=DISCORD_TOOL_SECONDS, gt=0)
     """A tool call that takes longer fails (time spent waiting for a confirmation does not count)."""
-    state_file: str = "~/.local/state/variet/discord.json"
+    outbound: OutboundMode = "ask"
+    """Once a conversation holds untrusted content (mail, events, web pages), tool calls that can carry data
+    out (a URL nobody gave, a search with private text, drafts, invitations): `ask` an owner with Approve /
+    Cancel, `block` them with a one-line reason, or `allow` them unchecked."""
+    state_file: str = str(state_dir() / "discord.json")
     """Where `/tier` pins are kept across restarts."""
     api_url: str = DISCORD_API_URL
     """Discord's REST API base; point it at a Discord-compatible server or a local fake."""
@@ -367,16 +381,12 @@ class Settings(BaseModel):
         return path
 
     def engine_api_key(self) -> str | None:
-        """The engine API key from `VARIET_ENGINE_API_KEY` or the 0600 `api_key_file`."""
-        key = os.environ.get("VARIET_ENGINE_API_KEY")
-        if key:
-            return key
-        if self.engine.api_key_file:
-            return read_secret_file(self.relative_path(self.engine.api_key_file))
-        return None
+        """The engine API key from `VARIET_ENGINE_API_KEY` or the private `api_key_file`."""
+        file = self.engine.api_key_file
+        return secret_from("VARIET_ENGINE_API_KEY", self.relative_path(file) if file else None)
 
     def peer_api_key(self, peer: PeerSettings) -> str | None:
-        """A peer engine's API key from its 0600 `api_key_file`; None when it has none."""
+        """A peer engine's API key from its private `api_key_file`; None when it has none."""
         if peer.api_key_file is None:
             return None
         return read_secret_file(self.relative_path(peer.api_key_file))
@@ -390,7 +400,8 @@ class Settings(BaseModel):
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The settings file in effect: `--config`, else `VARIET_CONFIG`, else `~/.config/variet/variet.toml`."""
+    """The settings file in effect: `--config`, else `VARIET_CONFIG`, else `variet.toml` in `config_dir()`
+    (`~/.config/variet`, `%APPDATA%\\variet` on Windows)."""
     if explicit:
         return Path(explicit).expanduser()
     env = os.environ.get("VARIET_CONFIG")
@@ -419,13 +430,24 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 
 def _coerce_env(value: str, annotation: Any) -> Any:
-    text = str(annotation)
-    if "tuple" in text or "dict" in text:
-        try:
-            return tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            return value
-    return value
+    """An environment value for a field: TOML (`[12, 34]`, `{ a = "b" }`) where the field holds a tuple or a dict,
+    else the text as given (pydantic reads numbers and booleans from text itself)."""
+    if not _is_container(annotation):
+        return value
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value  # pydantic then names the variable's key and what it expected
+
+
+def _is_container(annotation: Any) -> bool:
+    """Whether a field's type is a tuple or a dict, also inside `Annotated[...]` or `X | None`."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_container(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_is_container(arg) for arg in get_args(annotation))
+    return origin in (tuple, dict) or annotation in (tuple, dict)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:

@@ -22,7 +22,7 @@ __all__ = ["TIER_NAMES", "Tier", "TierCatalogue", "explain", "load_tiers", "pack
 TIER_NAMES = ("fast", "balanced", "deep-coder", "deep-logic", "ultra")
 """The five tiers, cheapest first (deep-coder and deep-logic cost about the same)."""
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Tier(BaseModel):
@@ -56,6 +56,13 @@ class Tier(BaseModel):
     strengths: tuple[str, ...] = ()
     """What the tier is good at, in the router's vocabulary (`chat`, `code`, `math`, ...)."""
     description: str = ""
+    resident: bool = False
+    """Loaded at start and never evicted: served beside whichever other tier is loaded, even during its swaps."""
+    fim: bool = False
+    """The tier fill-in-the-middle requests go to (`/infill`, `/v1/completions` with `suffix`); at most one."""
+    memory_gb: tuple[float, ...] = ()
+    """What the tier needs on each of its `gpus`, in GB and in that order (weights, KV cache, buffers); empty:
+    estimated from the GGUF file and the context."""
 
     @field_validator("rpc")
     @classmethod
@@ -72,6 +79,11 @@ class Tier(BaseModel):
         if self.tensor_split and len(self.tensor_split) != devices:
             raise ValueError(f"tensor_split has {len(self.tensor_split)} values for {devices} devices "
                              f"({len(self.rpc)} rpc workers, then {len(self.gpus)} gpus)")
+        if self.memory_gb and len(self.memory_gb) != len(self.gpus):
+            raise ValueError(f"memory_gb has {len(self.memory_gb)} values for {len(self.gpus)} gpus: give one per GPU "
+                             f"in `gpus`, in GB")
+        if any(value < 0 for value in self.memory_gb):
+            raise ValueError("memory_gb values must not be negative")
         return self
 
 
@@ -92,6 +104,8 @@ class TierCatalogue(BaseModel):
 
     models_dir: str = "."
     """Folder that relative `model` paths are resolved against (relative to the file itself)."""
+    gpu_memory_gb: tuple[float, ...] = ()
+    """Memory of each GPU in GB, by GPU index (`[12, 12]`); empty: the resident check is skipped."""
     tiers: dict[str, Tier]
     source: Path | None = Field(default=None, exclude=True)
 
@@ -112,7 +126,27 @@ class TierCatalogue(BaseModel):
                 seen[alias] = name
         if "auto" in seen:
             raise ValueError("'auto' is reserved for the router; rename that tier or alias")
+        fim = [name for name, tier in self.tiers.items() if tier.fim]
+        if len(fim) > 1:
+            raise ValueError(f"only one tier may set `fim = true`; {', '.join(fim)} do")
+        if all(tier.resident for tier in self.tiers.values()):
+            raise ValueError("every tier is `resident = true`: leave at least one tier to swap")
+        for name, tier in self.tiers.items():
+            missing = [gpu for gpu in tier.gpus if self.gpu_memory_gb and gpu >= len(self.gpu_memory_gb)]
+            if missing:
+                raise ValueError(f"tier {name!r} uses GPU {missing[0]}, but gpu_memory_gb lists "
+                                 f"{len(self.gpu_memory_gb)} GPUs")
         return self
+
+    @property
+    def residents(self) -> tuple[str, ...]:
+        """Tiers that stay loaded beside the swapping one, in catalogue order."""
+        return tuple(name for name, tier in self.tiers.items() if tier.resident)
+
+    @property
+    def fim_tier(self) -> str | None:
+        """The tier marked `fim = true`, if any."""
+        return next((name for name, tier in self.tiers.items() if tier.fim), None)
 
     def model_path(self, tier: str) -> Path:
         """Absolute path of a tier's GGUF file."""

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.parts.engine import RunningEngine, run_engine, write_config
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("windows_only") and sys.platform != "win32":
+        pytest.skip("Windows only")
+    if item.get_closest_marker("posix_only") and sys.platform == "win32":
+        pytest.skip("needs POSIX")
 
 
 @pytest.fixture
@@ -33,6 +41,16 @@ def real_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     directory = tmp_path_factory.mktemp("real-tiers")
     write_tiny_tiers(directory, real_fast=True)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def coder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated tiers plus the resident FIM tier `coder`, four times wider so that swaps take a while."""
+    from variet.devtools.tiny_models import write_tiny_tiers
+
+    directory = tmp_path_factory.mktemp("coder-tiers")
+    write_tiny_tiers(directory, coder=True, scale=4)
     return directory
 
 

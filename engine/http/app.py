@@ -31,7 +31,7 @@ from variet.shared.bearer import BearerAuth
 
 __all__ = ["create_app"]
 
-_NOT_FOUND_HINT = ("the engine serves /v1/models, /v1/chat/completions, /v1/completions, /v1/messages, "
+_NOT_FOUND_HINT = ("the engine serves /v1/models, /v1/chat/completions, /v1/completions, /infill, /v1/messages, "
                    "/v1/messages/count_tokens, /variet/status, /variet/tiers/{tier}/load, /variet/unload, "
                    "/variet/events, /variet/openapi.json, /metrics, /health and the dashboard at /ui")
 _OPEN_PATHS = frozenset({"/health", *PUBLIC_PATHS})

@@ -49,7 +49,10 @@ def _engine_totals(engine: Engine) -> list[str]:
 def _tier_metrics(engine: Engine) -> list[PerTier]:
     scheduler, stats = engine.scheduler, engine.stats
     return [
-        ("variet_tier_loaded", "gauge", "1 for the loaded tier.", lambda t: float(engine.loaded == t)),
+        ("variet_tier_loaded", "gauge", "1 for a loaded tier (the swapping one or a resident).",
+         lambda t: float(scheduler.is_loaded(t))),
+        ("variet_tier_resident", "gauge", "1 for a resident tier (stays loaded beside the swapping one).",
+         lambda t: float(engine.is_resident(t))),
         ("variet_queue_depth", "gauge", "Requests waiting for a tier.", lambda t: scheduler.queued(t)),
         ("variet_in_flight", "gauge", "Requests running on a tier.", lambda t: scheduler.in_flight(t)),
         ("variet_requests_total", "counter", "Requests per tier.", lambda t: stats[t].requests),

@@ -22,7 +22,7 @@ class RequestOutcome:
     """One relayed request's tier and timing: created on arrival, told when it queues for its tier and when it
     may run, ended once its answer has ended."""
 
-    __slots__ = ("_admitted", "_arrived", "_engine", "_local", "_queued", "tier", "waited_for_swap")
+    __slots__ = ("_admitted", "_arrived", "_engine", "_local", "_queued", "resident", "tier", "waited_for_swap")
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -31,13 +31,16 @@ class RequestOutcome:
         self._local = False
         self.tier: str | None = None
         self.waited_for_swap = False
+        self.resident = False
 
     def queue(self, tier: str) -> None:
         """The request now asks for the local tier `tier`; it waits for a swap unless `tier` is loaded now."""
-        self._engine.count_request(tier)
+        engine = self._engine
+        engine.count_request(tier)
         self._local = True
         self.tier = tier
-        self.waited_for_swap = self._engine.loaded != tier
+        self.resident = engine.is_resident(tier)
+        self.waited_for_swap = not engine.ready_now(tier)
         self._queued = time.monotonic()
 
     def queue_on_peer(self, tier: PeerTier) -> None:
@@ -66,4 +69,5 @@ class RequestOutcome:
         engine.events.publish(RequestDoneEvent(
             time=round(time.time(), 3), tier=tier, status=status, seconds=round(now - self._arrived, 3),
             waited_seconds=round(waited, 3), waited_for_swap=self.waited_for_swap,
+            resident=self.resident,
         ))

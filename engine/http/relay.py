@@ -30,6 +30,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from variet.engine.core import Engine, Router
 from variet.engine.errors import BackendDown, EngineFailure, NoResponse, TierLoadError, UpstreamError
 from variet.engine.http.backend_errors import wrap_backend_error
+from variet.engine.http.fim import (
+    INFILL_PATH,
+    OpenAIFromInfill,
+    check_infill,
+    choose_fim_tier,
+    fim_unsupported,
+    is_fim,
+    to_infill,
+)
 from variet.engine.http.outcome import RequestOutcome
 from variet.engine.http.requests import RequestProblem, check_request, parse_body
 from variet.engine.http.responses import Family, error_response, failure_response, family_of
@@ -39,7 +48,8 @@ from variet.engine.peers.relay import relay_to_peer, unknown_on_peer
 
 __all__ = ["RELAYED_PATHS", "TIER_HEADER", "find_timings", "relay"]
 
-RELAYED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/messages/count_tokens"})
+RELAYED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/messages/count_tokens",
+                           INFILL_PATH})
 """What the engine passes to llama-server once the request's tier is loaded."""
 TIER_HEADER = "x-variet-tier"
 
@@ -111,6 +121,8 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     payload = parse_body(raw)
     if isinstance(payload, RequestProblem):
         return _problem(payload, family)
+    if is_fim(path, payload):
+        return await _fill_in_the_middle(engine, scope, path, payload, outcome)
     name = payload.get("model")
     valid = ", ".join([*engine.valid_names(), *(["auto"] if router else [])])
     if not isinstance(name, str) or not name:
@@ -137,6 +149,13 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     if payload["model"] != tier:
         payload["model"] = tier
         raw = json.dumps(payload).encode()  # re-encode only when the model name changed
+    return await _hold_and_forward(engine, scope, path, raw, payload, tier, headers, outcome, family)
+
+
+async def _hold_and_forward(engine: Engine, scope: Scope, target_path: str, raw: bytes, payload: dict[str, Any],
+                            tier: str, headers: dict[str, str], outcome: RequestOutcome, family: Family,
+                            convert: OpenAIFromInfill | None = None) -> ASGIApp:
+    """Wait for the tier's turn, then send the request upstream to `target_path`."""
     outcome.queue(tier)
     try:
         loading = await engine.scheduler.acquire(tier, payload)
@@ -146,8 +165,36 @@ async def _answer(engine: Engine, router: Router | None, scope: Scope, receive: 
     query = scope.get("query_string", b"").decode("latin-1")
     if loading:  # llama-server holds the request until the tier it is loading is ready
         query += ("&" if query else "") + "autoload=true"
-    target = path + (f"?{query}" if query else "")
-    return await _forward(engine, target, raw, payload, tier, headers, loading, family)
+    target = target_path + (f"?{query}" if query else "")
+    return await _forward(engine, target, raw, payload, tier, headers, loading, family, convert)
+
+
+async def _fill_in_the_middle(engine: Engine, scope: Scope, path: str, payload: dict[str, Any],
+                              outcome: RequestOutcome) -> ASGIApp:
+    """`/infill`, or `/v1/completions` with `suffix`: to the FIM tier (or the one named), as `/infill`."""
+    chosen = choose_fim_tier(engine.catalogue, payload.get("model"))
+    if isinstance(chosen, RequestProblem):
+        return _problem(chosen, "openai")
+    tier = chosen
+    problem = fim_unsupported(engine.catalogue, tier) or check_request(
+        "/v1/completions", {"prompt": "", **{k: v for k, v in payload.items() if k != "prompt"}},
+        engine.catalogue.tiers[tier], tier)
+    convert = None
+    if problem is None and path != INFILL_PATH:
+        infill = to_infill(payload)
+        if isinstance(infill, RequestProblem):
+            problem = infill
+        else:
+            payload, convert = infill, OpenAIFromInfill(tier)
+    if problem is None:
+        problem = check_infill(payload)
+    if problem is not None:
+        return _problem(problem, "openai")
+    payload["model"] = tier
+    headers = {TIER_HEADER: tier}
+    raw = json.dumps(payload).encode()
+    return await _hold_and_forward(engine, scope, INFILL_PATH, raw, payload, tier, headers, outcome, "openai",
+                                   convert)
 
 
 async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str, Any], headers: dict[str, str],
@@ -172,12 +219,13 @@ async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str,
 
 
 def _note_answer(engine: Engine, tier: str, target: str, payload: dict[str, Any], head: bytes, tail: bytes) -> None:
-    if engine.prompt_cache is not None and not target.startswith("/v1/messages/count_tokens"):
+    if engine.prompt_cache is not None and not target.startswith(("/v1/messages/count_tokens", INFILL_PATH)):
         engine.prompt_cache.note_answer(tier, payload, head, tail)
 
 
 async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, Any], tier: str,
-                   headers: dict[str, str], loading: bool, family: Family) -> ASGIApp:
+                   headers: dict[str, str], loading: bool, family: Family,
+                   convert: OpenAIFromInfill | None = None) -> ASGIApp:
     """Send the request upstream while holding the tier's slot; release it when the response ends."""
     backend = engine.backend
     try:
@@ -189,7 +237,7 @@ async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, 
     if payload.get("stream") and upstream.status == 200:
         watcher = _StreamWatcher(engine, tier, (target, payload))
         return RelayedStream(upstream, {**headers, "content-type": content_type}, watcher, family=family,
-                             chunks=_model_chunks(upstream, tier))
+                             chunks=_model_chunks(upstream, tier, convert))
     try:
         body = await upstream.read()
     except UpstreamError as exc:
@@ -203,6 +251,8 @@ async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, 
             if isinstance(timings, dict):
                 engine.record_speed(tier, timings)
         _note_answer(engine, tier, target, payload, body, body)
+        if convert is not None:
+            body = convert.body(body)
         return Response(body, status_code=200, media_type=content_type, headers=headers)
     if loading and upstream.status >= 500:
         # llama-server failed the tier's load while holding this request: say so as the engine would.
@@ -236,15 +286,18 @@ def _proxy_error_at(chunk: bytes) -> int:
     return at + 1 if at >= 0 else -1
 
 
-async def _model_chunks(upstream: Upstream, tier: str) -> AsyncIterator[bytes]:
-    """llama-server's stream, ended with `UpstreamError` where its router says the model instance went away."""
+async def _model_chunks(upstream: Upstream, tier: str, convert: OpenAIFromInfill | None) -> AsyncIterator[bytes]:
+    """llama-server's stream (turned into OpenAI's shape by `convert`, if any), ended with `UpstreamError` where
+    its router says the model instance went away."""
     async for chunk in upstream.chunks():
         if (cut := _proxy_error_at(chunk)) >= 0:
             log.warning("tier %s failed mid-stream: %s", tier, chunk[cut:].decode(errors="replace"))
             if cut:
                 yield chunk[:cut]
             raise UpstreamError("the model instance went away")
-        yield chunk
+        yield chunk if convert is None else convert.chunk(chunk)
+    if convert is not None and (rest := convert.end()):
+        yield rest
 
 
 class _StreamWatcher:

@@ -12,8 +12,11 @@ It is also the engine's `SlotBackend`: llama-server's router passes `GET /slots?
 `POST /slots/{id}?action=save|restore` with `"model"` in the body through to the tier's instance (the pinned
 version maps both to its proxy), provided the tier is loaded: with `--no-models-autoload` a slot call for
 a tier that is not running is refused ("model is not loaded"), never a cause to load it. Each tier's
-instance gets its own `slot-save-path` in the preset, and llama-server runs with a umask of 077, so the
-files it writes there are private to the user (0600).
+instance gets its own `slot-save-path` in the preset, in a folder private to the user, and the files it
+writes there are private too (umask 077 on POSIX, the folder's owner-only ACL on Windows).
+
+llama-server and the instances it spawns run as one `ProcessTree`: stopped together, killed together, and
+gone when the engine goes, even when the engine is killed (PDEATHSIG on Linux, a Job Object on Windows).
 """
 
 from __future__ import annotations
@@ -24,9 +27,7 @@ import json
 import logging
 import os
 import secrets
-import signal
 import socket
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,6 +40,7 @@ from variet.contract import BackendDownEvent, BackendUpEvent, TierExitedEvent
 from variet.engine.errors import BackendDown, PortTaken, SlotError, TierLoadError
 from variet.engine.events import EventBus
 from variet.engine.llama.preset import render_preset
+from variet.engine.llama.process_tree import ProcessTree
 from variet.engine.llama.upstream import Connect, Tcp
 from variet.engine.scheduler import TierBackend
 from variet.shared.config import EngineSettings
@@ -60,22 +62,7 @@ _LOG_TAIL_BYTES = 4000
 _SLOT_LIST_SECONDS = 10.0
 _SLOT_ATTEMPTS = 3
 _RPC_CHECK_SECONDS = 3.0
-
-
-def _child_setup() -> None:
-    """In the child before exec: files llama-server and its instances create are private (umask 077), and
-    Linux is asked to SIGTERM llama-server if the engine dies, even by SIGKILL.
-
-    llama-server stops its model instances on SIGTERM, so nothing is left behind. Elsewhere the second part
-    is a no-op.
-    """
-    os.umask(0o077)
-    if sys.platform != "linux":
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+_STOP_SECONDS = 10.0
 
 
 class SlotBackend(Protocol):
@@ -197,6 +184,7 @@ class LlamaServer:
         self._dir = Path(tempfile.mkdtemp(prefix="variet-engine-"))
         self.log_file = self._dir / "llama-server.log"
         self._proc: asyncio.subprocess.Process | None = None
+        self._tree = ProcessTree()
         self._supervisor: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
@@ -238,7 +226,8 @@ class LlamaServer:
         return [
             str(self._binary),
             "--models-preset", str(preset),
-            "--models-max", str(self._settings.models_max),
+            # Residents stay loaded beside the swap lane; the scheduler frees the lane before each swap.
+            "--models-max", str(self._settings.models_max + len(self._catalogue.residents)),
             "--no-models-autoload",
             "--host", "127.0.0.1",
             "--port", str(self.port),
@@ -261,13 +250,18 @@ class LlamaServer:
         self._watcher = asyncio.create_task(self._watch_models(), name="variet-llama-model-events")
 
     async def _spawn(self) -> None:
+        self._tree.close()
+        self._tree = tree = ProcessTree()
         with self.log_file.open("ab") as out:
-            # A session of its own: stopping the group also stops the model instances it spawns. The umask
-            # keeps the slot files the instances write (the user's prompts) private.
             self._proc = await asyncio.create_subprocess_exec(
-                *self.command(), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-                preexec_fn=_child_setup,
+                *self.command(), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, **tree.spawn_options(),
             )
+        try:
+            tree.adopt(self._proc.pid)
+        except OSError:
+            tree.kill()
+            self._proc.kill()
+            raise
         self.pid = self._proc.pid
         log.info("llama-server pid %d on %s (log: %s)", self._proc.pid, self.url, self.log_file)
         await self._wait_healthy(self._proc)
@@ -321,10 +315,7 @@ class LlamaServer:
         self.client.base_url = httpx2.URL(self.url)
 
     def _kill_group(self) -> None:
-        if self._proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._tree.kill()
 
     async def _watch_models(self) -> None:
         """Follow llama-server's /models/sse: keep each model's latest status and wake `_until` on a change."""
@@ -368,14 +359,14 @@ class LlamaServer:
                     await task
         proc = self._proc
         if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                self._kill_group()
-                await proc.wait()
-        self._kill_group()
+            # llama-server stops its model instances when asked (SIGTERM; CTRL_BREAK on Windows); what is
+            # left after the bound is killed with the tree.
+            if self._tree.interrupt():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), _STOP_SECONDS)
+            self._kill_group()
+            await proc.wait()
+        self._tree.close()
         self.up = False
         await self.client.aclose()
 
@@ -449,8 +440,8 @@ class LlamaServer:
         deadline = loop.time() + _BUSY_RETRY_SECONDS
         while True:
             response = await self._post("/models/load", tier)
-            if response.status_code < 400:
-                return
+            if response.status_code < 400 or "already running" in response.text:
+                return  # already running: a request's autoload started it; `until_loaded` follows it
             if "limit" not in response.text or loop.time() > deadline:
                 raise TierLoadError(f"llama-server refused to load {tier!r}: {response.text[:300]}")
             await asyncio.sleep(_POLL_SECONDS)

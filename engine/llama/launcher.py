@@ -1,13 +1,16 @@
 """Run `variet engine serve` as a child process on a free loopback port (the demo, tests and benchmarks).
 
 `launch_engine` starts it, waits until `/health` answers, yields its URL and process, and stops it (and,
-through the engine, llama-server with every model instance) on exit, on errors and on Ctrl-C.
+through the engine, llama-server with every model instance) on exit, on errors and on Ctrl-C. On Windows the
+engine gets a process group of its own, so that it can be asked to stop with CTRL_BREAK (uvicorn's graceful
+shutdown, as SIGTERM on POSIX) without the console's Ctrl-C reaching it twice.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +29,11 @@ __all__ = ["EngineProcess", "launch_engine", "stop_process"]
 _START_TIMEOUT = 60.0
 _POLL_SECONDS = 0.05
 _STOP_TIMEOUT = 20.0
+_NEW_GROUP = 0x00000200 if sys.platform == "win32" else 0
+"""CREATE_NEW_PROCESS_GROUP (creation flags are Windows's; 0 means none elsewhere)."""
+_group_leaders: set[int] = set()
+"""Windows: processes started here in a group of their own, the only ones CTRL_BREAK may be sent to (sent
+to any other, it reaches every process on the console, this one included)."""
 
 
 @dataclass
@@ -52,12 +60,20 @@ def launch_engine(config: Path, *, binary: Path | None = None, env: Mapping[str,
     environ = {**os.environ, **(env or {})}
     if binary is not None:
         environ["VARIET_ENGINE_LLAMA_SERVER"] = str(binary)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "variet.cli", *(["-v"] if verbose else []), "engine", "serve",
-             "--config", str(config), "--listen", f"{listen_host}:{port}"],
-            stdout=out, stderr=subprocess.STDOUT, env=environ,
-        )
+    command = [sys.executable, "-m", "variet.cli", *(["-v"] if verbose else []), "engine", "serve",
+               "--config", str(config), "--listen", f"{listen_host}:{port}"]
+    if sys.platform == "win32":
+        # The engine writes its log itself: a console program's output redirected to a file is what Wine
+        # cannot give a Windows CPython (it dies at start-up), and it is the service's way too.
+        log.write_bytes(b"")
+        process = subprocess.Popen([*command, "--log-file", str(log)], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environ,
+                                   creationflags=_NEW_GROUP)
+    else:
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environ)
+    if _NEW_GROUP:
+        _group_leaders.add(process.pid)
     running = EngineProcess(url=f"http://127.0.0.1:{port}", process=process, log=log)
     try:
         if wait:
@@ -68,8 +84,22 @@ def launch_engine(config: Path, *, binary: Path | None = None, env: Mapping[str,
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if the process has not exited within `timeout` seconds; always reaped."""
-    process.terminate()
+    """Ask the process to stop, then kill it if it has not exited within `timeout` seconds; always reaped.
+
+    Asking is SIGTERM on POSIX, and CTRL_BREAK on Windows for a process leading its own process group (as
+    `launch_engine` starts it); where that cannot be delivered it is killed (TerminateProcess) at once.
+    """
+    if sys.platform == "win32":
+        try:
+            if process.pid not in _group_leaders:
+                raise OSError("not the leader of a process group")
+            process.send_signal(signal.CTRL_BREAK_EVENT)
+        except OSError:
+            process.kill()
+        finally:
+            _group_leaders.discard(process.pid)
+    else:
+        process.terminate()
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

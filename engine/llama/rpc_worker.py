@@ -11,6 +11,8 @@ from the engine's box, or a private overlay network (WireGuard, Tailscale) whose
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from variet.engine.llama.build import cached_rpc_server
@@ -25,6 +27,7 @@ DEFAULT_RPC_LISTEN = "127.0.0.1:50052"
 """llama.cpp's default RPC port, on loopback."""
 ALLOW_REMOTE_FLAG = "--allow-remote-unauthenticated"
 _RPC_SERVER = "rpc-server"
+_STOP_SECONDS = 10.0
 
 
 def check_rpc_bind(host: str, *, allow_remote: bool) -> None:
@@ -43,7 +46,8 @@ def check_rpc_bind(host: str, *, allow_remote: bool) -> None:
 def find_rpc_server(settings: Settings) -> Path:
     """The `rpc-server` next to `[engine] llama_server` if that is set, else the cached build's."""
     if settings.engine.llama_server:
-        path = settings.relative_path(settings.engine.llama_server).with_name(_RPC_SERVER)
+        server = settings.relative_path(settings.engine.llama_server)
+        path = server.with_name(_RPC_SERVER + server.suffix)  # rpc-server.exe beside llama-server.exe
         if not path.is_file():
             raise ConfigError(f"{path} does not exist: build llama.cpp's RPC worker (cmake target ggml-rpc-server, "
                               f"-DGGML_RPC=ON) next to [engine] llama_server, or unset llama_server and run "
@@ -70,5 +74,29 @@ def rpc_worker_command(binary: Path, host: str, port: int, *, threads: int | Non
 
 
 def run_rpc_worker(command: list[str]) -> None:
-    """Become the worker (exec): signals and the exit code are its own. Does not return."""
-    os.execv(command[0], command)
+    """Become the worker: signals and the exit code are its own. Does not return.
+
+    POSIX replaces this process (exec). Windows has no such exec (`os.execv` starts a new process and
+    ends this one, so a console or Task Scheduler would lose track of the worker): there the worker runs
+    as a child tied to this process (a Job Object), Ctrl-C asks it to stop, and its exit code is ours.
+    """
+    if sys.platform != "win32":
+        os.execv(command[0], command)
+    from variet.engine.llama.process_tree import ProcessTree
+
+    tree = ProcessTree()
+    with subprocess.Popen(command, **tree.spawn_options()) as worker:
+        try:
+            tree.adopt(worker.pid)
+            try:
+                code = worker.wait()
+            except KeyboardInterrupt:
+                tree.interrupt()
+                try:
+                    code = worker.wait(_STOP_SECONDS)
+                except subprocess.TimeoutExpired:
+                    tree.kill()
+                    code = worker.wait()
+        finally:
+            tree.close()
+    raise SystemExit(code)

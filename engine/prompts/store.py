@@ -2,13 +2,15 @@
 
 Layout under `[engine] prompt_cache_dir`:
 
-    .lock                      held (flock) by the one engine using the folder
+    .lock                      held (locked) by the one engine using the folder
     <tier>/<id>.bin            llama-server's slot save (`--slot-save-path <tier>/`), mode 0600
     <tier>/<id>.json           `CacheEntry`: which model, context and prompt it belongs to, size, digest, use
 
-The files hold the user's prompts, so the folders are 0700 and every file 0600: the engine writes its
-metadata with `write_private_file` and runs llama-server with a umask of 077. A folder that group or others
-may read is refused, not silently tightened (it may be a folder the user shares on purpose).
+The files hold the user's prompts, so they are private to the user (`variet.shared.secrets`): on POSIX the
+folders are 0700 and every file 0600 (the engine writes its metadata with `write_private_file` and runs
+llama-server with a umask of 077); on Windows the folders carry an owner-only ACL that the files llama-server
+writes inherit. A folder others may read is refused, not silently tightened (it may be shared on purpose).
+The folder lock is `flock` on POSIX and `msvcrt.locking` on Windows, both released when the engine exits.
 
 An entry is trusted only as far as it is checked: its model file must still have the path, size and
 modification time it had when the tier was loaded (else the entry is removed), its context must be the
@@ -25,13 +27,13 @@ calls (file reads, hashing) are meant to run in a worker thread.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
-import stat
+import shutil
+import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -42,7 +44,7 @@ from typing import IO
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from variet.engine.errors import PromptStoreUnusable
-from variet.shared.secrets import write_private_file
+from variet.shared.secrets import exposure, make_private_dir, write_private_file
 
 __all__ = [
     "CacheEntry",
@@ -173,6 +175,21 @@ def _update(digest: hashlib.blake2b, file: IO[bytes], offset: int, length: int) 
     digest.update(file.read(length))
 
 
+def _lock_exclusive(fd: int) -> None:
+    """Lock the open file for this process without waiting; OSError when another process holds it.
+
+    Both locks go with the file descriptor, so closing it (or the process ending) releases them.
+    """
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 class PromptStore:
     """The store under one folder, for one engine at a time. Blocking: call from a worker thread."""
 
@@ -181,22 +198,22 @@ class PromptStore:
         self._lock: int | None = None
 
     def open(self) -> None:
-        """Create the folder (0700), refuse it if others may read it, and lock it for this engine.
+        """Create the folder (private), refuse it if others may read it, and lock it for this engine.
 
         Raises `PromptStoreUnusable` with what to do.
         """
         try:
-            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            mode = stat.S_IMODE(self.root.stat().st_mode)
+            make_private_dir(self.root)
+            found = exposure(self.root, folder=True)
         except OSError as exc:
             raise PromptStoreUnusable(f"cannot create the prompt cache folder {self.root}: {exc}") from exc
-        if mode & 0o077:
+        if found is not None:
             raise PromptStoreUnusable(
-                f"the prompt cache folder {self.root} has mode {mode:o}, but the caches hold your prompts: run "
-                f"`chmod 700 {self.root}` or point [engine] prompt_cache_dir at a private folder")
+                f"the prompt cache folder {self.root} is open to others ({found.detail}), but the caches hold "
+                f"your prompts: run `{found.fix}` or point [engine] prompt_cache_dir at a private folder")
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(fd)
         except OSError:
             os.close(fd)
             raise PromptStoreUnusable(
@@ -210,12 +227,12 @@ class PromptStore:
             self._lock = None
 
     def tier_dir(self, tier: str) -> Path:
-        """The tier's folder (created 0700): llama-server's `--slot-save-path` for it."""
+        """The tier's folder (created private): llama-server's `--slot-save-path` for it."""
         folder = self.root / tier_folder(tier)
-        folder.mkdir(mode=0o700, exist_ok=True)
-        mode = stat.S_IMODE(folder.stat().st_mode)
-        if mode & 0o077:
-            raise PromptStoreUnusable(f"{folder} has mode {mode:o}: run `chmod 700 {folder}`")
+        make_private_dir(folder)
+        found = exposure(folder, folder=True)
+        if found is not None:
+            raise PromptStoreUnusable(f"{folder} is open to others ({found.detail}): run `{found.fix}`")
         return folder
 
     def new_id(self) -> str:
@@ -264,7 +281,7 @@ class PromptStore:
         return self._read(self._meta(entry))
 
     def write(self, entry: CacheEntry) -> None:
-        """Write (or rewrite) an entry's metadata, 0600."""
+        """Write (or rewrite) an entry's metadata, private to the user."""
         write_private_file(self._meta(entry), json.dumps(entry.model_dump(mode="json"), separators=(",", ":")))
 
     def touch(self, entry: CacheEntry, at: float | None = None) -> CacheEntry:
@@ -303,10 +320,9 @@ class PromptStore:
     def free_bytes(self) -> int | None:
         """Free disk space where the caches go (None when it cannot be told)."""
         try:
-            info = os.statvfs(self.root)
+            return shutil.disk_usage(self.root).free
         except OSError:
             return None
-        return info.f_bavail * info.f_frsize
 
     @staticmethod
     def _unlink(path: Path) -> None:

@@ -11,7 +11,7 @@ needs the user's confirmation (`variet.servers.kit.confirm`).
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from variet.servers.calendar.calendar_api import (
@@ -26,6 +26,7 @@ from variet.servers.google import GoogleApi
 from variet.servers.kit.confirm import CONFIRM_DESCRIPTION, Confirmation, Confirmer, Unasked
 from variet.servers.kit.runner import service_lifespan
 from variet.servers.kit.tools import tool_errors
+from variet.servers.kit.untrusted import Outbound, untrusted_result
 from variet.shared.config import Settings
 
 __all__ = ["DeleteResult", "build", "create_server"]
@@ -66,10 +67,10 @@ def create_server(settings: Settings, *, calendar: CalendarApi | None = None) ->
     server = MCPServer(name="variet-calendar", instructions=INSTRUCTIONS, lifespan=lifespan)
 
     @server.tool(annotations=_READ)
-    async def list_calendars() -> CalendarList:
+    async def list_calendars() -> Annotated[CallToolResult, CalendarList]:
         """List the user's calendars with their ids (use an id as `calendar` in the other tools)."""
         with tool_errors():
-            return await api.list_calendars()
+            return _marked(await api.list_calendars())
 
     @server.tool(annotations=_READ)
     async def list_events(
@@ -87,23 +88,23 @@ def create_server(settings: Settings, *, calendar: CalendarApi | None = None) ->
         page_token: Annotated[
             str | None, Field(description="next_page_token from the previous page, for more events.")
         ] = None,
-    ) -> EventPage:
+    ) -> Annotated[CallToolResult, EventPage]:
         """List events in a time range (expanded recurrences, ordered by start), in the user's zone."""
         with tool_errors():
-            return await api.list_events(
+            return _marked(await api.list_events(
                 time_min=time_min,
                 time_max=time_max,
                 query=query,
                 calendar=calendar,
                 max_results=max_results,
                 page_token=page_token,
-            )
+            ))
 
     @server.tool(annotations=_READ)
-    async def get_event(event_id: EventId, calendar: Calendar = "primary") -> EventResult:
+    async def get_event(event_id: EventId, calendar: Calendar = "primary") -> Annotated[CallToolResult, EventResult]:
         """Get one event with its description and attendees."""
         with tool_errors():
-            return await api.get_event(event_id, calendar)
+            return _marked(await api.get_event(event_id, calendar))
 
     @server.tool(annotations=_READ)
     async def find_free_time(
@@ -137,13 +138,23 @@ def create_server(settings: Settings, *, calendar: CalendarApi | None = None) ->
     return server
 
 
+_INVITES = Outbound(recipients=("attendees", "send_updates"))
+"""Attendees see the event (its title, time, place and notes); send_updates e-mails them."""
+
+
+def _marked(result: BaseModel) -> CallToolResult:
+    """Events and calendars hold text others wrote (invitations, shared calendars): marked for hosts."""
+    return untrusted_result(result, source="calendar", private=True)
+
+
 def _add_write_tools(server: MCPServer, api: CalendarApi) -> None:
     confirmer = Confirmer()
 
     @server.tool(
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-        )
+        ),
+        meta=_INVITES.meta(),
     )
     async def create_event(
         summary: Annotated[str, Field(description="Title.")],
@@ -162,10 +173,10 @@ def _add_write_tools(server: MCPServer, api: CalendarApi) -> None:
         attendees: Attendees | None = None,
         calendar: Calendar = "primary",
         send_updates: Notify = "none",
-    ) -> EventResult:
+    ) -> Annotated[CallToolResult, EventResult]:
         """Create an event. Invitations are e-mailed only when send_updates is 'all' or 'externalOnly'."""
         with tool_errors():
-            return await api.create_event(
+            return _marked(await api.create_event(
                 summary=summary,
                 start=start,
                 end=end,
@@ -174,13 +185,14 @@ def _add_write_tools(server: MCPServer, api: CalendarApi) -> None:
                 attendees=attendees or [],
                 calendar=calendar,
                 send_updates=send_updates,
-            )
+            ))
 
     # Not idempotent: with send_updates the same call e-mails attendees again.
     @server.tool(
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
-        )
+        ),
+        meta=_INVITES.meta(),
     )
     async def update_event(
         event_id: EventId,
@@ -196,10 +208,10 @@ def _add_write_tools(server: MCPServer, api: CalendarApi) -> None:
             list[str] | None, Field(description="Replaces the attendee list (e-mail addresses); omit to keep.")
         ] = None,
         send_updates: Notify = "none",
-    ) -> EventResult:
+    ) -> Annotated[CallToolResult, EventResult]:
         """Change fields of an event; only the fields given change."""
         with tool_errors():
-            return await api.update_event(
+            return _marked(await api.update_event(
                 event_id=event_id,
                 calendar=calendar,
                 summary=summary,
@@ -209,7 +221,7 @@ def _add_write_tools(server: MCPServer, api: CalendarApi) -> None:
                 location=location,
                 attendees=attendees,
                 send_updates=send_updates,
-            )
+            ))
 
     async def approve_delete(event_id: str, calendar: str, ctx: Context[Any, Any]) -> Elicit[Confirmation] | Unasked:
         with tool_errors():

@@ -12,7 +12,7 @@ so this server does.
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from variet.servers.gmail.gmail_api import (
@@ -29,6 +29,7 @@ from variet.servers.google import GoogleApi
 from variet.servers.kit.confirm import CONFIRM_DESCRIPTION, Confirmation, Confirmer, Unasked
 from variet.servers.kit.runner import service_lifespan
 from variet.servers.kit.tools import tool_errors
+from variet.servers.kit.untrusted import Outbound, untrusted_result
 from variet.shared.config import Settings
 
 __all__ = ["LabelResult", "build", "create_server"]
@@ -66,26 +67,26 @@ def create_server(settings: Settings, *, gmail: GmailApi | None = None) -> MCPSe
         ],
         max_results: Annotated[int, Field(ge=1, le=50, description="Messages per page, 1-50; default 10.")] = 10,
         page_token: Annotated[str | None, Field(description="next_page_token from the previous page.")] = None,
-    ) -> SearchResult:
+    ) -> Annotated[CallToolResult, SearchResult]:
         """Search mail; returns sender, subject, date and snippet per message (get_message for the body)."""
         with tool_errors():
-            return await api.search(query, max_results, page_token)
+            return _marked(await api.search(query, max_results, page_token))
 
     @server.tool(annotations=_READ)
     async def get_message(
         message_id: Annotated[str, Field(description="Message id from search_messages.")],
-    ) -> MessageResult:
+    ) -> Annotated[CallToolResult, MessageResult]:
         """Read one message: headers, text body (HTML converted; long bodies clipped) and attachment list."""
         with tool_errors():
-            return await api.get_message(message_id)
+            return _marked(await api.get_message(message_id))
 
     @server.tool(annotations=_READ)
     async def get_thread(
         thread_id: Annotated[str, Field(description="Thread id (thread_id of a message).")],
-    ) -> ThreadResult:
+    ) -> Annotated[CallToolResult, ThreadResult]:
         """Read a whole conversation, oldest first; bodies share one size budget and are clipped."""
         with tool_errors():
-            return await api.get_thread(thread_id)
+            return _marked(await api.get_thread(thread_id))
 
     @server.tool(annotations=_READ)
     async def list_labels() -> LabelList:
@@ -102,11 +103,18 @@ def create_server(settings: Settings, *, gmail: GmailApi | None = None) -> MCPSe
     return server
 
 
+def _marked(result: BaseModel) -> CallToolResult:
+    """Mail is text others wrote, and the user's private data: marked for hosts."""
+    return untrusted_result(result, source="mail", private=True)
+
+
 def _add_create_draft(server: MCPServer, api: GmailApi) -> None:
     @server.tool(
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-        )
+        ),
+        # A draft holds data addressed to others, one click from being sent.
+        meta=Outbound(always=True).meta(),
     )
     async def create_draft(
         body: Annotated[str, Field(description="Plain-text message body.")],
@@ -147,7 +155,8 @@ def _add_send_draft(server: MCPServer, api: GmailApi) -> None:
     @server.tool(
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
-        )
+        ),
+        meta=Outbound(always=True, asks=True).meta(),
     )
     async def send_draft(
         draft_id: Annotated[str, Field(description="Draft id from create_draft.")],

@@ -1,4 +1,4 @@
-"""The saved Google sign-in: where it is (one file per account), and reading it safely (0600 only)."""
+"""The saved Google sign-in: where it is (one file per account), and reading it safely (private files only)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from variet.servers.google.errors import GoogleAuthError
 from variet.shared.config import Settings
 from variet.shared.errors import ConfigError
-from variet.shared.secrets import loose_mode
+from variet.shared.secrets import exposure
 
 __all__ = ["TESTING_EXPIRY_NOTE", "auth_command", "load_token_info", "token_path"]
 
@@ -40,11 +40,11 @@ def load_token_info(path: Path, account: str | None = None) -> dict[str, Any]:
     """Read the authorized-user JSON, refusing files that others can read."""
     again = auth_command(account)
     try:
-        mode = loose_mode(path)
+        found = exposure(path)
     except FileNotFoundError:
         raise GoogleAuthError(f"no Google sign-in found at {path}: run `{again}` in a terminal first") from None
-    if mode is not None:
-        raise GoogleAuthError(f"{path}: mode is {mode:o}; the token must be private: run `chmod 600 {path}`")
+    if found is not None:
+        raise GoogleAuthError(f"{path}: {found.detail}; the token must be private: run `{found.fix}`")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from variet.shared.config import Settings, load_settings
 from variet.shared.errors import ConfigError
 from variet.shared.net import is_loopback
-from variet.shared.secrets import read_secret_file
+from variet.shared.secrets import secret_from
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -69,11 +69,8 @@ def service_lifespan(
 
 def mcp_token(settings: Settings) -> str | None:
     """The bearer token for HTTP transport, from `VARIET_MCP_TOKEN` or the 0600 `[mcp] token_file`."""
-    token = os.environ.get("VARIET_MCP_TOKEN")
-    if token:
-        return token
-    if settings.mcp.token_file:
-        return read_secret_file(settings.relative_path(settings.mcp.token_file))
+    file = settings.mcp.token_file
+    return secret_from("VARIET_MCP_TOKEN", settings.relative_path(file) if file else None)
     return None
 
 

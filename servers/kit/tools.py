@@ -18,7 +18,8 @@ from variet.shared.errors import VarietError
 
 __all__ = ["MaxTokens", "Temperature", "TierName", "tool_errors"]
 
-TierName = Annotated[str, Field(description="Tier to use: fast, balanced, deep-coder, deep-logic or ultra.")]
+TierName = Annotated[str, Field(description="Tier to use, by a name list_tiers shows (the engine's catalogue, "
+                                             "peer engines' tiers included).")]
 MaxTokens = Annotated[int, Field(ge=1, le=32768, description="Answer length cap in tokens, 1-32768 (default: see "
                                                              "the tool's description).")]
 Temperature = Annotated[float, Field(ge=0, le=2, description="Sampling temperature, 0-2 (default 0.7).")]

@@ -8,7 +8,7 @@ import httpx2
 
 from variet.servers.search.cache import TTLCache
 from variet.servers.search.fetch import PageFetcher
-from variet.servers.search.guard import AddressPolicy
+from variet.servers.search.guard import AddressPolicy, Resolver
 from variet.servers.search.query import SearchQuery
 from variet.servers.search.results import SearchResults
 from variet.servers.search.searxng import SearxngClient
@@ -25,10 +25,12 @@ class SearchBackends:
     fetcher: PageFetcher
 
     @classmethod
-    def open(cls, settings: SearchSettings, transport: httpx2.AsyncBaseTransport | None = None) -> SearchBackends:
+    def open(cls, settings: SearchSettings, transport: httpx2.AsyncBaseTransport | None = None,
+             resolver: Resolver | None = None) -> SearchBackends:
         cache: TTLCache[SearchQuery, SearchResults] = TTLCache(ttl=settings.cache_ttl_seconds, size=settings.cache_size)
         policy = AddressPolicy.build(
-            allow_private=settings.allow_private_fetch, allowed_networks=settings.fetch_allowed_networks
+            allow_private=settings.allow_private_fetch, allowed_networks=settings.fetch_allowed_networks,
+            resolver=resolver,
         )
         return cls(
             searxng=SearxngClient(settings.url, timeout=settings.timeout_seconds, cache=cache, transport=transport),

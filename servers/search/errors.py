@@ -9,6 +9,7 @@
     │   └── SearxngBadResponse      any other error status, or a body that is not SearXNG JSON
     └── FetchError              `fetch_page` could not return a page
         ├── FetchBlocked            the address is private, loopback or link-local (SSRF guard)
+        ├── FetchHeld               the URL's query carries data out and the user did not approve it
         └── FetchFailed             bad URL, HTTP error, too many redirects, not text, or timeout
 
 `httpx2` exceptions are translated in `searxng.py` and `fetch.py`, nowhere else.
@@ -22,6 +23,7 @@ __all__ = [
     "FetchBlocked",
     "FetchError",
     "FetchFailed",
+    "FetchHeld",
     "InvalidSearch",
     "SearchError",
     "SearxngBadResponse",
@@ -74,3 +76,7 @@ class FetchBlocked(FetchError):
 
 class FetchFailed(FetchError):
     """The URL is invalid, the server failed, redirected too often, timed out, or sent something not text."""
+
+
+class FetchHeld(FetchError):
+    """The URL's query string carries long opaque data and nobody approved sending it (`[search] outbound`)."""

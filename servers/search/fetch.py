@@ -3,7 +3,8 @@
 Every hop (the URL and each redirect) is resolved and checked by `AddressPolicy` before anything is
 sent, and the connection goes to the checked address (the hostname travels in `Host` and TLS SNI), so
 a name that resolves differently a moment later (DNS rebinding) cannot slip through. Keep-alive is off
-because connections are keyed by address, not name. Redirects are followed by hand, up to a bound.
+because connections are keyed by address, not name. Redirects are followed by hand, up to a bound, and a
+page that ends on another host says so in its `note` and `other_host`.
 The body is read up to a byte limit (after decompression) and the whole fetch has one deadline.
 """
 
@@ -50,6 +51,10 @@ class Page(BaseModel):
     bytes_read: int
     download_truncated: bool = False
     """True when the download stopped at the byte limit, so the end of the page is missing."""
+    redirects: list[str] = []
+    """Every URL redirected to, in order (the last is `final_url`)."""
+    other_host: str | None = None
+    """The host the redirects ended on when it is not the one asked for (also said in `note`)."""
     note: str | None = None
 
 
@@ -105,6 +110,7 @@ class PageFetcher:
 
     async def _fetch(self, url: str, max_chars: int) -> Page:
         current = _parse(url)
+        redirects: list[str] = []
         for _ in range(self.max_redirects + 1):
             request = await self._request(current)
             try:
@@ -115,8 +121,9 @@ class PageFetcher:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
                     current = _parse(str(current.join(location)))
+                    redirects.append(str(current))
                     continue
-                return await self._page(url, current, response, max_chars)
+                return await self._page(url, current, response, max_chars, redirects)
             finally:
                 await response.aclose()
         raise FetchFailed(f"{url} redirected more than {self.max_redirects} times; giving up")
@@ -135,7 +142,8 @@ class PageFetcher:
             extensions=extensions,
         )
 
-    async def _page(self, url: str, final: httpx2.URL, response: httpx2.Response, max_chars: int) -> Page:
+    async def _page(self, url: str, final: httpx2.URL, response: httpx2.Response, max_chars: int,
+                    redirects: list[str]) -> Page:
         status = response.status_code
         if status >= 400:
             raise FetchFailed(f"{final} answered HTTP {status} {response.reason_phrase}".rstrip())
@@ -156,6 +164,10 @@ class PageFetcher:
         else:
             title, text = None, body.decode(charset or "utf-8", errors="replace").strip()
         notes = []
+        asked_host = _parse(url).host
+        other_host = final.host if final.host != asked_host else None
+        if other_host is not None:
+            notes.append(f"{url} redirected to another host, {other_host}: the text below is from {final}")
         if cut:
             notes.append(f"the download stopped at the {self.max_bytes}-byte limit, so the end of the page is missing")
         if len(text) > max_chars:
@@ -171,6 +183,8 @@ class PageFetcher:
             total_chars=len(text),
             bytes_read=len(body),
             download_truncated=cut,
+            redirects=redirects,
+            other_host=other_host,
             note=_sentence(notes),
         )
 

@@ -3,24 +3,32 @@
 By default only globally routable unicast addresses are allowed: loopback, private (RFC 1918, ULA),
 link-local (including cloud metadata at 169.254.169.254), carrier-grade NAT, multicast, reserved and
 unspecified addresses are refused. `allow_private` lifts the rule; `allowed_networks` lifts it for
-chosen addresses only (a LAN wiki, say).
+chosen addresses only (a LAN wiki, say). Names are looked up with the system resolver unless a `Resolver`
+is given (tests route an "outside" name to a loopback server that way, with the rules unchanged).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 
 import anyio
 
 from variet.servers.search.errors import FetchBlocked, FetchFailed
 
-__all__ = ["AddressPolicy", "IPAddress"]
+__all__ = ["AddressPolicy", "IPAddress", "Resolver"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""Looks up a host name: its addresses as text; raises `OSError` when it has none."""
+
+
+async def _system_resolver(host: str, port: int) -> list[str]:
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
 
 
 @dataclass(frozen=True)
@@ -29,11 +37,14 @@ class AddressPolicy:
 
     allow_private: bool = False
     allowed_networks: tuple[_Network, ...] = ()
+    resolver: Resolver = field(default=_system_resolver, compare=False, repr=False)
 
     @classmethod
-    def build(cls, *, allow_private: bool, allowed_networks: Iterable[str] = ()) -> AddressPolicy:
+    def build(cls, *, allow_private: bool, allowed_networks: Iterable[str] = (),
+              resolver: Resolver | None = None) -> AddressPolicy:
         """From settings; `allowed_networks` items are addresses or CIDR networks."""
-        return cls(allow_private, tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks))
+        networks = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
+        return cls(allow_private, networks, resolver or _system_resolver)
 
     @property
     def allows_everything(self) -> bool:
@@ -62,10 +73,10 @@ class AddressPolicy:
             addresses = [literal]
         else:
             try:
-                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                found = await self.resolver(host, port)
             except OSError as exc:
                 raise FetchFailed(f"cannot resolve host {host!r}: {exc.strerror or exc}") from exc
-            addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+            addresses = list(dict.fromkeys(ipaddress.ip_address(a) for a in found))
             if not addresses:
                 raise FetchFailed(f"host {host!r} has no address")
         refused = [a for a in addresses if not self.allows(a)]

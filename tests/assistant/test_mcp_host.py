@@ -27,7 +27,7 @@ class Owner:
         self.answer = answer
         self.asked: list[tuple[str, str, str]] = []
 
-    async def confirm(self, question: str, *, server: str, tool: str) -> Decision:
+    async def confirm(self, question: str, *, server: str, tool: str, by_host: bool = False) -> Decision:
         self.asked.append((question, server, tool))
         return self.answer
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import discord
 import pytest
 
 from tests.assistant.support import toml
+from tests.parts.private import FIX_FILE, expose
 from variet.assistant.credentials import TokenRedactor, discord_token
 from variet.assistant.errors import ServerUnavailable, explain
 from variet.shared.config import load_settings
 from variet.shared.errors import ConfigError, EngineUnreachable
+from variet.shared.secrets import write_private_file
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "variet.example.toml"
 
@@ -23,6 +24,13 @@ def test_the_example_file_documents_the_defaults() -> None:
     assert discord_settings.model == "auto" and discord_settings.servers == ("search", "calendar", "gmail")
     assert discord_settings.api_url == "https://discord.com/api/v10"
     assert discord_settings.edit_interval_seconds == 1.0
+    assert discord_settings.outbound == "ask"
+
+
+def test_the_outbound_rule_can_be_set_from_the_environment() -> None:
+    settings = load_settings(environ={"VARIET_DISCORD_OUTBOUND": "block", "VARIET_SEARCH_OUTBOUND": "allow",
+                                      "VARIET_CONFIG": str(EXAMPLE)})
+    assert (settings.discord.outbound, settings.search.outbound) == ("block", "allow")
 
 
 @pytest.mark.parametrize(("values", "key"), [
@@ -30,6 +38,7 @@ def test_the_example_file_documents_the_defaults() -> None:
     ({"servers": ["search"], "server_urls": {"gmail": "http://127.0.0.1:1/mcp"}}, "discord"),
     ({"servers": ["mail"]}, "discord.servers"),
     ({"owner_id": [1]}, "discord.owner_id"),
+    ({"outbound": "sometimes"}, "discord.outbound"),
 ])
 def test_bad_discord_settings_name_the_key(tmp_path: Path, values: dict[str, object], key: str) -> None:
     path = tmp_path / "variet.toml"
@@ -46,15 +55,15 @@ def test_owner_ids_come_from_the_environment_too() -> None:
 def test_the_token_comes_from_the_environment_or_a_private_file(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     token_file = tmp_path / "discord.token"
-    token_file.write_text("from-file\n")
+    write_private_file(token_file, "from-file\n")
     path = tmp_path / "variet.toml"
     path.write_text(toml({"discord": {"token_file": "discord.token"}}))
     settings = load_settings(path, environ={})
     monkeypatch.delenv("VARIET_DISCORD_TOKEN", raising=False)
-    os.chmod(token_file, 0o644)
-    with pytest.raises(ConfigError, match="chmod 600"):
+    expose(token_file)
+    with pytest.raises(ConfigError, match=FIX_FILE):
         discord_token(settings)
-    os.chmod(token_file, 0o600)
+    write_private_file(token_file, "from-file\n")
     assert discord_token(settings) == "from-file"
     monkeypatch.setenv("VARIET_DISCORD_TOKEN", "from-env")
     assert discord_token(settings) == "from-env"

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from tests.parts.engine import RunningEngine
+from tests.parts.private import FIX_FILE, expose
 from variet.engine.llama.backend import free_port
+from variet.shared.secrets import write_private_file
 
 pytestmark = pytest.mark.llama
 
@@ -47,15 +49,16 @@ def test_a_healthy_engine_and_servers_pass_and_optional_parts_only_warn(engine: 
 
 def test_a_missing_engine_and_a_leaky_token_fail_with_a_fix_each(tmp_path: Path) -> None:
     token = tmp_path / "google-token.json"
-    token.write_text(json.dumps({"refresh_token": "r", "scopes": []}))
-    token.chmod(0o644)
+    write_private_file(token, json.dumps({"refresh_token": "r", "scopes": []}))
+    expose(token)
     config = tmp_path / "variet.toml"
     config.write_text(f'[engine]\nurl = "http://127.0.0.1:{free_port()}"\n[google]\ntoken_file = "{token}"\n')
     done = doctor(config, "--skip-servers")
     checks = by_name(done)
     assert done.returncode == 1
     assert checks["engine"]["outcome"] == "FAIL" and "variet engine serve" in checks["engine"]["fix"]
-    assert checks["google"]["outcome"] == "FAIL" and checks["google"]["fix"] == f"chmod 600 {token}"
+    assert checks["google"]["outcome"] == "FAIL" and checks["google"]["fix"].startswith(FIX_FILE)
+    assert str(token) in checks["google"]["fix"]
 
 
 def test_an_invalid_settings_file_is_named(tmp_path: Path) -> None:
@@ -67,8 +70,8 @@ def test_an_invalid_settings_file_is_named(tmp_path: Path) -> None:
 
 def test_peers_and_rpc_workers_are_checked_each_with_a_fix(engine: RunningEngine, tmp_path: Path) -> None:
     loose = tmp_path / "loose.key"
-    loose.write_text("k")
-    loose.chmod(0o644)
+    write_private_file(loose, "k")
+    expose(loose)
     gone = free_port()
     (tmp_path / "tiers.toml").write_text(
         '[tiers.split]\nmodel = "m.gguf"\ncontext = 4096\ntokens_per_second = 10\nload_seconds = 10\n'
@@ -86,7 +89,7 @@ def test_peers_and_rpc_workers_are_checked_each_with_a_fix(engine: RunningEngine
         checks = by_name(doctor(config, "--skip-servers"))
     assert checks["peer box-b"]["outcome"] == "ok" and "deep-logic" in checks["peer box-b"]["detail"]
     assert checks["peer box-c"]["outcome"] == "FAIL" and "variet engine serve" in checks["peer box-c"]["fix"]
-    assert checks["peer box-d"]["outcome"] == "FAIL" and "chmod 600" in checks["peer box-d"]["detail"]
+    assert checks["peer box-d"]["outcome"] == "FAIL" and FIX_FILE in checks["peer box-d"]["detail"]
     assert checks[f"rpc 127.0.0.1:{gone}"]["outcome"] == "FAIL"
     assert "variet engine rpc-worker" in checks[f"rpc 127.0.0.1:{gone}"]["fix"]
     assert checks[f"rpc 127.0.0.1:{port}"]["outcome"] == "ok" and "split" in checks[f"rpc 127.0.0.1:{port}"]["detail"]

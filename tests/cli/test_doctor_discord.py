@@ -9,7 +9,9 @@ import anyio
 import pytest
 
 from tests.fakes.discord import BOT_TOKEN, serve_fake_discord
+from tests.parts.private import FIX_FILE, expose
 from variet.cli.doctor import Check, run_checks
+from variet.shared.secrets import write_private_file
 
 pytestmark = pytest.mark.anyio
 
@@ -44,12 +46,12 @@ async def test_a_readable_token_file_and_missing_owners_fail_and_no_token_only_w
 ) -> None:
     monkeypatch.delenv("VARIET_DISCORD_TOKEN", raising=False)
     token = tmp_path / "discord.token"
-    token.write_text(BOT_TOKEN)
-    token.chmod(0o644)
+    write_private_file(token, BOT_TOKEN)
+    expose(token)
     leaky = await discord_check(tmp_path, f'token_file = "{token}"\nowner_ids = [1]')
-    token.chmod(0o600)
+    write_private_file(token, BOT_TOKEN)
     ownerless = await discord_check(tmp_path, f'token_file = "{token}"')
     unset = await discord_check(tmp_path, "")
-    assert (leaky.outcome, leaky.fix) == ("FAIL", f"chmod 600 {token}")
+    assert leaky.outcome == "FAIL" and leaky.fix.startswith(FIX_FILE) and str(token) in leaky.fix
     assert ownerless.outcome == "FAIL" and "owner_ids" in ownerless.detail
     assert unset.outcome == "warn" and "VARIET_DISCORD_TOKEN" in unset.fix

@@ -38,3 +38,11 @@ def test_the_worker_command_is_llama_cpps_rpc_server_with_the_chosen_address() -
                                  device="CUDA0", cache=True)
     assert command == ["/opt/rpc-server", "--host", "127.0.0.1", "--port", "50052", "--threads", "2",
                        "--device", "CUDA0", "--cache"]
+
+
+def test_the_worker_runs_in_the_foreground_and_its_exit_code_is_the_commands() -> None:
+    worker = "import sys; print('worker up', flush=True); sys.exit(7)"
+    runner = ("import sys; from variet.engine.llama.rpc_worker import run_rpc_worker; "
+              f"run_rpc_worker([sys.executable, '-c', {worker!r}])")
+    done = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (7, "worker up\n"), done.stderr

@@ -109,7 +109,8 @@ def test_render_prints_the_tables_side_by_side_with_targets() -> None:
 
     text = render(evaluate(examples, timing_rounds=1))
 
-    for heading in ("swap ratio", "Baselines", "Calibration", "Decision time", "never tuned on", "Targets"):
+    headings = ("swap ratio", "oracle's fewest", "Baselines", "Calibration", "Decision time", "never tuned on")
+    for heading in (*headings, "Targets"):
         assert heading in text
 
 
@@ -124,7 +125,7 @@ def test_the_dev_set_meets_the_targets_with_the_packaged_model() -> None:
     stateless, aware = column.replays["stateless"].provisioning, column.replays["swap-aware"].provisioning
     assert stateless.share("adequate") >= TARGETS["adequacy"]
     assert stateless.share("under") <= TARGETS["under_provisioning"]
-    assert stateless.share("adequate") - aware.share("adequate") <= TARGETS["swap_aware_gap"]
+    assert aware.share("adequate") >= TARGETS["swap_aware_adequacy"]
     assert aware.under == 0
     # The benchmark checks the 1 ms target; a test on a busy shared machine allows twice that.
     assert result.decision_cpu_ms[1] <= 2 * TARGETS["decision_p99_ms"]

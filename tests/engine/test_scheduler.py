@@ -275,3 +275,96 @@ async def test_a_loaded_tier_whose_instance_exits_is_loaded_again_by_its_next_re
         assert backend.calls == ["load fast", "load fast"] and scheduler.loaded == "fast"
     finally:
         await scheduler.stop()
+
+
+class ResidentBackend(ScriptedBackend):
+    """A scripted backend with a resident tier, `coder`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready["coder"] = anyio.Event()
+        self.ready["coder"].set()
+
+
+@asynccontextmanager
+async def with_resident(backend: ScriptedBackend, **options: Any) -> AsyncIterator[TierScheduler]:
+    scheduler = TierScheduler(["fast", "coder", "ultra"], backend, EventBus(), residents=["coder"],
+                              **{"max_wait": 30, **options})
+    scheduler.start()
+    try:
+        with anyio.fail_after(5):
+            while not scheduler.is_loaded("coder"):
+                await anyio.wait_all_tasks_blocked()
+        yield scheduler
+    finally:
+        await scheduler.stop()
+
+
+@pytest.mark.anyio
+async def test_a_resident_tier_is_loaded_at_start_and_answers_at_once_while_the_other_tiers_swap() -> None:
+    backend = ResidentBackend()
+    backend.ready["ultra"] = anyio.Event()  # ultra's load runs until the test says
+    async with with_resident(backend) as scheduler:
+        with anyio.fail_after(5):
+            await serve(scheduler, "fast", [])
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve, scheduler, "ultra", [])
+                await anyio.wait_all_tasks_blocked()
+                assert scheduler.state == "swapping" and scheduler.swapping_to == "ultra"
+                # Mid-swap: the resident runs now, loaded and without autoload, and holds nothing up.
+                assert await scheduler.acquire("coder") is False
+                assert scheduler.in_flight("coder") == 1 and scheduler.queued("coder") == 0
+                backend.ready["ultra"].set()
+            assert scheduler.loaded == "ultra"
+            scheduler.release("coder")
+        assert scheduler.is_loaded("coder") and scheduler.stats.swaps == 2
+
+
+@pytest.mark.anyio
+async def test_with_residents_the_swap_lane_unloads_its_old_tier_before_loading_the_next() -> None:
+    backend = ResidentBackend()
+    async with with_resident(backend) as scheduler:
+        with anyio.fail_after(5):
+            await serve(scheduler, "fast", [])
+            await serve(scheduler, "ultra", [])
+        # llama-server is never left to pick a victim itself: it might pick the resident.
+        assert backend.calls == ["load coder", "load fast", "unload fast", "load ultra"]
+
+
+@pytest.mark.anyio
+async def test_a_busy_resident_never_holds_up_a_swap_nor_drains() -> None:
+    backend = ResidentBackend()
+    async with with_resident(backend) as scheduler:
+        with anyio.fail_after(5):
+            await scheduler.acquire("coder")
+            await serve(scheduler, "fast", [])
+            await serve(scheduler, "ultra", [])  # swaps although a resident request is still running
+            assert (await scheduler.finished_swap("ultra")).ok  # type: ignore[union-attr]
+            assert scheduler.loaded == "ultra" and scheduler.state == "ready"
+            scheduler.release("coder")
+            assert scheduler.stats.swaps == 2
+
+
+@pytest.mark.anyio
+async def test_a_resident_whose_instance_exits_is_loaded_again_and_its_requests_ask_llama_server_meanwhile() -> None:
+    backend = ResidentBackend()
+    events = EventBus()
+    scheduler = TierScheduler(["fast", "coder"], backend, events, max_wait=30, residents=["coder"])
+    scheduler.start()
+    try:
+        with anyio.fail_after(5):
+            while not scheduler.is_loaded("coder"):
+                await anyio.wait_all_tasks_blocked()
+            backend.ready["coder"] = anyio.Event()
+            events.publish(TierExitedEvent(time=0.0, tier="coder", exit_code=1))
+            assert not scheduler.is_loaded("coder")
+            await anyio.wait_all_tasks_blocked()
+            assert scheduler.pending_load("coder")
+            assert await scheduler.acquire("coder") is True  # autoload: llama-server loads it for this request
+            scheduler.release("coder")
+            backend.ready["coder"].set()
+            while not scheduler.is_loaded("coder"):
+                await anyio.wait_all_tasks_blocked()
+        assert scheduler.is_loaded("coder") and backend.calls == ["load coder", "load coder"]
+    finally:
+        await scheduler.stop()

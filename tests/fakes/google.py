@@ -5,8 +5,8 @@ Google's semantics where the tools depend on them: scope checks on every call, t
 zone conversion, page tokens, free/busy, MIME messages turned into Gmail's payload tree, drafts that
 become sent mail. Tests inject faults (`fail`), revoke or expire tokens, and read what was sent.
 
-`google_fake` (a pytest fixture: import it into a `conftest.py`) gives each test a fresh `FakeGoogle`
-served by one uvicorn on a loopback port for the session.
+`google_fake` (a pytest fixture, which tests/servers/conftest.py and tests/assistant/conftest.py import) gives
+each test a fresh `FakeGoogle` served by one uvicorn on a loopback port for the session.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from variet.shared.config import Settings
+from variet.shared.secrets import write_private_file
 
 __all__ = ["FakeGoogle", "google_fake", "serve"]
 
@@ -145,10 +146,9 @@ class FakeGoogle:
         return info
 
     def settings(self, folder: Path, scopes: set[str] | list[str], **google: Any) -> Settings:
-        """Settings pointing at this fake, with a 0600 token file for `scopes` in `folder`."""
+        """Settings pointing at this fake, with a private token file for `scopes` in `folder`."""
         token = folder / "google-token.json"
-        token.write_text(json.dumps(self.authorize(scopes)))
-        token.chmod(0o600)
+        write_private_file(token, json.dumps(self.authorize(scopes)))
         values = {"api_endpoint": self.url, "token_uri": self.url + "token", "token_file": str(token), **google}
         return Settings.model_validate({"google": values})
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.parts.private import FIX_FILE, expose
 from variet.shared.config import load_settings
 from variet.shared.errors import ConfigError
-from variet.shared.secrets import read_secret_file
+from variet.shared.secrets import read_secret_file, write_private_file
 from variet.shared.tiers import load_tiers
 
 REAL_TIERS = Path(__file__).parents[2] / "config" / "tiers.toml"
@@ -55,6 +56,28 @@ def test_environment_variables_override_the_file(tmp_path: Path) -> None:
     assert settings.search.cache_size == 3
 
 
+def test_environment_lists_and_tables_are_read_as_toml_and_text_fields_keep_brackets(tmp_path: Path) -> None:
+    environ = {
+        "VARIET_MCP_ALLOWED_ORIGINS": '["http://127.0.0.1:6274"]',
+        "VARIET_ENGINE_BACKEND_ARGS": "{ threads = 4, mlock = true }",
+        "VARIET_DISCORD_SERVER_URLS": '{ search = "http://127.0.0.1:8765/mcp" }',
+        "VARIET_ENGINE_PROMPT_CACHE_DIR": "[not-a-list]",
+        "VARIET_ROUTER_PINNED_TIER": "[fast]",
+        "VARIET_CONFIG": os.devnull,
+    }
+    settings = load_settings(environ=environ)
+    assert settings.mcp.allowed_origins == ("http://127.0.0.1:6274",)
+    assert settings.engine.backend_args == {"threads": 4, "mlock": True}
+    assert settings.discord.server_urls == {"search": "http://127.0.0.1:8765/mcp"}
+    assert settings.engine.prompt_cache_dir == "[not-a-list]"
+    assert settings.router.pinned_tier == "[fast]"
+
+
+def test_a_list_that_is_not_toml_is_refused_naming_the_variable_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="allowed_origins"):
+        load_settings(environ={"VARIET_MCP_ALLOWED_ORIGINS": "[unclosed", "VARIET_CONFIG": os.devnull})
+
+
 def test_variet_config_names_the_file_and_a_missing_named_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(environ={"VARIET_CONFIG": str(tmp_path / "nope.toml")})
@@ -62,18 +85,17 @@ def test_variet_config_names_the_file_and_a_missing_named_file_is_an_error(tmp_p
 
 def test_secret_files_must_be_private(tmp_path: Path) -> None:
     secret = tmp_path / "key"
-    secret.write_text("s3cret\n")
-    os.chmod(secret, 0o644)
-    with pytest.raises(ConfigError, match="chmod 600"):
+    write_private_file(secret, "s3cret\n")
+    expose(secret)
+    with pytest.raises(ConfigError, match=FIX_FILE):
         read_secret_file(secret)
-    os.chmod(secret, 0o600)
+    write_private_file(secret, "s3cret\n")
     assert read_secret_file(secret) == "s3cret"
 
 
 def test_peers_are_read_from_engine_peers_tables_with_their_keys_from_private_files(tmp_path: Path) -> None:
     key = tmp_path / "box-b.key"
-    key.write_text("peer-secret\n")
-    os.chmod(key, 0o600)
+    write_private_file(key, "peer-secret\n")
     file = tmp_path / "variet.toml"
     file.write_text('[[engine.peers]]\nname = "box-b"\nurl = "http://127.0.0.1:8001/"\napi_key_file = "box-b.key"\n'
                     '[[engine.peers]]\nname = "box-c"\nurl = "https://box-c.lan:8000"\n')
@@ -81,8 +103,8 @@ def test_peers_are_read_from_engine_peers_tables_with_their_keys_from_private_fi
     box_b, box_c = settings.engine.peers
     assert (box_b.name, box_b.url, box_c.url) == ("box-b", "http://127.0.0.1:8001", "https://box-c.lan:8000")
     assert settings.peer_api_key(box_b) == "peer-secret" and settings.peer_api_key(box_c) is None
-    os.chmod(key, 0o644)
-    with pytest.raises(ConfigError, match="chmod 600"):
+    expose(key)
+    with pytest.raises(ConfigError, match=FIX_FILE):
         settings.peer_api_key(box_b)
 
 

@@ -27,19 +27,24 @@ export interface BackendUpEvent {
   url: string;
 }
 
-export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent | RequestDoneEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent;
+export type EngineEvent = SubscribedEvent | SwapStartedEvent | SwapDoneEvent | SwapFailedEvent | UnloadedEvent | BackendDownEvent | BackendUpEvent | RequestDoneEvent | RoutedEvent | TierExitedEvent | PeerUpEvent | PeerDownEvent | PeerLoadedEvent | PromptCacheSavedEvent | PromptCacheRestoredEvent | PromptCacheSkippedEvent | ResidentLoadedEvent | ResidentFailedEvent;
 
 /** The whole engine at a glance. */
 export interface EngineStatus {
   backend: BackendInfo;
   failed_swaps: number;
   in_flight: number;
+  /** The swapping tier loaded now (residents are listed apart). */
   loaded: string | null;
   /** Peer engines, in configuration order. */
   peers?: PeerInfo[];
   /** Null when prompt caching is off. */
   prompt_cache?: PromptCacheTotals | null;
   queued: number;
+  /** Resident tiers (always loaded beside `loaded`, never swapped), in catalogue order. */
+  residents?: string[];
+  /** Those of them loaded now. */
+  residents_loaded?: string[];
   state: "idle" | "ready" | "draining" | "swapping" | "down";
   swapping: SwappingInfo | null;
   swaps: number;
@@ -250,6 +255,8 @@ export interface PromptCacheTotals {
 /** A completion request for a tier has ended; sent only while someone subscribes (it costs nothing otherwise). */
 export interface RequestDoneEvent {
   event: "request_done";
+  /** Its tier is resident (served beside swaps, never queued). Default: false. */
+  resident?: boolean;
   /** From its arrival to the end of its answer, stream included. */
   seconds: number;
   /** The HTTP status the client got; 502 for a stream llama-server broke off. */
@@ -261,6 +268,45 @@ export interface RequestDoneEvent {
   waited_for_swap: boolean;
   /** Of that, how long it waited for its tier to be loaded or free. */
   waited_seconds: number;
+}
+
+/** A resident tier failed to load; its requests try again (llama-server loads it for them). */
+export interface ResidentFailedEvent {
+  /** Why, naming what to fix. */
+  error: string;
+  event: "resident_failed";
+  tier: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+}
+
+/**
+ * A resident tier (`resident = true`) is loaded: at start-up, or again after its instance exited. It is no
+ * swap: residents stay loaded beside the swapping tier.
+ */
+export interface ResidentLoadedEvent {
+  event: "resident_loaded";
+  /** How long the load took. */
+  seconds: number;
+  tier: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+}
+
+/** `auto` chose a tier for a request; sent only while someone subscribes. */
+export interface RoutedEvent {
+  event: "routed";
+  /** The tier was not loaded: the request waits for a swap. */
+  needs_swap: boolean;
+  /** In words, e.g. 'continuing task on deep-coder (turn 5)'. */
+  summary: string;
+  /** new: a person's message was routed; continuing: a turn of a running agent loop stayed on its task's tier; escalated: the task moved to a tier that holds its grown conversation. */
+  task: "new" | "continuing" | "escalated";
+  tier: string;
+  /** When it happened, in seconds since the epoch. */
+  time: number;
+  /** The request's turn in its task (1 for the person's message). */
+  turn: number;
 }
 
 /** One prompt prefix whose KV cache is saved on disk for a tier. */
@@ -349,11 +395,15 @@ export interface TierFacts {
   context: number;
   expected_load_seconds: number;
   expected_tokens_per_second: number;
+  /** Takes fill-in-the-middle requests (`/infill`) without a `model`. Default: false. */
+  fim?: boolean;
   /** GPU indices; empty for the CPU. */
   gpus: number[];
   /** The longest answer the tier can give (its context). Default: 0. */
   max_output_tokens?: number;
   model_file: string;
+  /** Stays loaded beside the swapping tier: never waits for a swap. Default: false. */
+  resident?: boolean;
   /** How a multi-GPU tier is split (layer, row), else null. */
   split: string | null;
   strengths: string[];
@@ -375,6 +425,8 @@ export interface TierState {
   expected_load_seconds: number;
   /** Decode speed from tiers.toml. */
   expected_tokens_per_second: number;
+  /** Takes the fill-in-the-middle requests (`fim = true`). Default: false. */
+  fim?: boolean;
   /** Requests running on this tier. */
   in_flight: number;
   last_swap: SwapInfo | null;
@@ -383,6 +435,8 @@ export interface TierState {
   measured_prompt_tokens_per_second?: number | null;
   /** Decode speed measured on recent answers. */
   measured_tokens_per_second: number | null;
+  /** What it needs on each of its GPUs, in GB, declared or estimated; empty when unknown. */
+  memory_gb?: number[];
   /** The GGUF file's name. Default: "". */
   model_file?: string;
   model_file_present: boolean;
@@ -392,6 +446,8 @@ export interface TierState {
   queued: number;
   /** Requests for this tier since the engine started. */
   requests: number;
+  /** Stays loaded beside the swapping tier (`resident = true`); `last_swap` is then its last load. Default: false. */
+  resident?: boolean;
 }
 
 /** An unload was accepted (202): the tier is unloaded once no request runs on it. */

@@ -128,6 +128,20 @@ export class EngineClient {
     return answer.input_tokens;
   }
 
+  /**
+   * Fill in the middle: POST `/infill` (llama.cpp's shape: `input_prefix`, `input_suffix`, `n_predict`, ...),
+   * answered by the tier `body.model` names or, without one, by the engine's FIM tier. Resolves with the text
+   * to insert and the tier that wrote it. Aborting `signal` closes the connection, which ends the generation.
+   */
+  async infill(body: Record<string, unknown>, signal?: AbortSignal): Promise<{ content: string; tier: string | undefined }> {
+    const response = await this.send("POST", "/infill", { ...body, stream: false }, signal, {}, false);
+    const answer = parse<{ content?: unknown }>(await response.text(), "/infill");
+    if (typeof answer.content !== "string") {
+      throw new EngineError(`the engine's answer to /infill has no content: ${JSON.stringify(answer).slice(0, 200)}`);
+    }
+    return { content: answer.content, tier: response.headers.get("x-variet-tier") ?? undefined };
+  }
+
   private async json<T>(method: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<T> {
     const response = await this.send(method, path, body, signal);
     return parse<T>(await response.text(), path);

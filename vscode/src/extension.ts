@@ -10,9 +10,11 @@ import { accessSync, constants, statSync } from "node:fs";
 import * as vscode from "vscode";
 
 import { fromParts, type ChatMessage, type ResponsePart } from "./chat";
+import { type CompleterState, DEFAULT_SETTINGS, InlineCompleter } from "./completion";
 import { EngineAuthFailed, EngineClient, EngineError } from "./engine";
 import { EventFeed } from "./feed";
 import { type Host, type ServerDefinition, serverDefinitions, withEngineKey } from "./mcp";
+import { ModelsWatch } from "./models";
 import { VarietChat } from "./provider";
 import { statusReport } from "./report";
 import { StatusBoard } from "./status";
@@ -35,6 +37,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   let client = new EngineClient({ url: url() });
   const board = new StatusBoard(client.url);
   let feed: EventFeed | undefined;
+  const picker = new ModelsWatch(); // when the model picker must be refreshed
   let warned = false;
   let ticker: NodeJS.Timeout | undefined;
 
@@ -63,15 +66,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     await feed?.stop();
     client = new EngineClient({ url: url(), key: await context.secrets.get(KEY) });
     board.reset(client.url);
+    picker.reset();
     warned = false;
     feed = new EventFeed(client, {
       connecting: () => (board.connecting(), render()),
       event: (event) => {
         board.apply(event, now());
         render();
-        if (["subscribed", "swap_done", "swap_failed", "unloaded"].includes(event.event)) modelsChanged.fire();
+        if (picker.event(event)) modelsChanged.fire();
       },
-      status: (status) => (board.refresh(status, now()), render()),
+      status: (status) => {
+        board.refresh(status, now());
+        render();
+        if (picker.status(status)) modelsChanged.fire();
+      },
       failed,
     });
     feed.start();
@@ -106,6 +114,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return chat.countTokens(model.id, typeof text === "string" ? text : message(text), signal(token));
     },
   };
+
+  const suggesting = vscode.window.createStatusBarItem("variet.inline", vscode.StatusBarAlignment.Right, 100);
+  suggesting.name = "Variet inline suggestions";
+  suggesting.command = "variet.toggleInlineCompletions";
+  const inline = (): typeof DEFAULT_SETTINGS => ({
+    enabled: settings().get("inlineCompletions.enabled", DEFAULT_SETTINGS.enabled),
+    tier: settings().get("inlineCompletions.tier", DEFAULT_SETTINGS.tier),
+    debounceMs: settings().get("inlineCompletions.debounceMs", DEFAULT_SETTINGS.debounceMs),
+    maxTokens: settings().get("inlineCompletions.maxTokens", DEFAULT_SETTINGS.maxTokens),
+  });
+  const showSuggesting = (state: CompleterState): void => {
+    const tier = inline().tier || "FIM tier";
+    suggesting.text = !inline().enabled ? "$(circle-slash) Variet suggest" : state.kind === "working"
+      ? `$(loading~spin) Variet suggest: ${tier}` : state.kind === "failed" ? "$(warning) Variet suggest" : "$(sparkle) Variet suggest";
+    suggesting.tooltip = state.kind === "failed" ? state.message : `Inline suggestions from ${tier}; click to turn them on or off`;
+    suggesting.show();
+  };
+  const completer = new InlineCompleter(() => client, inline, { state: showSuggesting });
+  showSuggesting({ kind: "idle" });
+  context.subscriptions.push(suggesting, vscode.languages.registerInlineCompletionItemProvider({ pattern: "**" }, {
+    async provideInlineCompletionItems(document, position, _context, token) {
+      const offset = document.offsetAt(position);
+      const text = document.getText();
+      const at = { document: document.uri.toString(), line: position.line, character: position.character,
+                   before: text.slice(0, offset), after: text.slice(offset) };
+      const insert = await completer.complete(at, signal(token));
+      return insert ? [new vscode.InlineCompletionItem(insert, new vscode.Range(position, position))] : [];
+    },
+  }));
 
   const host: Host = { env: process.env, platform: process.platform, isExecutable };
   let defined = new Map<string, ServerDefinition>();
@@ -153,6 +190,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (pick) await client.load(pick.label);
     },
     "variet.unload": () => client.unload(),
+    "variet.toggleInlineCompletions": async () => {
+      await settings().update("inlineCompletions.enabled", !inline().enabled, vscode.ConfigurationTarget.Global);
+    },
     "variet.showStatus": async () => {
       output.replace(statusReport(await client.status(), client.url));
       output.show(true);
@@ -168,6 +208,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.lm.registerMcpServerDefinitionProvider("variet.servers", servers),
     vscode.workspace.onDidChangeConfiguration((change) => {
       if (!change.affectsConfiguration("variet")) return;
+      completer.reset();
+      showSuggesting({ kind: "idle" });
       void connect().then(() => modelsChanged.fire());
       serversChanged.fire();
     }),

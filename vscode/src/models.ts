@@ -8,7 +8,7 @@
  * limits of them all and calls tools only if every tier does.
  */
 
-import type { ModelEntry, ModelList, TierFacts } from "./contract";
+import type { EngineEvent, EngineStatus, ModelEntry, ModelList, TierFacts } from "./contract";
 
 /** The longest answer offered to VS Code, whatever a tier could give: it still fits beside a long prompt. */
 export const OUTPUT_CAP = 8192;
@@ -69,7 +69,7 @@ export function modelInfos(list: ModelList, loaded: string | null | undefined): 
     const { context, output, tools } = limits(facts);
     const speed = `~${Math.round(facts.expected_tokens_per_second)} tok/s`;
     const load = facts.expected_load_seconds < 1 ? "<1 s" : `~${Math.round(facts.expected_load_seconds)} s`;
-    const isLoaded = entry.id === loaded;
+    const isLoaded = entry.id === loaded || (facts.resident === true && entry.loaded === true);
     const box = entry.box && entry.box !== "local" ? entry.box : undefined; // a peer engine serves it
     infos.push({
       id: entry.id,
@@ -85,11 +85,55 @@ export function modelInfos(list: ModelList, loaded: string | null | undefined): 
         isLoaded ? "Loaded now." : `Not loaded: a request waits ${load} for the swap.`,
       ].filter(Boolean).join(" "),
       detail: box && entry.box_up === false ? `${box} down`
-        : `${isLoaded ? "loaded" : `swap ${load}`} · ${speed}${box ? ` · on ${box}` : ""}`,
+        : `${facts.resident ? "resident" : isLoaded ? "loaded" : `swap ${load}`} · ${speed}${box ? ` · on ${box}` : ""}`,
       maxInputTokens: context - output,
       maxOutputTokens: output,
       capabilities: { toolCalling: tools, imageInput: false },
     });
   }
   return infos;
+}
+
+/**
+ * The events after which the picker may read differently: a tier loaded or gone (a swap, an unload, a tier's
+ * process exiting, llama-server going down or back), or a peer engine up, down or loading another tier.
+ */
+const PICKER_EVENTS: ReadonlySet<EngineEvent["event"]> = new Set<EngineEvent["event"]>([
+  "subscribed", "swap_started", "swap_done", "swap_failed", "unloaded", "tier_exited", "backend_down",
+  "backend_up", "peer_up", "peer_down", "peer_loaded", "resident_loaded", "resident_failed",
+]);
+
+/** What of a status the picker shows: the tiers, which are loaded, and whether their boxes answer. */
+function pickerFacts(status: EngineStatus): string {
+  const tiers = Object.entries(status.tiers).sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, tier]) => [name, tier.loaded, tier.box_up ?? true]);
+  return JSON.stringify([status.loaded, status.residents_loaded ?? [], tiers]);
+}
+
+/**
+ * Says when to refresh the model picker. Events are the source: one that can change a model's entry asks for
+ * a refresh. Status polls repair what a missed event would leave stale: a poll whose loaded tiers or boxes
+ * differ from the previous poll's asks for one too (at worst one refresh more than needed).
+ */
+export class ModelsWatch {
+  private seen: string | undefined;
+
+  /** Whether the picker must be refreshed after `event`. */
+  event(event: EngineEvent): boolean {
+    if (event.event === "subscribed") this.seen = pickerFacts(event.status);
+    return PICKER_EVENTS.has(event.event);
+  }
+
+  /** Whether the picker must be refreshed after a status poll. */
+  status(status: EngineStatus): boolean {
+    const facts = pickerFacts(status);
+    const changed = this.seen !== undefined && facts !== this.seen;
+    this.seen = facts;
+    return changed;
+  }
+
+  /** Forget what was seen (a new connection). */
+  reset(): void {
+    this.seen = undefined;
+  }
 }

@@ -134,6 +134,12 @@ export class StatusBoard {
       case "backend_up":
         if (this.state === "down") this.state = "idle";
         return;
+      case "resident_loaded":
+      case "resident_failed": {
+        const tier = this.tiers[event.tier];
+        if (tier) this.tiers[event.tier] = { ...tier, loaded: event.event === "resident_loaded" };
+        break;
+      }
       case "tier_exited":
         if (this.loaded === event.tier) {
           this.loaded = null;
@@ -173,6 +179,7 @@ export class StatusBoard {
     if (this.loaded === tier && !this.swap && this.state !== "draining") return 0;
     const facts = this.tiers[tier];
     if (!facts) return undefined;
+    if (facts.resident && facts.loaded) return 0; // beside any swap
     const load = facts.last_swap?.ok ? facts.last_swap.seconds : facts.expected_load_seconds;
     return rest + load;
   }
@@ -194,6 +201,10 @@ export class StatusBoard {
     // After the state: requests waiting for a tier, and peer engines that do not answer.
     const lines = [head, `State: ${this.state}`, `Loaded: ${this.loaded ?? "none"}`,
                    `Requests: ${this.inFlight} running, ${this.queued} waiting for a tier`];
+    const residents = Object.entries(this.tiers).filter(([, tier]) => tier.resident);
+    if (residents.length) {
+      lines.push(`Resident (never swapped): ${residents.map(([name, tier]) => `${name}${tier.loaded ? "" : " (loading)"}`).join(", ")}`);
+    }
     if (this.waitingHere > 0) lines.push(`From this window: ${this.waitingHere} waiting for an answer`);
     if (this.failure) lines.push(`${this.failure.tier} ${this.failure.what}: ${this.failure.error}`);
     for (const [name, peer] of this.peers) {

@@ -1,9 +1,14 @@
-// The Variet engine's dashboard. It reads /variet/status (every second), /v1/models and the /variet/events
-// stream from the engine that served it, with the API key the user typed: kept in this tab's sessionStorage,
-// sent in a header (the events stream is read with fetch, not EventSource, so the key never goes in a URL).
-// Everything is drawn from those answers; nothing is fetched from anywhere else.
+// The Variet engine's dashboard. It reads the /variet/events stream, /variet/status and /v1/models from the
+// engine that served it, with the API key the user typed: kept in this tab's sessionStorage, sent in a header
+// (the events stream is read with fetch, not EventSource, so the key never goes in a URL). Everything is drawn
+// from those answers; nothing is fetched from anywhere else.
+//
+// The events are the source of the page's state: each one patches it. The status poll reconciles: while the
+// stream is live it runs every few seconds, to repair what a missed event left wrong and to bring the counters
+// no event carries (queues, requests); while the stream is down it is all the page has, so it runs every second.
 
-const POLL_MS = 1000;
+const POLL_MS = 1000; // while the events stream is not live
+const RECONCILE_MS = 5000; // while it is
 const BACKOFF_MS = [1000, 2000, 4000, 5000];
 const TICK_MS = 500;
 const KEEP_SECONDS = 900;
@@ -32,6 +37,7 @@ const S = {
   resident: [], // {tier, start, end}: when a tier was loaded
   requests: [], // {tier, start, end, status, waited, waitedSeconds}
   marks: [], // {time, kind: 'down' | 'up'}
+  exits: [], // {tier, time}: a loaded tier's process exited
   outages: [], // {start, end}: when this page could not reach the engine
   errors: [], // {id, time, what, message, kind}
   requested: new Set(), // tiers whose load this page asked for, until it starts
@@ -39,6 +45,9 @@ const S = {
   opened: null, // engine time of the first answer this page got
   failures: 0,
   eventFailures: 0,
+  live: false, // the events stream is open and subscribed
+  eventSeq: 0, // events applied so far: a poll answer older than the last event must not undo it
+  repairs: 0, // polls that found the state wrong although the stream was live: events were missed
   polling: false,
   pollTimer: 0,
   eventsTimer: 0, // set while a new events stream waits to be opened
@@ -135,7 +144,10 @@ async function errorMessage(response) {
 
 function setLink(state) {
   const link = $('link');
+  S.live = state === 'live';
   link.dataset.link = state;
+  link.dataset.repairs = String(S.repairs);
+  link.title = S.repairs ? `${S.repairs} missed event${S.repairs > 1 ? 's' : ''} repaired by the status poll` : '';
   link.textContent = {
     connecting: 'connecting…',
     live: 'live',
@@ -164,14 +176,16 @@ async function poll() {
   clearTimeout(S.pollTimer);
   if (!S.running || S.polling) return; // one poll at a time: the running one schedules the next
   S.polling = true;
+  const seq = S.eventSeq;
   let wait = POLL_MS;
   try {
     const response = await api('/variet/status');
     if (!response.ok) throw new Unreachable(await errorMessage(response));
     const status = await response.json();
     if (S.running) {
-      setStatus(status);
+      reconcile(status, seq);
       reachable();
+      if (S.live) wait = RECONCILE_MS;
     }
   } catch (error) {
     if (error instanceof AuthError) rejected();
@@ -238,6 +252,7 @@ async function openEvents() {
   S.events = null;
   if (!S.running || S.failures) return;
   setLink('reconnecting');
+  poll(); // the stream may have ended with the engine: find out now, and follow it by polling meanwhile
   S.eventFailures += 1;
   const wait = BACKOFF_MS[Math.min(S.eventFailures, BACKOFF_MS.length) - 1];
   S.eventsTimer = setTimeout(() => {
@@ -361,6 +376,38 @@ function setStatus(status) {
   }
 }
 
+// What the events tell, of a status: a poll that disagrees on it while the stream is live found a missed event.
+function eventFacts(status) {
+  const tiers = Object.entries(status.tiers).map(([name, tier]) => [name, tier.loaded, tier.box_up ?? true]);
+  const peers = (status.peers ?? []).map((peer) => [peer.name, peer.up, peer.loaded]);
+  return JSON.stringify([status.loaded, status.swapping?.tier ?? null, status.backend.up, tiers, peers]);
+}
+
+function reconcile(fresh, seq) {
+  const mine = S.status;
+  if (!mine || seq === S.eventSeq) {
+    // No event arrived while the poll was out: the poll is the newer word on everything.
+    const missed = mine && S.live && eventFacts(mine) !== eventFacts(fresh);
+    setStatus(fresh);
+    if (missed) {
+      S.repairs += 1;
+      $('link').dataset.repairs = String(S.repairs);
+      seed(fresh, engineNow()); // the swaps and stays the missed events would have drawn
+    }
+    return;
+  }
+  // An event arrived meanwhile and is newer than the poll on what events tell; the counters come from the poll.
+  for (const [name, tier] of Object.entries(fresh.tiers)) {
+    const known = mine.tiers[name];
+    if (known) Object.assign(tier, {loaded: known.loaded, last_swap: known.last_swap, box_up: known.box_up});
+  }
+  const same = fresh.loaded === mine.loaded && fresh.swapping?.tier === mine.swapping?.tier;
+  setStatus(Object.assign(fresh, {
+    loaded: mine.loaded, swapping: mine.swapping, state: same ? fresh.state : mine.state,
+    backend: {...fresh.backend, up: mine.backend.up}, peers: mine.peers ?? fresh.peers,
+  }));
+}
+
 function addError(time, what, message, id, kind = 'error') {
   if (S.errors.some((entry) => entry.id === id)) return;
   S.errors.push({id, time, what, message, kind});
@@ -404,9 +451,19 @@ function seed(status, time) {
   }
 }
 
+function peerTiers(status, peer) {
+  return Object.entries(status?.tiers ?? {}).filter(([, tier]) => tier.box === peer);
+}
+
+function setPeer(status, name, values) {
+  const peer = status?.peers?.find((entry) => entry.name === name);
+  if (peer) Object.assign(peer, values);
+}
+
 function onEvent(event) {
   const status = S.status;
   const time = event.time;
+  S.eventSeq += 1;
   switch (event.event) {
     case 'subscribed':
       S.offset = now() - time;
@@ -469,6 +526,7 @@ function onEvent(event) {
       if (status) {
         Object.assign(status, {loaded: null, swapping: null, state: 'down'});
         status.backend.up = false;
+        for (const tier of Object.values(status.tiers)) if (tier.box === 'local' || !tier.box) tier.loaded = false;
       }
       break;
     case 'backend_up':
@@ -479,6 +537,56 @@ function onEvent(event) {
         Object.assign(status.backend, {up: true, pid: event.pid});
       }
       break;
+    case 'tier_exited':
+      S.exits.push({tier: event.tier, time});
+      for (const span of S.resident) if (span.end === null && span.tier === event.tier) span.end = time;
+      addError(time, `${event.tier} stopped`,
+        `its llama-server process exited (code ${event.exit_code ?? 'unknown'}); the next request for it loads it `
+        + `again. Its log: ${event.log_file || 'unknown'}`, `exit:${event.tier}:${time}`);
+      if (status) {
+        const tier = status.tiers[event.tier];
+        if (tier) tier.loaded = false;
+        if (status.loaded === event.tier) Object.assign(status, {loaded: null, state: 'idle'});
+      }
+      break;
+    case 'peer_up':
+      addError(time, `Peer ${event.peer} is up`, `${event.url}: ${event.tiers.length} tier`
+        + `${event.tiers.length === 1 ? '' : 's'}${event.loaded ? `, ${event.loaded} loaded` : ''}`,
+      `peer:${event.peer}:${time}`, 'info');
+      setPeer(status, event.peer, {up: true, loaded: event.loaded, last_error: null, since: time});
+      for (const [name, tier] of peerTiers(status, event.peer)) {
+        Object.assign(tier, {box_up: true, loaded: name === event.loaded});
+      }
+      if (status && event.tiers.some((name) => !(name in status.tiers))) {
+        loadModels(); // tiers this page has not seen: their cards come with the next status
+        poll();
+      }
+      break;
+    case 'peer_down':
+      addError(time, `Peer ${event.peer} is down`, event.error, `peer:${event.peer}:${time}`);
+      setPeer(status, event.peer, {up: false, loaded: null, last_error: event.error, since: time});
+      for (const [, tier] of peerTiers(status, event.peer)) Object.assign(tier, {box_up: false, loaded: false});
+      break;
+    case 'peer_loaded':
+      setPeer(status, event.peer, {loaded: event.tier});
+      for (const [name, tier] of peerTiers(status, event.peer)) tier.loaded = name === event.tier;
+      break;
+    case 'prompt_cache_saved':
+    case 'prompt_cache_restored': {
+      const cache = status?.tiers[event.tier]?.prompt_cache;
+      if (!cache) break;
+      const op = {at: time, tokens: event.tokens, bytes: event.bytes, milliseconds: event.milliseconds};
+      if (event.event === 'prompt_cache_saved') Object.assign(cache, {saves: (cache.saves ?? 0) + 1, last_save: op});
+      else Object.assign(cache, {restores: (cache.restores ?? 0) + 1, last_restore: op});
+      break;
+    }
+    case 'prompt_cache_skipped': {
+      const cache = status?.tiers[event.tier]?.prompt_cache;
+      if (cache) Object.assign(cache, {skips: (cache.skips ?? 0) + 1, last_skip: `${event.action}: ${event.reason}`});
+      addError(time, `Prompt cache ${event.action} skipped for ${event.tier}`,
+        `${event.reason}${event.detail ? `: ${event.detail}` : ''}`, `cache:${event.tier}:${time}`, 'warning');
+      break;
+    }
     case 'request_done':
       S.requests.push({tier: event.tier, start: time - event.seconds, end: time, status: event.status,
         waited: event.waited_for_swap, waitedSeconds: event.waited_seconds});
@@ -492,7 +600,7 @@ function onEvent(event) {
 function prune() {
   const horizon = engineNow() - KEEP_SECONDS;
   const keep = (item) => item.end === null || (item.end ?? item.time) >= horizon;
-  for (const name of ['swaps', 'resident', 'requests', 'marks', 'outages']) S[name] = S[name].filter(keep);
+  for (const name of ['swaps', 'resident', 'requests', 'marks', 'exits', 'outages']) S[name] = S[name].filter(keep);
   if (S.requests.length > MAX_REQUESTS) S.requests = S.requests.slice(-MAX_REQUESTS);
 }
 
@@ -503,6 +611,7 @@ function tierNames() {
 }
 
 function tierState(name, tier, status) {
+  if (tier.box_up === false) return 'down';
   if (status.swapping?.tier === name) return 'loading';
   if (tier.loaded) return status.state === 'draining' ? 'draining' : 'loaded';
   if (tier.queued > 0 || S.requested.has(name)) return 'waiting';
@@ -522,6 +631,10 @@ function makeCard(name) {
     meter: el('div', {class: 'meter'}, el('div')),
     lastSwap: el('dd'),
     requests: el('dd'),
+    whereTerm: el('dt', {}, 'runs on'),
+    where: el('dd', {class: 'where'}),
+    cacheTerm: el('dt', {}, 'prompt cache'),
+    cache: el('dd', {class: 'cache'}),
     counts: el('span', {class: 'counts'}),
     button: el('button', {type: 'button', 'data-tier': name}),
   };
@@ -533,7 +646,9 @@ function makeCard(name) {
       el('dt', {}, 'context'), parts.context,
       el('dt', {}, 'decode'), el('dd', {class: 'speed'}, parts.speedText, parts.meter),
       el('dt', {}, 'last swap'), parts.lastSwap,
-      el('dt', {}, 'requests'), parts.requests),
+      el('dt', {}, 'requests'), parts.requests,
+      parts.whereTerm, parts.where,
+      parts.cacheTerm, parts.cache),
     el('div', {class: 'tier-foot'}, parts.counts, parts.button));
   return parts;
 }
@@ -550,7 +665,13 @@ function renderTiers(status) {
     const state = tierState(name, tier, status);
     card.root.dataset.state = state;
     card.badge.textContent = {loaded: 'loaded', draining: 'finishing', loading: 'loading', idle: 'idle',
-      failed: 'load failed', waiting: tier.queued ? `${tier.queued} waiting` : 'queued'}[state];
+      failed: 'load failed', waiting: tier.queued ? `${tier.queued} waiting` : 'queued',
+      down: `${tier.box} down`}[state];
+    const peer = tier.box && tier.box !== 'local' ? tier.box : null;
+    card.whereTerm.hidden = card.where.hidden = !peer;
+    card.where.textContent = peer ? `peer engine ${peer}${tier.box_up === false ? ' (not answering)' : ''}` : '';
+    card.cacheTerm.hidden = card.cache.hidden = !tier.prompt_cache;
+    if (tier.prompt_cache) card.cache.textContent = cacheText(tier.prompt_cache);
     card.desc.textContent = S.models.get(name)?.description || '';
     const swap = state === 'loading' ? openSwap(name) : null;
     card.progress.hidden = card.progressText.hidden = state !== 'loading';
@@ -578,8 +699,27 @@ function renderTiers(status) {
     const loaded = state === 'loaded' || state === 'draining';
     card.button.dataset.action = loaded ? 'unload' : 'load';
     card.button.textContent = loaded ? 'Unload' : 'Load';
-    card.button.disabled = !loaded && (state === 'loading' || S.requested.has(name) || status.state === 'down');
+    card.button.disabled = !loaded && (state === 'loading' || state === 'down' || S.requested.has(name)
+      || (status.state === 'down' && !peer));
   }
+}
+
+function bytes(count) {
+  return count >= 1e9 ? `${(count / 1e9).toFixed(1)} GB` : `${Math.round(count / 1e6)} MB`;
+}
+
+function cacheText(cache) {
+  const parts = [`${cache.prefixes.length} saved`];
+  if (cache.prefixes.length) parts[0] += ` (${tokens(cache.tokens)}, ${bytes(cache.bytes)})`;
+  const restore = cache.last_restore;
+  const save = cache.last_save;
+  if (restore && (!save || restore.at >= save.at)) {
+    parts.push(`restored ${tokens(restore.tokens)} in ${seconds(restore.milliseconds / 1000)} ${ago(restore.at)}`);
+  } else if (save) {
+    parts.push(`saved ${tokens(save.tokens)} in ${seconds(save.milliseconds / 1000)} ${ago(save.at)}`);
+  }
+  if (cache.skips) parts.push(`${cache.skips} skipped`);
+  return parts.join(' · ');
 }
 
 function renderSummary(status) {
@@ -596,6 +736,10 @@ function renderSummary(status) {
     + (backend.restarts ? `, ${backend.restarts} restart${backend.restarts > 1 ? 's' : ''}` : '');
   $('uptime').textContent = seconds(status.uptime_seconds + (now() - S.statusAt));
   $('version').textContent = status.version ? `v${status.version}` : '';
+  const peers = status.peers ?? [];
+  $('peers-fact').hidden = peers.length === 0;
+  $('peers').replaceChildren(...peers.map((peer, index) => el('span', {'data-peer': peer.name,
+    'data-up': String(peer.up)}, `${index ? ', ' : ''}${peer.name} ${peer.up ? 'up' : 'down'}`)));
   document.title = `Variet · ${status.loaded ?? status.state}`;
 }
 
@@ -676,6 +820,13 @@ function renderTimeline() {
       'data-waited': String(request.waited), x1: at, x2: at, y1: y + 7, y2: y + lane - 7},
     `${request.tier}: HTTP ${request.status} at ${clock(request.end)}, ${seconds(request.end - request.start)}`
       + (request.waited ? `, waited ${seconds(request.waitedSeconds)} for a swap` : ''));
+  }
+  for (const exit of S.exits.filter((item) => item.time >= begin)) {
+    const y = row.get(exit.tier);
+    if (y === undefined) continue;
+    const at = x(exit.time);
+    svg(root, 'line', {class: 'exit', 'data-tier': exit.tier, x1: at, x2: at, y1: y, y2: y + lane},
+      `${exit.tier}'s process exited at ${clock(exit.time)}`);
   }
   for (const mark of S.marks.filter((item) => item.time >= begin)) {
     const at = x(mark.time);

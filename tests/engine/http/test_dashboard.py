@@ -10,7 +10,7 @@ import secrets
 import signal
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.engine.test_engine import chat
 from tests.parts.browser import Browser, open_browser
 from tests.parts.engine import RunningEngine, run_engine, write_config
+from tests.parts.processes import tree_of
 from variet.engine.llama.backend import free_port
 
 pytestmark = [pytest.mark.llama, pytest.mark.browser]
@@ -264,6 +265,92 @@ def test_the_page_says_the_engine_is_unreachable_while_it_restarts_and_recovers_
             assert timeline(driver, "rect.outage") == 1
         assert browser.script("return window.sameDocument") is True
         assert browser.console_errors(*_NETWORK_ERRORS) == []
+
+
+def tier_toml(name: str, model: Path, strengths: list[str]) -> str:
+    return (f'[tiers.{name}]\nmodel = "{model}"\ncontext = 8192\ntokens_per_second = 1000\nload_seconds = 0.05\n'
+            f"strengths = {json.dumps(strengths)}\n\n")
+
+
+def card_text(driver: WebDriver, tier: str, part: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, f'article[data-tier="{tier}"] {part}').text
+
+
+def peers_text(driver: WebDriver) -> str:
+    return driver.find_element(By.ID, "peers").text
+
+
+def test_the_page_shows_a_peer_going_down_and_back_a_tier_exiting_and_the_prompt_caches_saved_and_restored(
+    tiny_dir: Path, tmp_path: Path,
+) -> None:
+    (tmp_path / "tiers-a.toml").write_text(tier_toml("fast", tiny_dir / "fast.gguf", ["chat", "easy"])
+                                           + tier_toml("balanced", tiny_dir / "balanced.gguf", ["chat", "medium"]))
+    (tmp_path / "tiers-b.toml").write_text(tier_toml("coder", tiny_dir / "deep-coder.gguf", ["code", "hard"]))
+    b_port = free_port()
+    peer = f'[[engine.peers]]\nname = "box-b"\nurl = "http://127.0.0.1:{b_port}"\npoll_seconds = 0.25\n'
+    a_config = write_config(tmp_path, tiers_file="tiers-a.toml", extra_engine=peer)
+    b_config = write_config(tmp_path, tiers_file="tiers-b.toml")
+    system = "Rules for this session. " * 120  # about 2900 tokens on the byte-level tiny tiers: worth a cache
+
+    def turn(engine: RunningEngine, tier: str, question: str) -> None:
+        body = {"model": tier, "max_tokens": 2,
+                "messages": [{"role": "system", "content": system}, {"role": "user", "content": question}]}
+        assert httpx2.post(f"{engine.url}/v1/chat/completions", json=body, timeout=60).status_code == 200
+
+    with ExitStack() as box_b, run_engine(a_config) as engine, open_browser(tmp_path / "chromium") as browser:
+        box_b.enter_context(run_engine(b_config, port=b_port))
+        engine.wait_for("box-b to be up", lambda status: bool(status.peers) and status.peers[0].up)
+        browser.get(f"{engine.url}/ui")
+        browser.wait("the local tiers and the peer's", lambda d: list(cards(d)) == ["fast", "balanced", "coder"])
+        browser.wait("the events stream", lambda d: link(d) == "live")
+        record_states(browser)
+        driver = browser.driver
+        assert peers_text(driver) == "box-b up"
+        assert card_text(driver, "coder", ".where") == "peer engine box-b"
+        assert not driver.find_element(By.CSS_SELECTOR, 'article[data-tier="fast"] .where').is_displayed()
+
+        turn(engine, "fast", "first question")
+        ask(engine, "balanced")  # swapping fast out saves its prompt's cache...
+        browser.wait("fast's saved prompt cache", lambda d: "saved" in card_text(d, "fast", ".cache"))
+        turn(engine, "fast", "second question")  # ...and swapping it back in restores it
+        browser.wait("fast's restored prompt cache", lambda d: "restored" in card_text(d, "fast", ".cache"))
+
+        box_b.close()  # the peer stops
+        browser.wait("the peer down, with its tier", lambda d: cards(d)["coder"] == "down"
+                     and peers_text(d) == "box-b down")
+        assert any("Peer box-b is down" in entry for entry in errors(driver))
+        assert card_text(driver, "coder", ".badge") == "box-b down"
+        assert not button(driver, "coder").is_enabled()
+        with run_engine(b_config, port=b_port):
+            browser.wait("the peer back", lambda d: cards(d)["coder"] == "idle" and peers_text(d) == "box-b up",
+                         timeout=30)
+            assert any("Peer box-b is up" in entry for entry in errors(driver))
+
+            backend: Any = engine.status().backend.pid
+            fast = next(pid for pid in tree_of(backend) if pid != backend
+                        and "fast.gguf" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"))
+            os.kill(fast, signal.SIGKILL)  # the loaded tier's own process dies; llama-server lives on
+            browser.wait("fast's exit", lambda d: any("fast stopped" in entry for entry in errors(d))
+                         and cards(d)["fast"] == "idle")
+            assert timeline(driver, 'line.exit[data-tier="fast"]') == 1
+            assert link(driver) == "live" and browser.script("return window.sameDocument") is True
+        assert browser.console_errors() == []
+
+
+def test_while_the_events_stream_is_live_the_status_poll_only_reconciles(real_dir: Path, tmp_path: Path) -> None:
+    with run_engine(write_config(real_dir)) as engine, open_browser(tmp_path / "chromium") as browser:
+        open_dashboard(browser, engine)
+        ask(engine, "fast")
+        browser.wait("fast loaded, from its events", lambda d: cards(d)["fast"] == "loaded")
+        polls = """return performance.getEntriesByType('resource')
+                     .filter((entry) => entry.name.endsWith('/variet/status')).length"""
+        first, since = browser.script(polls), browser.script("return performance.now()")
+        # 12 s of a live page on the browser's clock; polling every second, as before, made 12 polls in them.
+        browser.wait("12 seconds of a live page",
+                     lambda d: browser.script("return performance.now() > arguments[0] + 12000", since), timeout=20)
+        assert browser.script(polls) - first <= 4
+        assert link(browser.driver) == "live" and browser.driver.find_element(By.ID, "link").get_attribute(
+            "data-repairs") == "0"
 
 
 def test_serve_prints_the_dashboards_address(real_dir: Path) -> None:

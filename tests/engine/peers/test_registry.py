@@ -21,6 +21,7 @@ from tests.parts.engine import RunningEngine, run_engine, write_config
 from variet.contract import EngineStatus, ModelList
 from variet.engine.llama.backend import free_port
 from variet.shared.engine_client import EngineClient
+from variet.shared.secrets import write_private_file
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 
@@ -67,8 +68,7 @@ def configs(tiny_dir: Path, directory: Path, b_port: int) -> tuple[Path, Path]:
         tier("coder", tiny_dir / "deep-coder.gguf", ["gemma-coder"], ["code", "design", "easy", "medium", "hard"])
         + tier("fast", tiny_dir / "fast.gguf", ["tiny-fast"], ["chat", "easy"]))
     key = directory / "box-b.key"
-    key.write_text(KEY + "\n")
-    key.chmod(0o600)
+    write_private_file(key, KEY + "\n")
     peer = (f'[[engine.peers]]\nname = "box-b"\nurl = "http://127.0.0.1:{b_port}"\napi_key_file = "{key}"\n'
             "poll_seconds = 0.25\nconnect_timeout_seconds = 2\n")
     return (write_config(directory, tiers_file="tiers-a.toml", extra_engine=peer),

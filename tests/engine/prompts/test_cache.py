@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import stat
 import string
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ import httpx2
 import pytest
 
 from tests.parts.engine import RunningEngine, run_engine, write_config
+from tests.parts.private import is_private
 
 pytestmark = [pytest.mark.llama]
 
@@ -101,10 +101,9 @@ def test_a_long_prefix_is_saved_at_a_swap_and_restored_on_return_instead_of_proc
         folder = cache_folder(config)
         (saved_file,) = kv_files(folder, "fast")
         # The user's prompts on disk: a private folder, private files (llama-server's and ours).
-        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-        assert stat.S_IMODE((folder / "fast").stat().st_mode) == 0o700
+        assert is_private(folder) and is_private(folder / "fast")
         for file in (saved_file, saved_file.with_suffix(".json")):
-            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+            assert is_private(file), file
 
         back = chat.turn("And the second?")
         assert back.get("cache_n", 0) >= PREFIX and back["prompt_n"] < 100, back

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.parts.private import FIX_FOLDER, expose, is_private
 from variet.engine.errors import PromptStoreUnusable
 from variet.engine.prompts.store import (
     CacheEntry,
@@ -44,19 +46,17 @@ def store(tmp_path: Path) -> PromptStore:
 
 def test_the_folders_and_metadata_are_private(store: PromptStore) -> None:
     entry = saved(store)
-    assert stat.S_IMODE(store.root.stat().st_mode) == 0o700
-    assert stat.S_IMODE(store.tier_dir("fast").stat().st_mode) == 0o700
-    meta = store.tier_dir("fast") / f"{entry.id}.json"
-    assert stat.S_IMODE(meta.stat().st_mode) == 0o600
+    assert is_private(store.root) and is_private(store.tier_dir("fast"))
+    assert is_private(store.tier_dir("fast") / f"{entry.id}.json")
 
 
 def test_a_folder_others_can_read_is_refused_not_tightened(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
-    shared.mkdir(mode=0o755)
-    shared.chmod(0o755)
-    with pytest.raises(PromptStoreUnusable, match="chmod 700"):
+    shared.mkdir()
+    expose(shared)
+    with pytest.raises(PromptStoreUnusable, match=FIX_FOLDER):
         PromptStore(shared).open()
-    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert not is_private(shared)
 
 
 def test_a_second_engine_cannot_use_the_same_folder(store: PromptStore) -> None:
@@ -122,3 +122,22 @@ def test_a_model_file_rewritten_in_place_has_another_fingerprint(tmp_path: Path)
 def test_tier_names_that_are_not_plain_get_a_hashed_folder() -> None:
     assert tier_folder("deep-coder") == "deep-coder"
     assert tier_folder("../etc").startswith("tier-") and "/" not in tier_folder("../etc")
+
+
+def test_the_folder_lock_holds_against_another_process_and_ends_with_it(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    holder = ("import sys; from pathlib import Path; from variet.engine.prompts.store import PromptStore; "
+              "PromptStore(Path(sys.argv[1])).open(); print('locked', flush=True); sys.stdin.read()")
+    with subprocess.Popen([sys.executable, "-c", holder, str(folder)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            assert child.stdout.readline() == "locked\n"
+            with pytest.raises(PromptStoreUnusable, match="another engine"):
+                PromptStore(folder).open()
+        finally:
+            child.stdin.close()
+            child.wait(timeout=60)
+    after = PromptStore(folder)
+    after.open()  # the lock went with the process
+    after.close()

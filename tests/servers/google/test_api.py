@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import anyio
 import pytest
 
 from tests.fakes.google import FakeGoogle
+from tests.parts.private import FIX_FILE, expose, is_private
 from variet.servers.google import (
     CALENDAR_EVENTS,
     CALENDAR_READONLY,
@@ -51,9 +51,9 @@ def rewrite_token(settings: Settings, **changes: Any) -> None:
     token(settings).write_text(json.dumps(info | changes))
 
 
-def saved_token(settings: Settings) -> tuple[dict[str, Any], int]:
-    """The token file's JSON and its mode."""
-    return json.loads(token(settings).read_text()), stat.S_IMODE(token(settings).stat().st_mode)
+def saved_token(settings: Settings) -> tuple[dict[str, Any], bool]:
+    """The token file's JSON and whether it is private."""
+    return json.loads(token(settings).read_text()), is_private(token(settings))
 
 
 class Sleeps:
@@ -81,13 +81,13 @@ def test_named_accounts_have_their_own_token_files(tmp_path: Path) -> None:
         token_path(settings, "home")
 
 
-def test_private_files_are_written_0600_in_a_0700_folder(tmp_path: Path) -> None:
+def test_private_files_are_written_owner_only_in_an_owner_only_folder(tmp_path: Path) -> None:
     path = tmp_path / "new" / "token.json"
     write_private_file(path, "{}")
-    path.chmod(0o644)
+    expose(path)
     write_private_file(path, '{"a": 1}')
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert is_private(path)
+    assert is_private(path.parent)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in path.parent.iterdir()] == ["token.json"]
 
@@ -116,9 +116,9 @@ async def test_a_rotated_refresh_token_is_saved_privately(google_fake: FakeGoogl
     google_fake.expire_access_tokens()
     with anyio.fail_after(10):
         await GoogleApi(settings, "gmail").call(labels)
-        saved, mode = saved_token(settings)
+        saved, private = saved_token(settings)
         assert not google_fake.grants[saved["refresh_token"]].revoked
-        assert mode == 0o600
+        assert private
         google_fake.expire_access_tokens()
         await GoogleApi(settings, "gmail").call(labels)  # a new process with the saved file still works
 
@@ -138,9 +138,9 @@ async def test_a_missing_or_readable_token_file_is_refused_with_what_to_do(
     google_fake: FakeGoogle, tmp_path: Path
 ) -> None:
     settings = google_fake.settings(tmp_path, MAIL)
-    token(settings).chmod(0o644)
+    expose(token(settings))
     with anyio.fail_after(10):
-        with pytest.raises(GoogleAuthError, match="chmod 600"):
+        with pytest.raises(GoogleAuthError, match=FIX_FILE):
             await GoogleApi(settings, "gmail").call(labels)
         token(settings).unlink()
         with pytest.raises(GoogleAuthError, match=r"no Google sign-in found .* run `variet auth google`"):

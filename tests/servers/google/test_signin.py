@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import stat
 import threading
 import webbrowser
 from pathlib import Path
@@ -13,6 +12,7 @@ import httpx2
 import pytest
 
 from tests.fakes.google import FakeGoogle
+from tests.parts.private import is_private
 from variet.cli.auth import add_parser
 from variet.servers.google import CALENDAR_READONLY, GMAIL_COMPOSE, GMAIL_READONLY
 from variet.shared.errors import VarietError
@@ -125,7 +125,7 @@ def test_signing_in_saves_a_private_token_after_pkce_and_state_checks(
     assert run("auth", "google", "--config", str(path), "--browser", browser.name) == 0
     token = tmp_path / "tokens" / "google.json"
     saved = json.loads(token.read_text())
-    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert is_private(token)
     assert sorted(saved["scopes"]) == sorted([CALENDAR_READONLY, GMAIL_READONLY])
     assert saved["refresh_token"] in google_fake.grants
     [exchange] = google_fake.token_requests

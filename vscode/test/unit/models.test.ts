@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import type { ModelEntry, ModelList, TierFacts } from "../../src/contract";
-import { modelInfos, OUTPUT_CAP } from "../../src/models";
+import type { EngineEvent, EngineStatus, ModelEntry, ModelList, TierFacts } from "../../src/contract";
+import { modelInfos, ModelsWatch, OUTPUT_CAP } from "../../src/models";
 
 function facts(context: number, over: Partial<TierFacts> = {}): TierFacts {
   return { model_file: "m.gguf", context, max_output_tokens: context, tool_calling: true, gpus: [0], split: null,
@@ -63,4 +63,48 @@ test("a tier a peer engine serves says where, and says so when that box does not
   assert.equal(infos["deep-logic"]!.detail, "box2 down");
   assert.match(infos["deep-logic"]!.tooltip, /peer engine box2, which does not answer now/);
   assert.equal(infos.fast!.detail, "swap ~25 s · ~16 tok/s");
+});
+
+function status(loaded: string | null, tiers: Record<string, { loaded?: boolean; box?: string; box_up?: boolean }>): EngineStatus {
+  const states = Object.fromEntries(Object.entries(tiers).map(([name, t]) => [name, {
+    loaded: t.loaded ?? name === loaded, box: t.box ?? "local", box_up: t.box_up ?? true,
+  }]));
+  return { loaded, tiers: states } as unknown as EngineStatus;
+}
+
+function event(kind: EngineEvent["event"], extra: Record<string, unknown> = {}): EngineEvent {
+  return { event: kind, time: 1, ...extra } as unknown as EngineEvent;
+}
+
+test("the picker refreshes when a peer goes down or up, a peer loads a tier, or a tier's process exits", () => {
+  const watch = new ModelsWatch();
+  watch.event(event("subscribed", { status: status("fast", { fast: {}, "box-b/coder": { box: "box-b" } }) }));
+  assert.equal(watch.event(event("peer_down", { peer: "box-b", url: "http://b", error: "refused" })), true);
+  assert.equal(watch.event(event("peer_up", { peer: "box-b", url: "http://b", loaded: null, tiers: [] })), true);
+  assert.equal(watch.event(event("peer_loaded", { peer: "box-b", tier: "box-b/coder", previous: null })), true);
+  assert.equal(watch.event(event("tier_exited", { tier: "fast", exit_code: 1 })), true);
+  assert.equal(watch.event(event("backend_down", { exit_code: 9 })), true);
+  assert.equal(watch.event(event("swap_done", { tier: "fast", previous: null, seconds: 1 })), true);
+});
+
+test("requests, routing and prompt-cache events leave the picker alone", () => {
+  const watch = new ModelsWatch();
+  for (const kind of ["request_done", "routed", "prompt_cache_saved", "prompt_cache_restored",
+                      "prompt_cache_skipped"] as const) {
+    assert.equal(watch.event(event(kind, { tier: "fast" })), false, kind);
+  }
+});
+
+test("a status poll that shows what a missed event changed refreshes the picker once, an unchanged one never", () => {
+  const watch = new ModelsWatch();
+  const before = status("fast", { fast: {}, "box-b/coder": { box: "box-b" } });
+  assert.equal(watch.event(event("subscribed", { status: before })), true);
+  assert.equal(watch.status(before), false);
+  const peerDown = status("fast", { fast: {}, "box-b/coder": { box: "box-b", box_up: false } });
+  assert.equal(watch.status(peerDown), true);
+  assert.equal(watch.status(peerDown), false);
+  const exited = status(null, { fast: {}, "box-b/coder": { box: "box-b", box_up: false } });
+  assert.equal(watch.status(exited), true);
+  watch.reset();
+  assert.equal(watch.status(before), false); // a new connection: its first poll is only the baseline
 });
