@@ -12,6 +12,8 @@
         ├── PeerUnavailable       a peer engine cannot take a request now
         ├── UnknownTier           a tier name that neither this engine nor a peer serves
         ├── PromptStoreUnusable   the prompt cache folder cannot be used (the engine runs without the cache)
+        ├── GgufError             a model file is no GGUF the engine can read (also a ValueError)
+        ├── MemoryPlanError       the resident tiers do not fit beside the swapping ones (also a ConfigError)
         └── LlamaBuildError       fetching or building llama-server failed (`variet engine install-llama-server`)
 
 Third-party exceptions become these where the engine meets the third party, with `raise ... from exc`:
@@ -22,13 +24,15 @@ socket and parser errors in `variet.engine.llama.upstream`, httpx2's in `variet.
 
 from __future__ import annotations
 
-from variet.shared.errors import VarietError
+from variet.shared.errors import ConfigError, VarietError
 
 __all__ = [
     "BackendDown",
     "BackendFailure",
     "EngineFailure",
+    "GgufError",
     "LlamaBuildError",
+    "MemoryPlanError",
     "NoResponse",
     "PeerUnavailable",
     "PortTaken",
@@ -82,6 +86,14 @@ class UnknownTier(EngineFailure):
 
 class PromptStoreUnusable(EngineFailure):
     """The prompt cache folder cannot be used (shared with others, locked by another engine, not writable)."""
+
+
+class GgufError(EngineFailure, ValueError):
+    """The file is no GGUF model we can read; the message says which file and why."""
+
+
+class MemoryPlanError(EngineFailure, ConfigError):
+    """The resident tiers cannot fit beside the largest swapping tier on some GPU; the message has the numbers."""
 
 
 class LlamaBuildError(EngineFailure):
