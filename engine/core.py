@@ -6,8 +6,9 @@ completions through it, and both read it; nothing here reads them back, so impor
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -70,11 +71,17 @@ class TierStats:
 
 class Engine:
     """Everything the engine knows at run time. Pass `backend` to run against a fake model server, and
-    `peer_transport` to poll peers through a test transport."""
+    `peer_transport` to poll peers through a test transport.
+
+    Building one reads no file: `start` (the app's lifespan) acquires what it holds while it runs (the prompt
+    cache folder, the tiers' memory needs), off the event loop. Secrets come in read: `api_key`, and
+    `peer_keys` by peer name.
+    """
 
     def __init__(self, settings: Settings, catalogue: TierCatalogue, *, binary: Path | None = None,
                  backend: ModelBackend | None = None, api_key: str | None = None,
-                 events: EventBus | None = None, peer_transport: httpx2.AsyncBaseTransport | None = None) -> None:
+                 peer_keys: Mapping[str, str | None] | None = None, events: EventBus | None = None,
+                 peer_transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.catalogue = catalogue
         self.api_key = api_key
@@ -84,15 +91,11 @@ class Engine:
         tiers = list(catalogue.tiers)
         self.stats = {tier: TierStats() for tier in tiers}
         self.prompt_cache: PromptCache | None = None
-        if settings.engine.prompt_cache_enabled:
-            self.prompt_cache = open_prompt_cache(
-                settings.engine, settings.relative_path(settings.engine.prompt_cache_dir), catalogue,
-                lambda: self.backend, self.events, self.prompt_speed)
+        """Opened at start when `[engine] prompt_cache_enabled` and its folder is usable."""
         if backend is None:
             if binary is None:
                 raise ValueError("Engine needs a llama-server `binary` or a `backend`")
-            slot_dirs = self.prompt_cache.slot_dirs if self.prompt_cache is not None else None
-            backend = LlamaServer(binary, catalogue, settings.engine, self.events, slot_dirs=slot_dirs)
+            backend = LlamaServer(binary, catalogue, settings.engine, self.events)
         self.backend: ModelBackend = backend
         self.scheduler = TierScheduler(
             tiers,
@@ -101,17 +104,20 @@ class Engine:
             max_wait=settings.engine.max_wait_seconds,
             gather=settings.engine.swap_gather_seconds,
             expected_swap_seconds={name: tier.load_seconds for name, tier in catalogue.tiers.items()},
-            hooks=self.prompt_cache,
             residents=catalogue.residents,
         )
         self._routing: tuple[TierCatalogue, TierCatalogue] | None = None
-        self.memory_needs: dict[str, TierNeed] = {name: tier_need(catalogue, name) for name in tiers}
+        self.memory_needs: dict[str, TierNeed] = {}
         """What each tier needs per GPU (declared or estimated), read once at start."""
-        peers = [Peer(peer, settings.peer_api_key(peer), transport=peer_transport) for peer in settings.engine.peers]
+        keys = peer_keys or {}
+        peers = [Peer(peer, keys.get(peer.name), transport=peer_transport) for peer in settings.engine.peers]
         self.peers = Peers(peers, catalogue, self.events)
         """Other boxes' engines whose tiers this one serves too (`[[engine.peers]]`)."""
 
     async def start(self) -> None:
+        """Acquire what the engine holds while it runs, off the event loop, then start its parts."""
+        self.memory_needs = await asyncio.to_thread(self._read_memory_needs)
+        await self._open_prompt_cache()
         self.scheduler.start()
         await self.peers.start()
         await self.backend.start()
@@ -121,7 +127,22 @@ class Engine:
         await self.scheduler.stop()
         await self.backend.stop()
         if self.prompt_cache is not None:
-            self.prompt_cache.close()
+            await asyncio.to_thread(self.prompt_cache.close)
+
+    def _read_memory_needs(self) -> dict[str, TierNeed]:
+        """Reads the header of every tier's model file that does not declare its memory."""
+        return {name: tier_need(self.catalogue, name) for name in self.catalogue.tiers}
+
+    async def _open_prompt_cache(self) -> None:
+        settings = self.settings.engine
+        if not settings.prompt_cache_enabled:
+            return
+        cache = await open_prompt_cache(settings, self.settings.relative_path(settings.prompt_cache_dir),
+                                        self.catalogue, self.backend, self.events, self.prompt_speed)
+        if cache is not None:
+            self.prompt_cache = cache
+            self.backend.slot_dirs = cache.slot_dirs  # before it starts: its preset names them
+            self.scheduler.use_hooks(cache)
 
     @property
     def loaded(self) -> str | None:

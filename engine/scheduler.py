@@ -46,6 +46,7 @@ there is always room, and llama-server never has to choose a victim (which could
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -313,6 +314,10 @@ class TierScheduler:
         self.stats = _Stats()
         events.listen(self._on_event)
 
+    def use_hooks(self, hooks: SwapHooks) -> None:
+        """Call `hooks` around swaps from now on (before `start`)."""
+        self._hooks = hooks
+
     @property
     def state(self) -> SchedulerState:
         if self.down:
@@ -537,10 +542,11 @@ class TierScheduler:
                 await self._unload()
                 continue
             timeout = None if decision.wake_at is None else max(0.0, decision.wake_at - self._clock())
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            # Not `wait_for`: on Python 3.11 it swallows a cancellation that comes as the wake does, and `stop`
+            # would then wait forever for this task.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     def _idle(self) -> bool:
         return not any(self._in_flight.values()) and not any(self._queues.values())

@@ -93,6 +93,9 @@ class ModelBackend(TierBackend, SlotBackend, Protocol):
     into it for those. The real one is `LlamaServer`; tests pass a fake.
     """
 
+    slot_dirs: dict[str, Path]
+    """Each tier's `slot-save-path` for prompt caches, set before `start` when prompt caching is on."""
+
     @property
     def url(self) -> str:
         """Where it answers (for messages and status)."""
@@ -173,7 +176,8 @@ class LlamaServer:
         `slot_dirs`: each tier's `slot-save-path` (existing private folders), when prompt caching is on.
         """
         self._binary = binary
-        self._slot_dirs = dict(slot_dirs or {})
+        self.slot_dirs = dict(slot_dirs or {})
+        """Each tier's `slot-save-path`, when prompt caching is on; the preset written at start names them."""
         self._catalogue = catalogue
         self._settings = settings
         self._events = events
@@ -222,7 +226,7 @@ class LlamaServer:
 
     def command(self) -> list[str]:
         preset = self._dir / "models-preset.ini"
-        preset.write_text(render_preset(self._catalogue, self._settings, slot_dirs=self._slot_dirs))
+        preset.write_text(render_preset(self._catalogue, self._settings, slot_dirs=self.slot_dirs))
         return [
             str(self._binary),
             "--models-preset", str(preset),

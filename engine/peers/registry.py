@@ -178,8 +178,9 @@ class Peers:
             started = loop.time()
             peer.poke.clear()
             self.apply(peer, await peer.read())
-            try:
-                await asyncio.wait_for(peer.poke.wait(), retry_delay(peer.view, peer.settings.poll_seconds))
+            try:  # not `wait_for`, which may swallow `stop`'s cancellation on Python 3.11
+                async with asyncio.timeout(retry_delay(peer.view, peer.settings.poll_seconds)):
+                    await peer.poke.wait()
             except TimeoutError:
                 continue
             # Poked: poll now, but never more often than this (a burst of failed requests is one poll).
