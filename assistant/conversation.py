@@ -27,6 +27,7 @@ class Said:
     by_bot: bool
     """Written by this bot."""
     text: str
+    message_id: int = 0
 
 
 def system_prompt(now: datetime, *, owner: str, tools: Sequence[str]) -> str:

@@ -20,7 +20,7 @@ log = logging.getLogger("variet.assistant")
 
 def said(message: discord.Message, bot_id: int) -> Said:
     author = message.author
-    return Said(author.id, author.display_name, author.id == bot_id, message.content)
+    return Said(author.id, author.display_name, author.id == bot_id, message.content, message.id)
 
 
 def channel_ids(channel: object) -> tuple[int, ...]:

@@ -73,6 +73,11 @@ class LiveReply(Generic[H]):
         self.done = anyio.Event()
         """Set once the final state is in Discord (or could not be put there)."""
 
+    @property
+    def messages(self) -> list[H]:
+        """The messages posted so far, in order."""
+        return list(self._messages)
+
     def show(self, body: str, footer: str = "", *, final: bool = False) -> None:
         """What the answer should look like now; `final` once it will not change again."""
         if self._wanted is not None and self._wanted.final:

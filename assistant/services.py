@@ -12,6 +12,7 @@ from variet.assistant.confirm import Confirmations
 from variet.assistant.engine_watch import EngineWatch
 from variet.assistant.mcp_host import McpHost
 from variet.assistant.pins import TierPins
+from variet.assistant.taint import LinkMemory
 from variet.shared.config import DiscordSettings, Settings
 from variet.shared.engine_client import EngineClient
 
@@ -51,6 +52,8 @@ class Services:
     pins: TierPins
     gate: Gatekeeper
     confirmations: Confirmations = field(default_factory=Confirmations)
+    links: LinkMemory = field(default_factory=LinkMemory)
+    """URLs search results offered for each answer (a reply may open them unasked)."""
     timings: deque[TurnTimings] = field(default_factory=lambda: deque(maxlen=_KEPT_TIMINGS))
     """The last answered messages, newest last (for logs and the benchmark)."""
 

@@ -4,16 +4,18 @@ A conversation is tainted once it holds text strangers wrote: a tool result the 
 (`_meta["variet/untrusted"]`: mail, events, web pages, search results), or, rebuilt from Discord, an earlier
 answer whose footer says it read such content (`taint_mark`), or a message from someone the bot does not
 answer. From then on a call is *outbound* when its tool's declaration (`variet/outbound`, see
-`variet.servers.kit.untrusted.Outbound`) says so for these arguments: a URL that no search result and no
-message of the person's own contained verbatim, a search whose query holds words of private results (mail,
-calendar) that the person did not write themselves, a draft, an event with attendees. `Taint.check` is a
-pure decision; what happens to a held call (ask, refuse) is the toolbox's business. Reads stay free.
+`variet.servers.kit.untrusted.Outbound`) says so for these arguments: a URL that no search result of the
+conversation (`LinkMemory` keeps earlier turns') and no message of the person's own contained verbatim, a
+search whose query holds words of private results (mail, calendar) that the person did not write themselves,
+a draft, an event with attendees. `Taint.check` is a pure decision; what happens to a held call (ask,
+refuse) is the toolbox's business. Reads stay free.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,8 @@ from variet.assistant.conversation import Said
 from variet.assistant.render import SMALL
 from variet.servers.kit.untrusted import OUTBOUND_KEY, UNTRUSTED_KEY, UNTRUSTED_NOTICE, Outbound
 
-__all__ = ["TAINT_MARK", "Held", "Taint", "declares_outbound", "outbound_rule", "taint_mark", "urls_in"]
+__all__ = ["TAINT_MARK", "Held", "LinkMemory", "Taint", "declares_outbound", "outbound_rule", "taint_mark",
+           "urls_in"]
 
 TAINT_MARK = "🛡️ untrusted:"
 """Starts the footer part that records what untrusted content an answer was written after."""
@@ -41,6 +44,29 @@ _COMMON = frozenset("""
 """.split())
 """Words too common to count as private text when a search query repeats them."""
 _ARGS_MAX = 700
+_REMEMBERED_ANSWERS = 1000
+
+
+class LinkMemory:
+    """The URLs search results offered, by the bot messages of the answer they were offered for, so a reply
+    can open "the second link" unasked. Kept in memory only (bounded): after a restart such a URL is asked."""
+
+    def __init__(self, size: int = _REMEMBERED_ANSWERS) -> None:
+        self._links: OrderedDict[int, frozenset[str]] = OrderedDict()
+        self._size = size
+
+    def remember(self, message_ids: Iterable[int], links: Iterable[str]) -> None:
+        offered = frozenset(links)
+        if not offered:
+            return
+        for message_id in message_ids:
+            self._links[message_id] = offered
+            self._links.move_to_end(message_id)
+        while len(self._links) > self._size:
+            self._links.popitem(last=False)
+
+    def recall(self, message_ids: Iterable[int]) -> set[str]:
+        return {link for message_id in message_ids for link in self._links.get(message_id, ())}
 
 
 @dataclass(frozen=True)
@@ -90,16 +116,21 @@ class Taint:
     person_words: set[str] = field(default_factory=set)
     known_urls: set[str] = field(default_factory=set)
     """URLs that carry nothing of the owner's: written by the person, or offered by a search result."""
+    offered_urls: set[str] = field(default_factory=set)
+    """The URLs search results offered in this turn (for `LinkMemory`)."""
 
     @property
     def tainted(self) -> bool:
         return bool(self.sources)
 
     @classmethod
-    def of_history(cls, history: Sequence[Said], *, people: frozenset[int]) -> Taint:
+    def of_history(cls, history: Sequence[Said], *, people: frozenset[int], links: LinkMemory | None = None) -> Taint:
         """The taint a conversation rebuilt from Discord carries. `people`: who the bot answers (their words
-        and URLs are theirs); anyone else's message is untrusted content."""
+        and URLs are theirs); anyone else's message is untrusted content. `links`: URLs search results offered
+        for the bot's earlier answers."""
         taint = cls()
+        if links is not None:
+            taint.known_urls |= links.recall(said.message_id for said in history if said.by_bot)
         answer: list[str] = []  # the parts of one long answer so far (the footer is under the last)
         for said in history:
             if said.by_bot:
@@ -140,7 +171,9 @@ class Taint:
         self.sources[source] = self.sources.get(source, False) or private
         links = marker.get("links")
         if isinstance(links, list):
-            self.known_urls |= {link for link in links if isinstance(link, str)}
+            offered = {link for link in links if isinstance(link, str)}
+            self.known_urls |= offered
+            self.offered_urls |= offered
         if private:
             self.private_texts.append(" ".join(_strings(result.structured_content or _texts(result))))
 

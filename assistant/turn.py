@@ -177,7 +177,7 @@ async def answer_message(message: discord.Message, services: Services, *, bot_id
         try:
             history = await conversation_of(message, bot_id=bot_id, limit=settings.history_messages)
             access = services.gate.access
-            view.taint = taint = Taint.of_history(history, people=access.owners | access.users)
+            view.taint = taint = Taint.of_history(history, people=access.owners | access.users, links=services.links)
             await services.host.revive()
             tools = HostTools(services.host, asker, OutboundGate(taint, settings.outbound, asker))
             owner = message.author.display_name
@@ -198,6 +198,8 @@ async def answer_message(message: discord.Message, services: Services, *, bot_id
             view.fail(line)
         await reply.done.wait()
         tasks.cancel_scope.cancel()
+    if view.taint is not None:
+        services.links.remember((posted.id for posted in reply.messages), view.taint.offered_urls)
     timings = TurnTimings(received=received, first_visible=reply.first_visible, finished=time.monotonic(),
                           engine_seconds=result.engine_seconds if result else 0.0,
                           tool_seconds=result.tool_seconds if result else 0.0,

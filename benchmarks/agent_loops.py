@@ -9,11 +9,11 @@ loaded; a prompt longer than the tier's context counts as refused).
 
 Scale. A tiny tier's tokens are bytes, and Claude Code's loops run to 300 kB, more than a tiny tier processes
 in reasonable time on a CPU. So every loop is shrunk `--shrink` times (system prompt, tool descriptions, tool
-results, reminders; the person's own words are kept whole), and so are the tiers' contexts and `max_tokens`:
-every size the engine compares shrinks alike (to within 10 %: JSON keys do not shrink), so it takes the
-decisions it takes on the full-size loop.
-The contexts are Machine A's (`config/tiers.toml`) times `--context-scale`; llama-server gets four times the
-declared context (its byte tokens), so only the engine's own reckoning decides what fits.
+results, reminders; the person's own words are kept whole), and so are the tiers' contexts, `max_tokens` and
+the router's typical answer length (`[router] expected_output_tokens`): every size the engine compares
+shrinks alike (to within 10 %: JSON keys do not shrink), so it takes the decisions it takes on the full-size
+loop. The contexts are Machine A's (`config/tiers.toml`) times `--context-scale`; llama-server gets four
+times the declared context (its tokens are bytes), so only the engine's own reckoning decides what fits.
 
     .venv/bin/python benchmarks/agent_loops.py [--shrink 8] [--context-scale 1]
 
@@ -42,6 +42,7 @@ from variet.engine.auto import CHARS_PER_TOKEN
 from variet.engine.prompts.prefixes import prefix_chain
 from variet.engine.tasks import read_turn
 from variet.router import DIFFICULTIES, NEEDS, Conversation, RouteHints, route
+from variet.shared.config import RouterSettings
 from variet.shared.tiers import Tier, TierCatalogue, load_tiers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,12 +80,14 @@ def _shrink_tools(tools: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     """The tools with empty schemas, the first one's description padded so that the list is 1/k as long."""
     target = len(json.dumps(tools, separators=(",", ":"))) // k
     openai = "function" in tools[0]
-    small = [{"type": "function", "function": {"name": t["function"]["name"], "description": "",
+    small: list[dict[str, Any]] = [{"type": "function", "function": {"name": t["function"]["name"], "description": "",
                                                "parameters": {"type": "object", "properties": {}}}}
-             if openai else {"name": t["name"], "description": "", "input_schema": {"type": "object", "properties": {}}}
-             for t in tools]
+                                   if openai else {"name": t["name"], "description": "",
+                                                   "input_schema": {"type": "object", "properties": {}}}
+                                   for t in tools]
     pad = max(0, target - len(json.dumps(small, separators=(",", ":"))))
-    (small[0]["function"] if openai else small[0])["description"] = "Tool descriptions, shrunk. " * (pad // 27 + 1)
+    first: dict[str, Any] = small[0]["function"] if openai else small[0]
+    first["description"] = "Tool descriptions, shrunk. " * (pad // 27 + 1)
     return small
 
 
@@ -227,6 +230,11 @@ def replay(url: str, name: str, k: int, catalogue: TierCatalogue) -> Replay:
     return Replay(name, form, tasks, tokens)
 
 
+def answer_tokens(k: int) -> int:
+    """The router's typical answer length, shrunk like everything else."""
+    return max(1, RouterSettings().expected_output_tokens // k)
+
+
 def stateless(name: str, k: int, catalogue: TierCatalogue, loaded: list[str | None]) -> Replay:
     """The same turns routed as before: each turn on its own (see the module's docstring)."""
     form = "anthropic" if name.startswith("claude-code") else "openai"
@@ -239,7 +247,8 @@ def stateless(name: str, k: int, catalogue: TierCatalogue, loaded: list[str | No
         text, conversation = stateless_task(small)
         cap = small.get("max_tokens", small.get("max_completion_tokens"))
         decision = route(text, loaded_tier=loaded[0], context=conversation,
-                         hints=RouteHints(max_output_tokens=cap if isinstance(cap, int) else None), tiers=catalogue)
+                         hints=RouteHints(expected_output_tokens=answer_tokens(k),
+                                          max_output_tokens=cap if isinstance(cap, int) else None), tiers=catalogue)
         prompt = math.ceil(prefix_chain(small).total_chars / CHARS_PER_TOKEN)
         if prompt > catalogue.tiers[decision.tier].context:
             tasks[owner].refusals += 1
@@ -304,7 +313,7 @@ def main() -> None:
     names = args.loop or sorted(p.stem for p in DATA.glob("*.json"))
     ours, before = [], []
     loaded: list[str | None] = [None]
-    with engine(directory) as running:
+    with engine(directory, extra=f"[router]\nexpected_output_tokens = {answer_tokens(k)}\n") as running:
         for name in names:
             print(f"replaying {name} ...", file=sys.stderr, flush=True)
             ours.append(replay(running.url, name, k, catalogue))
@@ -335,9 +344,9 @@ def main() -> None:
     print()
     print(table(["loop (memory / stateless)", "tasks", "swaps in tasks", "down or sideways",
                  "escalations (shallower)", "refusals", "first tier adequate"], rows))
-    print("\nAn escalation is shallower when only shallower tiers hold the grown conversation (Machine A's deep "
-          "tiers have the smaller contexts); it is not counted as a move down. A refusal of the stateless auto "
-          "is a prompt longer than its tier's context.")
+    print("\nAn escalation is shallower when only shallower tiers hold the grown conversation (Machine A's deep\n"
+          "tiers have the smaller contexts); it is not counted as a move down. A refusal of the stateless auto is\n"
+          "a prompt longer than its tier's context.")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """`variet demo`: the whole suite on the embedded default, on one machine, with nothing configured.
 
 Builds (or reuses) llama-server, writes the embedded default (a real tiny instruct model as `fast`, generated
-tiers for the rest), starts the engine on a free loopback port,
+tiers for the rest, and `coder`, a resident fill-in-the-middle tier), starts the engine on a free loopback port,
 starts `variet-router` and `variet-inference` over stdio through a real MCP client, routes and runs a
-handful of varied tasks, and prints what happened. Every process it starts is stopped at the end, on
+handful of varied tasks, asks `coder` for a code completion in the middle of a swap, and prints what
+happened. Every process it starts is stopped at the end, on
 errors and on Ctrl-C.
 """
 
@@ -13,6 +14,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,11 +60,13 @@ def _demo(args: argparse.Namespace) -> int:
     binary = install_llama_server(say=_say)
     directory = args.dir or Path(tempfile.mkdtemp(prefix="variet-demo-"))
     _say(f"2/4 writing the tiers to {directory} ...")
-    tiny = write_tiny_tiers(directory, real_fast=not args.generated_only)
+    tiny = write_tiny_tiers(directory, real_fast=not args.generated_only, coder=True)
     with launch_engine(tiny.settings_file, binary=binary, log=directory / "engine.log") as engine:
         _say(f"3/4 engine up at {engine.url}; starting variet-router and variet-inference over stdio ...")
         rows, answers, status = anyio.run(_drive, engine.url, args.max_tokens)
+        completion = anyio.run(_complete_during_swap, engine.url, status.loaded)
     _print_table(rows)
+    print(f"\n{completion}")
     print(f"\nengine: {status.swaps} swaps; measured tok/s: " + ", ".join(
         f"{name} {info.measured_tokens_per_second}" for name, info in status.tiers.items()
         if info.measured_tokens_per_second))
@@ -116,6 +120,47 @@ async def _drive(url: str, max_tokens: int) -> tuple[list[list[str]], list[tuple
         async with EngineClient(url) as engine:
             status = await engine.status()
     return rows, answers, status
+
+
+async def _complete_during_swap(url: str, loaded: str | None) -> str:
+    """Start a swap, ask the resident FIM tier for a completion at once, and say when each ended."""
+    import json
+
+    import httpx2
+
+    target = "ultra" if loaded != "ultra" else "balanced"
+    swap: dict[str, float] = {}
+    async with httpx2.AsyncClient(base_url=url, timeout=60) as client, anyio.create_task_group() as tg:
+        subscribed, done = anyio.Event(), anyio.Event()
+
+        async def watch() -> None:
+            async with client.stream("GET", "/variet/events") as events:
+                async for line in events.aiter_lines():
+                    subscribed.set()
+                    if line.startswith("data:") and (event := json.loads(line[5:]))["event"] in ("swap_started",
+                                                                                                  "swap_done"):
+                        swap[event["event"]] = event["time"]
+                        if event["event"] == "swap_done":
+                            done.set()
+
+        tg.start_soon(watch)
+        await subscribed.wait()
+        await client.post(f"/variet/tiers/{target}/load")
+        sent = time.time()
+        reply = await client.post("/infill", json={"input_prefix": "def add(a, b):\n    ", "input_suffix": "\n",
+                                                   "n_predict": 8})
+        answered = time.time()
+        with anyio.fail_after(60):
+            await done.wait()
+        tg.cancel_scope.cancel()
+    tier = reply.headers.get("x-variet-tier", "?")
+    if reply.status_code != 200:
+        return f"completion: {reply.status_code} {reply.text[:200]}"
+    start, end = swap.get("swap_started", sent), swap.get("swap_done", answered)
+    verdict = "before the swap ended: it did not wait" if answered < end else "after the swap ended"
+    return (f"completion from {tier} (resident) during the swap {loaded or 'none'} -> {target}: answered in "
+            f"{(answered - sent) * 1000:.0f} ms, {(answered - start) * 1000:.0f} ms into a "
+            f"{(end - start) * 1000:.0f} ms swap, {verdict}")
 
 
 def _short(text: str, width: int = 40) -> str:

@@ -116,11 +116,15 @@ class Engine:
 
     async def start(self) -> None:
         """Acquire what the engine holds while it runs, off the event loop, then start its parts."""
-        self.memory_needs = await asyncio.to_thread(self._read_memory_needs)
-        await self._open_prompt_cache()
-        self.scheduler.start()
-        await self.peers.start()
-        await self.backend.start()
+        # Reading the model files' headers takes a moment for a large vocabulary: beside llama-server's start.
+        needs = asyncio.ensure_future(asyncio.to_thread(self._read_memory_needs))
+        try:
+            await self._open_prompt_cache()
+            self.scheduler.start()
+            await self.peers.start()
+            await self.backend.start()
+        finally:
+            self.memory_needs = await needs
 
     async def stop(self) -> None:
         await self.peers.stop()

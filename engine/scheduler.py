@@ -89,7 +89,9 @@ SchedulerState = Literal["idle", "ready", "draining", "swapping", "down"]
 
 
 class TierBackend(Protocol):
-    """What the scheduler needs from llama-server. The calls are never concurrent."""
+    """What the scheduler needs from llama-server. The swap lane's calls are never concurrent with each other; a
+    resident tier's load (`start_load` then `until_loaded`, for a tier the swap lane never touches) may run
+    beside them."""
 
     async def start_load(self, tier: str, *, by_requests: bool = False) -> None:
         """Start loading `tier`, evicting the loaded (idle) tier. Called only while no request runs.
@@ -308,7 +310,6 @@ class TierScheduler:
         self._residents_loaded: set[str] = set()
         self._residents_loading: set[str] = set()
         self._residents_wake = asyncio.Event()
-        self._residents_ready = asyncio.Event()
         self._resident_done = asyncio.Event()
         self._residents_task: asyncio.Task[None] | None = None
         self.stats = _Stats()
@@ -352,17 +353,11 @@ class TierScheduler:
             return tier in self._residents_loaded
         return tier == self.loaded and self.swapping_to is None
 
-    async def residents_ready(self) -> None:
-        """Return once every resident tier has been loaded (or failed to load) since llama-server started."""
-        await self._residents_ready.wait()
-
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="variet-scheduler")
         if self.residents:
             self._residents_task = asyncio.create_task(self._keep_residents(), name="variet-residents")
             self._residents_wake.set()  # and again when llama-server comes up, should it not be up yet
-        else:
-            self._residents_ready.set()
 
     async def stop(self) -> None:
         for task in (self._task, self._residents_task):
@@ -387,7 +382,6 @@ class TierScheduler:
         self.down = True
         self.loaded = None
         self._residents_loaded.clear()
-        self._residents_ready.clear()
         self._hooks.unloaded(None)
         self._fail_all(BackendDown("llama-server is down; the engine is restarting it"))
         self._wake.set()
@@ -627,8 +621,6 @@ class TierScheduler:
                 if tier in self._residents_loaded:
                     continue
                 await self._load_resident(tier)
-            if not self.down:
-                self._residents_ready.set()
 
     async def _load_resident(self, tier: str) -> None:
         self._residents_loading.add(tier)
@@ -636,12 +628,13 @@ class TierScheduler:
         try:
             await self._backend.start_load(tier)
             await self._backend.until_loaded(tier)
-        except (TierLoadError, BackendDown) as exc:
+        except BackendDown:
+            return  # loaded again once llama-server is up (`backend_up`)
+        except TierLoadError as exc:
             seconds = self._clock() - started
             self.stats.resident_loads[tier] = ResidentLoad(tier, started_wall, seconds, ok=False, error=str(exc))
-            if not isinstance(exc, BackendDown):
-                log.error("resident tier %s failed to load: %s", tier, exc)
-                self._events.publish(ResidentFailedEvent(time=time.time(), tier=tier, error=str(exc)))
+            log.error("resident tier %s failed to load: %s", tier, exc)
+            self._events.publish(ResidentFailedEvent(time=time.time(), tier=tier, error=str(exc)))
             return
         finally:
             self._residents_loading.discard(tier)

@@ -132,9 +132,13 @@ def describe_budget(rows: list[GpuBudget]) -> list[str]:
             parts.append(f"{largest[0]} {largest[1]:g} GB (largest swapping tier)")
         of = f" of {row.capacity_gb:g} GB" if row.capacity_gb is not None else " (capacity unknown: set gpu_memory_gb)"
         verdict = "" if row.capacity_gb is None else (" fits" if row.fits else " DOES NOT FIT")
-        line = f"GPU {row.gpu}: {' + '.join(parts) or 'nothing'} = {row.need_gb:g} GB{of}{verdict}"
+        if parts:
+            line = f"GPU {row.gpu}: {' + '.join(parts)} = {row.need_gb:g} GB{of}{verdict}"
+        else:
+            line = f"GPU {row.gpu}: {row.capacity_gb:g} GB" if row.capacity_gb is not None else f"GPU {row.gpu}:"
         if row.unknown:
-            line += f"; not counted (need unknown): {', '.join(row.unknown)}"
+            line += f"{';' if parts else ','} need unknown for {', '.join(row.unknown)} (files not here, or declare " \
+                    "memory_gb)"
         lines.append(line)
     return lines
 

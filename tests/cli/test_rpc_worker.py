@@ -36,7 +36,7 @@ def test_loopback_needs_no_flag_and_the_flag_lets_an_overlay_address_through() -
 def test_the_worker_command_is_llama_cpps_rpc_server_with_the_chosen_address() -> None:
     command = rpc_worker_command(Path("/opt/rpc-server"), "127.0.0.1", 50052, threads=2,
                                  device="CUDA0", cache=True)
-    assert command == ["/opt/rpc-server", "--host", "127.0.0.1", "--port", "50052", "--threads", "2",
+    assert command == [str(Path("/opt/rpc-server")), "--host", "127.0.0.1", "--port", "50052", "--threads", "2",
                        "--device", "CUDA0", "--cache"]
 
 

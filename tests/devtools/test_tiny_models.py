@@ -134,3 +134,15 @@ def test_a_larger_scale_writes_wider_slower_tiers(tmp_path: Path) -> None:
     assert slow < load_tiers(small.tiers_file).tiers["fast"].tokens_per_second
     with pytest.raises(ValueError, match="scale"):
         write_tiny_tiers(tmp_path / "x0", scale=0)
+
+
+def test_the_embedded_defaults_coder_is_a_resident_fim_tier_with_the_fim_tokens(tmp_path: Path) -> None:
+    from variet.engine.llama.gguf_facts import read_gguf_facts
+
+    written = write_tiny_tiers(tmp_path, coder=True)
+    catalogue = load_tiers(written.tiers_file)
+    assert tuple(catalogue.tiers) == (*TIER_NAMES, "coder")
+    assert catalogue.residents == ("coder",) and catalogue.fim_tier == "coder"
+    assert catalogue.tiers["coder"].strengths == ()  # `auto` never routes a chat to it
+    assert read_gguf_facts(written.models["coder"]).fim_missing == ()
+    assert read_gguf_facts(written.models["fast"]).fim_missing == ("prefix", "suffix", "middle")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,8 @@ def loops_engine(tiny_dir: Path, tiers_file: Path) -> Iterator[RunningEngine]:
         yield running
 
 
-def conversation(form: str, task: str, results: list[str], *, after: list[str] = (), **extra: Any) -> dict[str, Any]:
+def conversation(form: str, task: str, results: list[str], *, after: Sequence[str] = (),
+                 **extra: Any) -> dict[str, Any]:
     """An agent loop's request: the person's `task`, one tool call per result in `results`, then `after` (more
     user messages of the person, each after an assistant answer)."""
     messages: list[dict[str, Any]] = [{"role": "user", "content": task}]

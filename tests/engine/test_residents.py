@@ -154,3 +154,15 @@ async def test_fill_in_the_middle_on_a_tier_without_fim_tokens_is_a_400_naming_t
     bad = httpx2.post(f"{resident_engine.url}/v1/completions",
                       json={"model": "coder", "prompt": ["a", "b"], "suffix": "c"}, timeout=30)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "prompt"
+
+
+async def test_fill_in_the_middle_takes_the_engines_key_like_every_completion(coder_dir: Path) -> None:
+    key = "sk-variet-fim-test-7d2a"
+    with run_engine(write_config(coder_dir), env={"VARIET_ENGINE_API_KEY": key}) as keyed:
+        refused = httpx2.post(f"{keyed.url}/infill", json=LLAMA_VSCODE_INFILL, timeout=30)
+        assert refused.status_code == 401 and refused.json()["error"]["src"] == "variet-engine"
+        # llama.vscode sends its API key setting as a bearer token
+        reply = httpx2.post(f"{keyed.url}/infill", json=LLAMA_VSCODE_INFILL, timeout=30,
+                            headers={"authorization": f"Bearer {key}"})
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["x-variet-tier"] == "coder"

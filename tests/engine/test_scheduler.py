@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from variet.contract import TierExitedEvent
+from variet.contract import ResidentFailedEvent, TierExitedEvent
 from variet.engine.errors import TierLoadError
 from variet.engine.events import EventBus
 from variet.engine.scheduler import Policy, TierScheduler, Waiting, decide
@@ -367,5 +367,26 @@ async def test_a_resident_whose_instance_exits_is_loaded_again_and_its_requests_
             while not scheduler.is_loaded("coder"):
                 await anyio.wait_all_tasks_blocked()
         assert scheduler.is_loaded("coder") and backend.calls == ["load coder", "load coder"]
+    finally:
+        await scheduler.stop()
+
+
+@pytest.mark.anyio
+async def test_a_resident_that_fails_to_load_says_why_and_its_requests_still_go_to_llama_server() -> None:
+    backend = ResidentBackend()
+    backend.fail.add("coder")
+    events = EventBus()
+    failures: list[str] = []
+    events.listen(lambda event: failures.append(event.error) if isinstance(event, ResidentFailedEvent) else None)
+    scheduler = TierScheduler(["fast", "coder"], backend, events, max_wait=30, residents=["coder"])
+    scheduler.start()
+    try:
+        with anyio.fail_after(5):
+            while not failures:
+                await anyio.wait_all_tasks_blocked()
+            assert "missing" in failures[0] and not scheduler.stats.resident_loads["coder"].ok
+            assert await scheduler.acquire("coder") is True  # autoload: llama-server's own error answers it
+            scheduler.release("coder")
+            await serve(scheduler, "fast", [])  # the swap lane carries on
     finally:
         await scheduler.stop()

@@ -29,7 +29,7 @@ def test_the_task_of_every_recorded_turn_is_what_the_person_typed_never_a_tool_r
 ) -> None:
     task_name = name.split("-", 2)[-1] if name.startswith("claude-code") else name.split("-", 1)[-1]
     expected = PROMPTS[task_name]
-    seen = []
+    seen: list[str] = []
     for body in loop(name):
         turn = read_turn(body)
         assert turn.index is not None

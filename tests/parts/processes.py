@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["alive", "tree_of"]
+__all__ = ["alive", "ensure_console", "tree_of"]
 
 
 def alive(pid: int) -> bool:
@@ -29,6 +29,23 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return fields[0] != "Z"
+
+
+def ensure_console() -> None:
+    """Windows: make sure this process has a console its children share, the way CTRL_BREAK reaches them (a
+    program started from a terminal or by Task Scheduler has one); skip the test where none can be had
+    (Wine 8 run headless cannot allocate one, nor deliver console control events)."""
+    if sys.platform != "win32":
+        return
+    import ctypes
+
+    import pytest
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.GetConsoleWindow.restype = ctypes.c_void_p
+    if kernel32.GetConsoleWindow() or kernel32.AllocConsole():
+        return
+    pytest.skip("no console to carry CTRL_BREAK here (Wine run headless); a terminal or Task Scheduler has one")
 
 
 def tree_of(root: int) -> list[int]:

@@ -11,8 +11,9 @@ WINDOWS = {"APPDATA": r"C:\Users\me\AppData\Roaming", "LOCALAPPDATA": r"C:\Users
 
 
 def test_linux_keeps_the_xdg_style_folders_under_home() -> None:
-    assert [str(f(platform="linux", environ={})) for f in (config_dir, cache_dir, state_dir, logs_dir)] == [
-        "~/.config/variet", "~/.cache/variet", "~/.local/state/variet", "~/.local/state/variet/logs"]
+    assert [f(platform="linux", environ={}) for f in (config_dir, cache_dir, state_dir, logs_dir)] == [
+        Path("~/.config/variet"), Path("~/.cache/variet"), Path("~/.local/state/variet"),
+        Path("~/.local/state/variet/logs")]
 
 
 def test_windows_keeps_settings_in_roaming_appdata_and_the_rest_in_local_appdata() -> None:

@@ -107,9 +107,20 @@ def test_on_windows_a_private_file_carries_a_protected_owner_only_acl(tmp_path: 
     file = tmp_path / "key"
     write_private_file(file, "s3cret")
     sddl = winacl._file_sddl(str(file))
-    assert sddl.startswith("D:P"), sddl
     assert foreign_grants(sddl, winacl.current_user_sid()) == [], sddl
+    # Wine 8 does not keep the descriptor a file is created with (it reports one made from the Unix mode).
+    assert sddl.startswith("D:P") or under_wine(), sddl
     expose(file)
     found = exposure(file)
     assert found is not None and "Everyone" in found.detail and found.fix.startswith(f'icacls "{file}"')
     assert sys.platform == "win32"
+
+
+def under_wine() -> bool:
+    import winreg  # type: ignore[import-not-found,unused-ignore]
+
+    try:
+        winreg.CloseKey(winreg.OpenKey(winreg.HKEY_CURRENT_USER, r"Software\Wine"))
+    except OSError:
+        return False
+    return True

@@ -480,7 +480,7 @@ function onEvent(event) {
         status.swapping = {tier: event.tier, elapsed_seconds: 0, expected_seconds: event.expected_seconds};
         status.loaded = null;
         status.state = 'swapping';
-        for (const tier of Object.values(status.tiers)) tier.loaded = false;
+        for (const tier of Object.values(status.tiers)) if (!tier.resident) tier.loaded = false;
       }
       break;
     case 'swap_done': {
@@ -513,7 +513,7 @@ function onEvent(event) {
       closeResidency(time);
       if (status) {
         Object.assign(status, {loaded: null, state: 'idle'});
-        for (const tier of Object.values(status.tiers)) tier.loaded = false;
+        for (const tier of Object.values(status.tiers)) if (!tier.resident) tier.loaded = false;
       }
       break;
     case 'backend_down':
@@ -537,6 +537,19 @@ function onEvent(event) {
         Object.assign(status.backend, {up: true, pid: event.pid});
       }
       break;
+    case 'resident_loaded':
+    case 'resident_failed': {
+      const tier = status?.tiers[event.tier];
+      if (tier) {
+        tier.loaded = event.event === 'resident_loaded';
+        tier.last_swap = {at: time - (event.seconds ?? 0), seconds: event.seconds ?? 0, ok: tier.loaded,
+          error: event.error ?? null};
+      }
+      if (event.event === 'resident_failed') {
+        addError(time, `Resident ${event.tier} failed to load`, event.error, `resident:${event.tier}:${time}`);
+      }
+      break;
+    }
     case 'tier_exited':
       S.exits.push({tier: event.tier, time});
       for (const span of S.resident) if (span.end === null && span.tier === event.tier) span.end = time;
@@ -613,6 +626,7 @@ function tierNames() {
 function tierState(name, tier, status) {
   if (tier.box_up === false) return 'down';
   if (status.swapping?.tier === name) return 'loading';
+  if (tier.resident) return tier.loaded ? 'resident' : tier.last_swap && !tier.last_swap.ok ? 'failed' : 'loading';
   if (tier.loaded) return status.state === 'draining' ? 'draining' : 'loaded';
   if (tier.queued > 0 || S.requested.has(name)) return 'waiting';
   if (tier.last_swap && !tier.last_swap.ok) return 'failed';
@@ -664,7 +678,8 @@ function renderTiers(status) {
     const card = S.cards.get(name);
     const state = tierState(name, tier, status);
     card.root.dataset.state = state;
-    card.badge.textContent = {loaded: 'loaded', draining: 'finishing', loading: 'loading', idle: 'idle',
+    card.badge.textContent = {loaded: 'loaded', resident: 'resident', draining: 'finishing', loading: 'loading',
+      idle: 'idle',
       failed: 'load failed', waiting: tier.queued ? `${tier.queued} waiting` : 'queued',
       down: `${tier.box} down`}[state];
     const peer = tier.box && tier.box !== 'local' ? tier.box : null;
@@ -697,6 +712,7 @@ function renderTiers(status) {
     card.counts.replaceChildren(el('b', {}, String(tier.in_flight)), ' running · ',
       el('b', {}, String(tier.queued)), ' queued');
     const loaded = state === 'loaded' || state === 'draining';
+    card.button.hidden = Boolean(tier.resident); // never swapped: nothing to load or unload
     card.button.dataset.action = loaded ? 'unload' : 'load';
     card.button.textContent = loaded ? 'Unload' : 'Load';
     card.button.disabled = !loaded && (state === 'loading' || state === 'down' || S.requested.has(name)

@@ -357,3 +357,24 @@ def test_serve_prints_the_dashboards_address(real_dir: Path) -> None:
     with run_engine(write_config(real_dir)) as engine:
         assert f"dashboard: {engine.url}/ui" in engine.log.read_text()
 
+
+
+def test_a_resident_tier_shows_as_resident_through_swaps_and_has_no_load_button(
+    coder_dir: Path, tmp_path: Path,
+) -> None:
+    with run_engine(write_config(coder_dir)) as engine, open_browser(tmp_path / "chromium") as browser:
+        engine.wait_for("the resident coder", lambda s: s.residents_loaded == ["coder"])
+        browser.get(f"{engine.url}/ui")
+        browser.wait("the tiers and the resident", lambda d: list(cards(d)) == [*TIERS, "coder"])
+        browser.wait("the events stream", lambda d: link(d) == "live")
+        record_states(browser)
+        driver = browser.driver
+        browser.wait("coder to show as resident", lambda d: cards(d)["coder"] == "resident")
+        assert not button(driver, "coder").is_displayed()
+        ask(engine, "fast")
+        ask(engine, "balanced")
+        browser.wait("the swap to balanced to show", lambda d: cards(d)["balanced"] == "loaded")
+        assert cards(driver)["coder"] == "resident" and set(seen(browser, "coder")) <= {"resident"}
+        badge = driver.find_element(By.CSS_SELECTOR, 'article[data-tier="coder"] .badge').text
+        assert badge == "resident"
+        assert browser.console_errors() == []

@@ -116,3 +116,13 @@ def test_the_fim_tokens_of_a_vocabulary_are_found_as_llama_cpp_finds_them(tmp_pa
     write_tiny_model(tmp_path / "fast.gguf", TINY_MODELS[0])
     assert read_gguf_facts(tmp_path / "coder.gguf").fim_missing == ()
     assert read_gguf_facts(tmp_path / "fast.gguf").fim_missing == ("prefix", "suffix", "middle")
+
+
+def test_the_engine_refuses_to_start_with_residents_that_cannot_fit(tmp_path: Path) -> None:
+    _catalogue(tmp_path, MACHINE_A.format(coder=1.5))
+    config = tmp_path / "variet.toml"
+    config.write_text('[engine]\ntiers_file = "tiers.toml"\nlisten = "127.0.0.1:0"\n')
+    done = subprocess.run([sys.executable, "-m", "variet.cli", "engine", "serve", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, check=False, env={"HOME": str(tmp_path)})
+    assert done.returncode == 2, done.stderr
+    assert "GPU 1: coder 1.5 GB (resident) + ultra 11.2 GB (largest swapping tier) = 12.7 GB" in done.stderr

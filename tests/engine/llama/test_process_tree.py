@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.parts.processes import alive
+from tests.parts.processes import alive, ensure_console
 from tests.parts.waiting import wait_until
 from variet.engine.llama.process_tree import ProcessTree
 
@@ -55,6 +55,7 @@ def test_killing_the_tree_kills_the_child_and_what_it_started() -> None:
 
 
 def test_asking_the_tree_to_stop_ends_the_child() -> None:
+    ensure_console()  # CTRL_BREAK travels through the console the child shares with us
     with tree_with_grandchild() as (tree, child, _):
         assert tree.interrupt()
         assert child.wait(timeout=30) != 0

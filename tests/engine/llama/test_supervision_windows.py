@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from tests.parts.engine import run_engine, write_config
-from tests.parts.processes import alive, tree_of
+from tests.parts.processes import alive, ensure_console, tree_of
 from tests.parts.waiting import wait_until
 from variet.engine.llama.launcher import stop_process
 
@@ -30,6 +30,7 @@ def test_on_windows_an_engine_killed_outright_leaves_no_llama_server_exe(tiny_di
 
 
 def test_on_windows_ctrl_break_stops_the_engine_gracefully_and_llama_server_with_it(tiny_dir: Path) -> None:
+    ensure_console()  # as in a terminal or under Task Scheduler: the engine and llama-server share it
     with run_engine(write_config(tiny_dir)) as running:
         assert httpx2.post(f"{running.url}/v1/chat/completions", json=CHAT, timeout=60).status_code == 200
         tree = tree_of(running.status().backend.pid)
