@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from enum import Enum
 
-from variet.shared.config import DiscordSettings
+from variet.assistant.settings import DiscordSettings
 
 __all__ = ["Access", "Gatekeeper", "Verdict"]
 

@@ -21,8 +21,8 @@ from discord.http import Route
 from variet.assistant.commands import add_commands
 from variet.assistant.history import addressed_to_bot, channel_ids
 from variet.assistant.services import Services
+from variet.assistant.settings import DiscordSettings
 from variet.assistant.turn import answer_message
-from variet.shared.config import DiscordSettings
 
 __all__ = ["VarietBot", "use_discord_at"]
 

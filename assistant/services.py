@@ -12,8 +12,9 @@ from variet.assistant.confirm import Confirmations
 from variet.assistant.engine_watch import EngineWatch
 from variet.assistant.mcp_host import McpHost
 from variet.assistant.pins import TierPins
+from variet.assistant.settings import DiscordSettings
 from variet.assistant.taint import LinkMemory
-from variet.shared.config import DiscordSettings, Settings
+from variet.shared.config import Settings
 from variet.shared.engine_client import EngineClient
 
 __all__ = ["Services", "TurnTimings"]

@@ -9,30 +9,10 @@ Models that describe answers ignore fields they do not know, so an older client 
 newer engine that adds some.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from variet.contract.control import Health, LoadAnswer, UnloadAnswer
 from variet.contract.errors import ErrorBody, ErrorDetail
-from variet.contract.events import (
-    BackendDownEvent,
-    BackendUpEvent,
-    EngineEvent,
-    PeerDownEvent,
-    PeerLoadedEvent,
-    PeerUpEvent,
-    PromptCacheRestoredEvent,
-    PromptCacheSavedEvent,
-    PromptCacheSkippedEvent,
-    RequestDoneEvent,
-    ResidentFailedEvent,
-    ResidentLoadedEvent,
-    RoutedEvent,
-    SubscribedEvent,
-    SwapDoneEvent,
-    SwapFailedEvent,
-    SwapStartedEvent,
-    TierExitedEvent,
-    UnloadedEvent,
-    parse_event,
-)
 from variet.contract.models import AUTO_MODEL, ModelEntry, ModelList, TierFacts
 from variet.contract.status import (
     LOCAL_BOX,
@@ -48,6 +28,30 @@ from variet.contract.status import (
     SwappingInfo,
     TierState,
 )
+
+if TYPE_CHECKING:
+    from variet.contract.events import (
+        BackendDownEvent,
+        BackendUpEvent,
+        EngineEvent,
+        PeerDownEvent,
+        PeerLoadedEvent,
+        PeerUpEvent,
+        PromptCacheRestoredEvent,
+        PromptCacheSavedEvent,
+        PromptCacheSkippedEvent,
+        RequestDoneEvent,
+        ResidentFailedEvent,
+        ResidentLoadedEvent,
+        RoutedEvent,
+        SubscribedEvent,
+        SwapDoneEvent,
+        SwapFailedEvent,
+        SwapStartedEvent,
+        TierExitedEvent,
+        UnloadedEvent,
+        parse_event,
+    )
 
 __all__ = [
     "AUTO_MODEL",
@@ -92,3 +96,13 @@ __all__ = [
     "UnloadedEvent",
     "parse_event",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The events (a model per kind and the union's parser) load on first use: most clients, the MCP servers
+    # among them, never read the event stream, and their start-up is measured.
+    if name in __all__:
+        from variet.contract import events
+
+        return getattr(events, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -179,6 +179,7 @@ def train(
 def _fit(rows: _Rows, targets: Matrix, width: int, hyper: Hyperparameters) -> tuple[Matrix, Matrix]:
     count, classes = targets.shape
     size = width * classes
+    cells = (rows.indices[:, None] * classes + np.arange(classes)).ravel()
 
     def objective(theta: Matrix) -> tuple[float, Matrix]:
         weights = theta[:size].reshape(width, classes)
@@ -191,8 +192,9 @@ def _fit(rows: _Rows, targets: Matrix, width: int, hyper: Hyperparameters) -> tu
         loss = -float((targets * log_p).sum()) / count + 0.5 * hyper.l2 * float((weights**2).sum())
         residual = (np.exp(log_p) - targets) / count
         spread = residual[rows.owner] * rows.values[:, None]
-        columns = [np.bincount(rows.indices, spread[:, k], minlength=width).astype(np.float64) for k in range(classes)]
-        grad_w: Matrix = np.stack(columns, axis=1) + hyper.l2 * weights
+        # One pass over (feature, need) cells rather than one pass per need.
+        summed = np.bincount(cells, spread.ravel(), minlength=size).astype(np.float64)
+        grad_w: Matrix = summed.reshape(width, classes) + hyper.l2 * weights
         return loss, np.concatenate([grad_w.ravel(), residual.sum(axis=0)])
 
     theta = _lbfgs(objective, np.zeros(size + classes), hyper.iterations)

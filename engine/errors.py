@@ -15,6 +15,7 @@
         ├── GgufError             a model file is no GGUF the engine can read (also a ValueError)
         ├── MemoryPlanError       the resident tiers do not fit beside the swapping ones (also a ConfigError)
         └── LlamaBuildError       fetching or building llama-server failed (`variet engine install-llama-server`)
+            └── CrossToolchainError   the cross toolchain for `--target windows` is missing or incomplete
 
 Third-party exceptions become these where the engine meets the third party, with `raise ... from exc`:
 socket and parser errors in `variet.engine.llama.upstream`, httpx2's in `variet.engine.llama.backend` and
@@ -29,6 +30,7 @@ from variet.shared.errors import ConfigError, VarietError
 __all__ = [
     "BackendDown",
     "BackendFailure",
+    "CrossToolchainError",
     "EngineFailure",
     "GgufError",
     "LlamaBuildError",
@@ -98,3 +100,7 @@ class MemoryPlanError(EngineFailure, ConfigError):
 
 class LlamaBuildError(EngineFailure):
     """Downloading or building llama-server failed."""
+
+
+class CrossToolchainError(LlamaBuildError):
+    """The cross toolchain for `--target windows` is missing or incomplete."""

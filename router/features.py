@@ -2,7 +2,8 @@
 
 A feature is a name and a value. Words, the first words, character n-grams of the words and the words
 of pasted code say what a task is about in any phrasing or language; the hand-made signals
-(structure, cues, the rules' domain and difficulty score, size buckets) say how it is asked. Each group of
+(structure, cues, the rules' domain and difficulty score, size buckets, function definitions and their doc
+comments) say how it is asked. Each group of
 text features is scaled to unit length, so a long paste weighs no more than a short question. The names
 are the contract with the trained weights: `VERSION` changes whenever they do.
 """
@@ -17,7 +18,7 @@ from variet.router.signals import Signals
 
 __all__ = ["VERSION", "features"]
 
-VERSION: Final = 1
+VERSION: Final = 2
 """Bumped whenever feature names or values change; a weights file names the version it was trained on."""
 
 _MAX_TOKENS: Final = 240
@@ -96,6 +97,11 @@ def _signal_features(s: Signals, a: Assessment) -> list[tuple[str, float]]:
         out.append(("s|code_blocks", 1.0))
     if s.material_words:
         out.append(("s|material", 1.0))
+    if s.definitions:
+        out.append((f"s|definitions:{_bucket(s.definitions)}", 1.0))
+        if s.doc_comments:
+            # A signature with its specification and little else: one function to complete.
+            out.append(("s|stub" if s.code_lines + s.words < 120 else "s|specified", 1.0))
     if s.conversation.messages:
         out.append((f"s|earlier:{_bucket(s.conversation.messages)}", 1.0))
     out.extend((f"s|lang:{tag}", 1.0) for tag in s.code_languages)

@@ -46,6 +46,11 @@ CUES: Final = (
     "scrutiny",
     "debug",
     "explain",
+    # what kind of ask it is, whatever its topic
+    "persona",
+    "units",
+    "trick",
+    "scope",
     # what the user asked for explicitly
     "quick",
     "brief",
@@ -153,6 +158,22 @@ _ENGLISH: Final[dict[str, str]] = {
     "best": """best_answer absolute_best best_possible most_thorough as_detailed take_your_time this_matters
         leave_nothing the_best_you""",
     "explain": "explain explains explanation illustrate example examples how_does how_do why_does walk_me_through",
+    "persona": """act_as acting_as act_like pretend pretending roleplay role_play roleplaying in_character
+        stay_in_character embody embodying impersonate impersonating persona play_the_role the_role_of
+        take_on_the you_are_a you_re_a imagine_you from_now_on speak_as answer_as respond_as reply_as channel
+        narrate become_a assume_the step_into in_the_voice_of as_if_you_were""",
+    "units": """convert conversion converting celsius fahrenheit kelvin km kilometres kilometers kilometre kilometer
+        miles mile metres meters metre meter centimetres centimeters cm mm inches inch feet foot ft yards lb lbs
+        pounds kg kilograms grams gram ounces ounce oz litres liters litre liter ml millilitres gallons gallon
+        cups teaspoons teaspoon tablespoons tablespoon psi mph kib mib gib kilobytes megabytes hex binary
+        decimal in_km in_miles to_celsius to_fahrenheit how_many_seconds""",
+    "trick": """trick tricky trick_question riddle riddles brain_teaser teaser gotcha catch paradox
+        how_is_that_possible how_is_it_possible explain_how who_is_in the_trick""",
+    "scope": """codebase monolith monorepo modules packages services microservice microservices middleware layer
+        layers across existing incrementally incremental backwards_compatible backward_compatible
+        without_breaking still_pass keep_working keep_the_same same_results identical byte_for_byte
+        zero_downtime rollout roll_out split_into into_modules a_package restructure reorganise reorganize
+        call_sites every_module migration_plan in_stages""",
 }
 
 # The same concepts in French, German, Spanish, Italian, Portuguese and Russian: words in alphabets are
@@ -175,6 +196,13 @@ _EUROPEAN: Final[dict[str, str]] = {
     "writing": "courriel lettre correo carta lettera письмо",
     "search": "météo wetter meteo погода",
     "chat": "bonjour salut hallo hola ciao привет merci danke gracias grazie obrigado спасибо",
+    "persona": """fais_comme joue_le incarne incarnez actúa actúa_como finge finja fingi interpreta stell_dir_vor
+        spiel_die_rolle rolle представь представьте сыграй роль wciel_się doe_alsof""",
+    "units": """convertis convertir convertissez umrechnen umrechnung rechne_um convertire converter converta
+        grados gradi grad stopni сантиметров дюйме градусов""",
+    "trick": "énigme devinette rätsel adivinanza indovinello charada enigma загадка zagadka raadsel",
+    "scope": """refactoriza refactorise découpe restructure umbauen reestruture modules módulos moduli module
+        modulen""",
 }
 
 _KOREAN: Final[dict[str, str]] = {
@@ -207,6 +235,9 @@ _KOREAN: Final[dict[str, str]] = {
     "thorough": "철저 상세 빠짐없이",
     "best": "최대한 최고",
     "explain": "설명 예시 예제",
+    "persona": "역할 너는 지금부터",
+    "units": "변환 환산 섭씨 화씨 킬로 센티",
+    "trick": "수수께끼 넌센스 함정",
 }
 
 _CJK: Final[dict[str, str]] = {
@@ -222,6 +253,10 @@ _CJK: Final[dict[str, str]] = {
     "thorough": "徹底 详细",
     "best": "尽可能 できるだけ",
     "quick": "简单 簡単 すぐ",
+    "persona": "扮演 角色 なりきって あなたは 役になって",
+    "units": "换算 換算 华氏 摄氏 華氏 摂氏 公里 英里 センチ",
+    "trick": "谜语 脑筋急转弯 なぞなぞ",
+    "scope": "重构 模块 リファクタ モジュール",
 }
 
 

@@ -1,8 +1,9 @@
 """The learned part of the router: what a task needs, as probabilities, from a linear model over its features.
 
 A task needs one of `NEEDS`: a difficulty, and for medium and hard tasks a specialty (code, reasoning, or
-either). Each need says which tiers are acceptable for it in terms of tier strengths and depth, so the
-same probabilities serve any tier catalogue. The model is a multinomial logistic regression over the
+either); the easiest tasks are told apart by how deep a tier may be before it is over-provisioning. Each
+need says which tiers are acceptable for it in terms of tier strengths and depth, so the same
+probabilities serve any tier catalogue. The model is a multinomial logistic regression over the
 named features of `variet.router.features`, trained by `variet.devtools.router_training` from labelled
 tasks; its weights, vocabulary and confidence calibration live in one small `.npz` file, loaded once on
 first use (numpy is imported then, not when the router is imported).
@@ -58,6 +59,7 @@ _NAME: Final = itemgetter(0)
 _VALUE: Final = itemgetter(1)
 _LOGIC: Final = frozenset({"reasoning", "math"})
 NEEDS: Final = (
+    Need("trivial", "easy", deepest=0),
     Need("easy", "easy", deepest=1),
     Need("medium", "medium", deepest=1),
     Need("medium code", "medium", frozenset({"code"}), deepest=2),
@@ -68,7 +70,8 @@ NEEDS: Final = (
     Need("expert", "expert"),
 )
 """The needs the model tells apart, cheapest first. With the packaged tiers they are the labelling rule's
-acceptable sets: easy = fast or balanced; medium = balanced; medium code = balanced or deep-coder; medium
+acceptable sets: trivial = fast (a lookup, a conversion, a calendar action: anything deeper is
+over-provisioning); easy = fast or balanced; medium = balanced; medium code = balanced or deep-coder; medium
 reasoning = balanced or deep-logic; hard code = deep-coder or ultra; hard reasoning = deep-logic or ultra;
 hard code or reasoning = deep-coder, deep-logic or ultra; expert = ultra."""
 

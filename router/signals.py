@@ -61,6 +61,14 @@ _TRACE_LINE = re.compile(
     re.M,
 )
 _DIFF = re.compile(r"^(?:diff --git |@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@|--- a/|\+\+\+ b/)", re.M)
+# A definition opening a line (a function or class to write or read) and a doc comment (a docstring, a
+# JSDoc or Rust doc block): together, with little else, they are a stub to complete.
+_DEFINITION = re.compile(
+    r"^[ \t]*(?:async def |def |class |function |func |fn |pub fn |public |export (?:async )?function |"
+    r"(?:static )?(?:int|bool|void|char|double|float|size_t|string|String|boolean) \w+\()",
+    re.M,
+)
+_DOC_COMMENT = re.compile(r'"""|\'\'\'|/\*\*|^[ \t]*///|^[ \t]*// [A-Z]\w+ (?:returns|reports|is)\b', re.M)
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*•]|\d{1,2}[.)]|\(\w\)|[a-h][.)])[ \t]+\S", re.M)
 _SENTENCE_END = re.compile(r"[.!?。？！](?=\s|$)")
 _CODE_LINE_HINTS: Final = (
@@ -217,6 +225,10 @@ class Signals:
     """The prose's words, lower-cased, in order (what the cues were read from)."""
     code_tokens: tuple[str, ...] = ()
     """Words of the fenced code, lower-cased, in order (at most `_CODE_TOKENS`)."""
+    definitions: int = 0
+    """Lines that open a function or class definition, fenced or not."""
+    doc_comments: int = 0
+    """Docstrings and doc comments (a specification of code to write, when beside a definition)."""
 
     def cue(self, name: str) -> int:
         """How many times a cue occurred."""
@@ -291,6 +303,8 @@ def read_signals(task: str, conversation: Conversation | None = None, *, lexicon
         conversation=conversation or _EMPTY_CONVERSATION,
         tokens=tuple(tokens),
         code_tokens=tuple(_words(code)[:_CODE_TOKENS]) if code else (),
+        definitions=len(_DEFINITION.findall(text)),
+        doc_comments=len(_DOC_COMMENT.findall(text)),
     )
 
 

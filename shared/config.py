@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from variet.shared.paths import cache_dir, config_dir, state_dir
+from variet.shared.errors import ConfigError
+from variet.shared.paths import cache_dir, config_dir
 from variet.shared.secrets import read_secret_file, secret_from
-from variet.shared.tiers import TierCatalogue, explain, load_tiers, packaged_tiers, read_toml
+from variet.shared.tiers import explain, read_toml
+
+if TYPE_CHECKING:
+    from variet.assistant.settings import DiscordSettings
+    from variet.shared.tiers import TierCatalogue
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "RESERVED_PEER_NAME",
-    "DiscordSettings",
     "EngineSettings",
     "GoogleAccount",
     "GoogleSettings",
@@ -57,7 +61,9 @@ DEFAULT_PEER_CONNECT_SECONDS = 3.0
 DEFAULT_PEER_POLL_SECONDS = 2.0
 DEFAULT_PEER_REQUEST_SECONDS = 600.0
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+SECTION_CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+"""Every section's model config: unknown keys are errors, values never change, validators built on first use."""
+_STRICT = SECTION_CONFIG
 
 OutboundMode = Literal["ask", "block", "allow"]
 """What happens to a tool call that could carry private data out: ask the user, refuse it, or let it go."""
@@ -281,97 +287,104 @@ class GoogleSettings(BaseModel):
     accounts: dict[str, GoogleAccount] = Field(default_factory=dict)
 
 
-McpServerName = Literal["search", "calendar", "gmail", "inference", "router"]
-DISCORD_API_URL = "https://discord.com/api/v10"
-DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
-DISCORD_SERVERS: tuple[McpServerName, ...] = ("search", "calendar", "gmail")
-DISCORD_MAX_TOOL_ROUNDS = 8
-DISCORD_HISTORY_MESSAGES = 30
-DISCORD_MAX_TOKENS = 2048
-DISCORD_CONFIRM_SECONDS = 120.0
-DISCORD_EDIT_INTERVAL = 1.0
-DISCORD_TOOL_SECONDS = 120.0
+def _discord_settings() -> type[DiscordSettings]:
+    from variet.assistant.settings import DiscordSettings
+
+    return DiscordSettings
 
 
-class DiscordSettings(BaseModel):
-    """`[discord]`: the Discord assistant (`variet discord`). The token comes from `VARIET_DISCORD_TOKEN` or
-    the 0600 `token_file`, never from this file."""
+_SectionT = TypeVar("_SectionT", bound=BaseModel)
 
-    model_config = _STRICT
 
-    token_file: str | None = None
-    """File (mode 0600) holding the bot token; `VARIET_DISCORD_TOKEN` takes precedence."""
-    owner_ids: tuple[int, ...] = ()
-    """Discord user ids that may use the bot, change its settings and approve sends and deletes."""
-    allowed_user_ids: tuple[int, ...] = ()
-    """Other user ids that may talk to the bot and use its tools (they cannot pin tiers or approve anything);
-    everyone else is ignored."""
-    allowed_channel_ids: tuple[int, ...] = ()
-    """When set, the bot answers in these server channels (and their threads) only; DMs are unaffected."""
-    model: str = "auto"
-    """The tier (or `auto`) the bot asks for; `/tier` pins a channel to another."""
-    servers: tuple[McpServerName, ...] = DISCORD_SERVERS
-    """Variet MCP servers whose tools the model may use, started over stdio."""
-    server_urls: dict[McpServerName, str] = Field(default_factory=dict)
-    """Streamable HTTP URLs for some of `servers` (`{ search = "http://127.0.0.1:8765/mcp" }`) instead of stdio."""
-    max_tool_rounds: int = Field(default=DISCORD_MAX_TOOL_ROUNDS, ge=1, le=50)
-    """Model replies with tool calls in one turn; past this the bot stops and says so."""
-    timezone: str | None = None
-    """IANA zone for "today" and "tomorrow" (`Europe/Berlin`); default: this machine's zone."""
-    history_messages: int = Field(default=DISCORD_HISTORY_MESSAGES, ge=1, le=200)
-    """Messages of a reply chain, thread or DM sent to the model as the conversation."""
-    max_tokens: int = Field(default=DISCORD_MAX_TOKENS, ge=16)
-    """Longest answer the model may give per call."""
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    """Sampling temperature sent with every request; default: the tier's own."""
-    confirm_timeout_seconds: float = Field(default=DISCORD_CONFIRM_SECONDS, gt=0, le=3600)
-    """How long an Approve / Cancel prompt waits for an owner; no answer means cancelled."""
-    edit_interval_seconds: float = Field(default=DISCORD_EDIT_INTERVAL, ge=0.05)
-    """Least time between two edits of a streaming answer (Discord allows about five edits in five seconds)."""
-    tool_timeout_seconds: float = Field(default=DISCORD_TOOL_SECONDS, gt=0)
-    """A tool call that takes longer fails (time spent waiting for a confirmation does not count)."""
-    outbound: OutboundMode = "ask"
-    """Once a conversation holds untrusted content (mail, events, web pages), tool calls that can carry data
-    out (a URL nobody gave, a search with private text, drafts, invitations): `ask` an owner with Approve /
-    Cancel, `block` them with a one-line reason, or `allow` them unchecked."""
-    state_file: str = str(state_dir() / "discord.json")
-    """Where `/tier` pins are kept across restarts."""
-    api_url: str = DISCORD_API_URL
-    """Discord's REST API base; point it at a Discord-compatible server or a local fake."""
-    gateway_url: str = DISCORD_GATEWAY_URL
-    """Discord's gateway WebSocket URL; point it with `api_url`."""
+class _Section(Generic[_SectionT]):
+    """A `Settings` section: validated from its table when first read, then kept."""
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone_exists(cls, value: str | None) -> str | None:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    def __init__(self, model: type[_SectionT] | Callable[[], type[_SectionT]]) -> None:
+        self._model = model
+        self.name = ""
 
-        if value is not None:
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @property
+    def model(self) -> type[_SectionT]:
+        model = self._model
+        return model if isinstance(model, type) else model()
+
+    @overload
+    def __get__(self, settings: None, owner: type) -> _Section[_SectionT]: ...
+    @overload
+    def __get__(self, settings: Settings, owner: type) -> _SectionT: ...
+    def __get__(self, settings: Settings | None, owner: type) -> _SectionT | _Section[_SectionT]:
+        if settings is None:
+            return self
+        return settings._read(self)
+
+
+class Settings:
+    """The contents of `variet.toml`: one frozen model per section.
+
+    A section is validated when it is first read (a bad one raises `ConfigError` naming the file and the key),
+    so an MCP server that reads `[engine]` and `[mcp]` never pays for `[discord]` at start-up. `load_settings`
+    validates every section up front unless asked not to. Pass sections as models or as TOML tables.
+    """
+
+    engine = _Section(EngineSettings)
+    mcp = _Section(McpSettings)
+    router = _Section(RouterSettings)
+    search = _Section(SearchSettings)
+    google = _Section(GoogleSettings)
+    discord = _Section(_discord_settings)
+
+    __slots__ = ("_file", "_models", "_tables", "source")
+
+    def __init__(self, *, source: Path | None = None, file: Path | None = None,
+                 **sections: BaseModel | Mapping[str, Any]) -> None:
+        if unknown := sorted(set(sections) - set(SECTIONS)):
+            lines = [f"  {name}: not a section (known: {', '.join(SECTIONS)})" for name in unknown]
+            raise ConfigError(f"{file or 'settings'}: invalid settings:\n" + "\n".join(lines))
+        self.source = source
+        """The file the settings came from; relative paths in it are resolved against its folder."""
+        self._file = file or source or Path("variet.toml")
+        self._tables = {name: value for name, value in sections.items() if not isinstance(value, BaseModel)}
+        self._models: dict[str, BaseModel] = {name: value for name, value in sections.items()
+                                              if isinstance(value, BaseModel)}
+
+    def _read(self, section: _Section[_SectionT]) -> _SectionT:
+        model = section.model
+        known = self._models.get(section.name)
+        if known is None:
             try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"{value!r} is not an IANA time zone (like Europe/Berlin)") from None
-        return value
+                known = model.model_validate(self._tables.get(section.name, {}))
+            except ValidationError as exc:
+                raise explain(self._file, exc, prefix=f"{section.name}.") from None
+            self._models[section.name] = known
+        if not isinstance(known, model):
+            raise TypeError(f"settings section {section.name!r} must be a {model.__name__}, not {type(known).__name__}")
+        return known
 
-    @model_validator(mode="after")
-    def _urls_name_used_servers(self) -> DiscordSettings:
-        if unused := sorted(set(self.server_urls) - set(self.servers)):
-            raise ValueError(f"server_urls names {', '.join(unused)}, which `servers` does not list")
+    def validated(self) -> Settings:
+        """These settings with every section read, so that a bad one fails now; returns itself."""
+        for name in SECTIONS:
+            getattr(self, name)
         return self
 
+    @classmethod
+    def model_validate(cls, data: Mapping[str, Any]) -> Settings:
+        """Settings from TOML-like tables, every section validated at once."""
+        return cls(**data).validated()
 
-class Settings(BaseModel):
-    """The contents of `variet.toml`."""
+    def model_copy(self, *, update: Mapping[str, Any]) -> Settings:
+        """A copy with some sections (or `source`) replaced."""
+        sections: dict[str, Any] = {**self._tables, **self._models}
+        sections.update({name: value for name, value in update.items() if name != "source"})
+        return Settings(source=update.get("source", self.source), file=self._file, **sections)
 
-    model_config = _STRICT
-
-    engine: EngineSettings = Field(default_factory=EngineSettings)
-    mcp: McpSettings = Field(default_factory=McpSettings)
-    router: RouterSettings = Field(default_factory=RouterSettings)
-    search: SearchSettings = Field(default_factory=SearchSettings)
-    google: GoogleSettings = Field(default_factory=GoogleSettings)
-    discord: DiscordSettings = Field(default_factory=DiscordSettings)
-    source: Path | None = Field(default=None, exclude=True)
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in Settings.__slots__ and not hasattr(self, name):
+            object.__setattr__(self, name, value)
+            return
+        raise AttributeError(f"settings are frozen: cannot set {name!r}")
 
     def relative_path(self, value: str) -> Path:
         """A path from this file, resolved against the file's folder when relative."""
@@ -393,10 +406,18 @@ class Settings(BaseModel):
 
     def tiers(self) -> TierCatalogue:
         """Load the tier catalogue this settings file points at (the packaged one if it is absent)."""
+        from variet.shared.tiers import load_tiers, packaged_tiers
+
         path = self.relative_path(self.engine.tiers_file)
         if not path.exists() and self.engine.tiers_file == DEFAULT_TIERS_FILE:
             path = packaged_tiers()
         return load_tiers(path)
+
+
+SECTIONS: dict[str, _Section[Any]] = {
+    name: value for name, value in vars(Settings).items() if isinstance(value, _Section)
+}
+"""The sections of `variet.toml`, by table name."""
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -412,17 +433,15 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """`VARIET_<SECTION>_<KEY>=value` pairs as nested TOML-like values (typed by pydantic later)."""
-    sections = {name: model for name, model in Settings.model_fields.items() if name != "source"}
     out: dict[str, dict[str, Any]] = {}
     for var, value in environ.items():
         if not var.startswith("VARIET_"):
             continue
         rest = var[len("VARIET_") :].lower()
         section, _, key = rest.partition("_")
-        if section not in sections or not key:
+        if section not in SECTIONS or not key:
             continue
-        model = sections[section].annotation
-        fields = getattr(model, "model_fields", {})
+        fields = SECTIONS[section].model.model_fields
         if key not in fields or key == "accounts":
             continue
         out.setdefault(section, {})[key] = _coerce_env(value, fields[key].annotation)
@@ -450,10 +469,12 @@ def _is_container(annotation: Any) -> bool:
     return origin in (tuple, dict) or annotation in (tuple, dict)
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None,
+                  lazy: bool = False) -> Settings:
     """Load `variet.toml` (see `config_path`) with environment overrides applied.
 
-    A missing default file is fine (all defaults); a missing file that was named explicitly is an error.
+    A missing default file is fine (all defaults); a missing file that was named explicitly is an error. Every
+    section is validated now, or with `lazy` when first read (an MCP server reads two or three of them).
     """
     environ = os.environ if environ is None else environ
     named = path or environ.get("VARIET_CONFIG")
@@ -465,8 +486,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, environ: Mappin
         source = file.resolve()
     for section, values in _env_overrides(environ).items():
         data.setdefault(section, {}).update(values)
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        raise explain(file, exc) from None
-    return settings.model_copy(update={"source": source})
+    for name, table in data.items():
+        if name in SECTIONS and not isinstance(table, dict):
+            raise ConfigError(f"{file}: invalid settings:\n  {name}: must be a table ([{name}])")
+    settings = Settings(source=source, file=file, **data)
+    return settings if lazy else settings.validated()

@@ -11,14 +11,17 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from variet.contract import LOCAL_BOX, EngineEvent, EngineStatus, LoadAnswer, ModelList, UnloadAnswer, parse_event
+from variet.contract import LOCAL_BOX, EngineStatus, LoadAnswer, ModelList, UnloadAnswer
 from variet.shared.config import Settings
 from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
 from variet.shared.http import LazyAsyncClient
+
+if TYPE_CHECKING:
+    from variet.contract import EngineEvent
 
 __all__ = ["Completion", "EngineClient", "ProgressFn", "SwapWait"]
 
@@ -134,6 +137,8 @@ class EngineClient:
 
         Ends when the engine closes the stream; raises `EngineUnreachable` if it cannot connect.
         """
+        from variet.contract import parse_event
+
         try:
             async with self._http.stream("GET", "/variet/events") as response:
                 if response.status_code >= 400:

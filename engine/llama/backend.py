@@ -347,8 +347,10 @@ class LlamaServer:
                 self._statuses[model] = {"value": status, "exit_code": exit_code}
                 if status == "loading":
                     self._loads_seen[model] = self._loads_seen.get(model, 0) + 1
-                elif status == "unloaded" and was == "loaded" and exit_code not in (None, 0):
+                elif status == "unloaded" and was in ("loaded", None) and exit_code not in (None, 0):
                     # A loaded instance died (a crash, a lost RPC worker): the scheduler forgets it was loaded.
+                    # Unknown before (it loaded before this stream connected, as residents do at start-up) counts
+                    # too: the scheduler acts only on a tier it holds as loaded.
                     self._events.publish(TierExitedEvent(time=time.time(), tier=model, exit_code=exit_code,
                                                          log_file=str(self.log_file)))
         self._changed.set()

@@ -137,7 +137,7 @@ def run_server(name: str, build: Callable[[Settings], MCPServer[Any]], argv: Seq
     opts = parse_args(name, argv)
     _configure_logging(opts.log_level)
     try:
-        settings = load_settings(opts.config)
+        settings = load_settings(opts.config, lazy=True)  # a server reads only its own sections
         if opts.transport == "stdio":
             build(settings).run("stdio")
             return

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from variet.assistant.access import Access, Gatekeeper, Verdict
-from variet.shared.config import DiscordSettings
+from variet.assistant.settings import DiscordSettings
 
 RULES = Access.from_settings(DiscordSettings(owner_ids=(1,), allowed_user_ids=(2,), allowed_channel_ids=(10,)))
 

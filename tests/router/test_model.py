@@ -34,6 +34,7 @@ def test_importing_the_router_loads_neither_numpy_nor_the_weights() -> None:
 
 def test_each_need_names_the_labelling_rules_acceptable_tiers() -> None:
     assert explain_policy()["needs"] == {
+        "trivial": ["fast"],
         "easy": ["fast", "balanced"],
         "medium": ["balanced"],
         "medium code": ["balanced", "deep-coder"],

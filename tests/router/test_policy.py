@@ -342,3 +342,11 @@ def test_the_stated_confidence_is_the_calibrated_probability_of_adequacy() -> No
 
     assert decision.p_adequate == pytest.approx(0.9, abs=1e-3)
     assert decision.confidence == pytest.approx(0.2 + 0.4 * 0.9, abs=1e-3)
+
+
+def test_without_a_tier_shallow_enough_an_easy_ask_goes_to_the_shallowest_that_can_do_it() -> None:
+    packaged = default_tiers()
+    no_fast = packaged.model_copy(update={"tiers": {k: v for k, v in packaged.tiers.items() if k != "fast"}})
+
+    assert route("How many grams are in a kilogram?", tiers=no_fast).tier == "balanced"
+    assert explain_policy(no_fast)["needs"]["trivial"] == ["balanced"]

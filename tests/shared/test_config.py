@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,29 @@ def test_a_bad_peer_is_reported_with_what_to_change(tmp_path: Path, peers: str, 
     with pytest.raises(ConfigError, match=r"engine\.peers") as caught:
         load_settings(file, environ={})
     assert words in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def test_lazy_settings_validate_a_section_when_it_is_read_and_name_the_file_and_key(tmp_path: Path) -> None:
+    file = tmp_path / "variet.toml"
+    file.write_text("[engine]\nurl = 'http://127.0.0.1:9000'\n[discord]\nmax_tokens = 'lots'\n")
+    with pytest.raises(ConfigError, match=r"discord\.max_tokens"):
+        load_settings(file, environ={})  # every section up front: the default
+    settings = load_settings(file, environ={}, lazy=True)
+    assert settings.engine.url == "http://127.0.0.1:9000"  # a server that never reads [discord] starts
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(file))}: invalid settings:\n  discord\.max_tokens"):
+        settings.discord  # noqa: B018 - reading the section validates it
+
+
+def test_an_unknown_section_is_refused_even_when_sections_are_read_lazily(tmp_path: Path) -> None:
+    file = tmp_path / "variet.toml"
+    file.write_text("[engin]\nurl = 'http://127.0.0.1:9000'\n")
+    with pytest.raises(ConfigError, match="engin: not a section"):
+        load_settings(file, environ={}, lazy=True)
+
+
+def test_a_server_reading_its_sections_loads_no_discord_settings_code() -> None:
+    code = ("import os, sys; from variet.shared.config import load_settings; "
+            "s = load_settings(os.devnull, lazy=True); s.engine; s.mcp; s.router; s.search; s.google; "
+            "print(sorted(m for m in sys.modules if m.startswith(('variet.assistant', 'discord'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "[]"
