@@ -44,7 +44,7 @@ def check_bind(host: str, api_key: str | None) -> None:
     if not is_loopback(host) and not api_key:
         raise ConfigError(
             f"refusing to listen on {host} without an API key: set VARIET_ENGINE_API_KEY or "
-            "[engine] api_key_file (a 0600 file), or listen on 127.0.0.1"
+            "[engine] api_key_file (a file only you can read), or listen on 127.0.0.1"
         )
 
 

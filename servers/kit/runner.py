@@ -147,7 +147,7 @@ def run_server(name: str, build: Callable[[Settings], MCPServer[Any]], argv: Seq
         if token is None and not is_loopback(opts.host):
             raise ConfigError(
                 f"refusing to serve on {opts.host} without a token: set VARIET_MCP_TOKEN or "
-                "[mcp] token_file (a 0600 file), or bind to 127.0.0.1"
+                "[mcp] token_file (a file only you can read), or bind to 127.0.0.1"
             )
         app = http_app(build(settings), settings, host=opts.host, port=opts.port, token=token,
                        stateless=opts.stateless)

@@ -38,7 +38,7 @@ TypeError: Config.__init__() got an unexpected keyword argument 'timeout_ms'
 
 
 def tier(name: str, model: Path, aliases: list[str], strengths: list[str]) -> str:
-    return (f'[tiers.{name}]\nmodel = "{model}"\naliases = {json.dumps(aliases)}\ncontext = 4096\n'
+    return (f'[tiers.{name}]\nmodel = \'{model}\'\naliases = {json.dumps(aliases)}\ncontext = 4096\n'
             f"tokens_per_second = 1000\nload_seconds = 0.05\nstrengths = {json.dumps(strengths)}\n\n")
 
 
