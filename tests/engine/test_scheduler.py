@@ -390,3 +390,14 @@ async def test_a_resident_that_fails_to_load_says_why_and_its_requests_still_go_
             await serve(scheduler, "fast", [])  # the swap lane carries on
     finally:
         await scheduler.stop()
+
+
+@pytest.mark.anyio
+async def test_the_scheduler_stops_even_when_asked_just_as_a_swap_becomes_due() -> None:
+    backend = ScriptedBackend()
+    with anyio.fail_after(5):
+        async with running(backend) as scheduler:
+            await scheduler.acquire("fast")
+            scheduler.request_load("ultra")
+            await anyio.wait_all_tasks_blocked()
+            scheduler.release("fast")  # wakes the scheduler's task, and `stop` comes before it runs
