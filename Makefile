@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 VARIET := $(VENV)/bin/variet
 
-.PHONY: demo test lint dev clean deps llama-server vscode
+.PHONY: demo test test-linux test-windows lint dev clean deps llama-server vscode
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,15 @@ deps: dev llama-server
 demo: llama-server
 	$(VARIET) demo
 
-test: deps lint
+# The Linux suite, then the same tests on Windows CPython under Wine (scripts/windows-lane; README "Windows lane").
+test: test-linux
+	$(MAKE) --no-print-directory test-windows
+
+test-linux: deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-windows: dev
+	scripts/windows-lane
 
 lint: dev
 	$(VENV)/bin/ruff check .

@@ -28,8 +28,8 @@ def add_parser(sub: Any) -> None:
     google = providers.add_parser(
         "google",
         help="sign in to Google for variet-calendar and variet-gmail",
-        description="Run the Google sign-in in a browser and save the token (mode 0600). The scopes asked for "
-        "follow [google] calendar_write, gmail_compose, gmail_send and gmail_modify.",
+        description="Run the Google sign-in in a browser and save the token (readable by you alone). The scopes "
+        "asked for follow [google] calendar_write, gmail_compose, gmail_send and gmail_modify.",
     )
     google.add_argument("--config", help="variet.toml (default: $VARIET_CONFIG or ~/.config/variet/variet.toml)")
     google.add_argument("--account", help="sign in the account [google.accounts.NAME] (default: [google] account)")

@@ -206,7 +206,8 @@ async def _peer_check(settings: Any, peer: Any) -> Check:
                      "check that this box reaches it")
     except EngineAuthError:
         return Check(name, "FAIL", f"{peer.url} refused the key",
-                     f"put that engine's API key in the api_key_file of the peer named {peer.name!r} (mode 0600)")
+                     f"put that engine's API key in the api_key_file of the peer named {peer.name!r} "
+                     "(a file only you can read)")
     except (EngineError, ValueError) as exc:
         return Check(name, "FAIL", f"{peer.url}: {exc}", "check the peer's url: it must be a Variet engine's")
     own = [entry.id for entry in models.tiers if entry.box == "local"]

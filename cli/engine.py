@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> None:
     )
     install.add_argument("--force", action="store_true", help="rebuild even when a cached build works")
     install.add_argument("--jobs", type=int, help="parallel build jobs (default: all cores)")
+    install.add_argument("--target", choices=("host", "windows"), default="host",
+                         help="host: this machine (default); windows: llama-server.exe for Windows x86-64 "
+                              "(on Linux, cross-built with clang and MinGW-w64)")
     install.set_defaults(handler=_install)
 
     rpc = cmds.add_parser(
@@ -113,7 +116,7 @@ def _preset(args: argparse.Namespace) -> int:
 def _install(args: argparse.Namespace) -> int:
     from variet.engine.llama.build import install_llama_server
 
-    print(install_llama_server(force=args.force, jobs=args.jobs))
+    print(install_llama_server(force=args.force, jobs=args.jobs, target=args.target))
     return 0
 
 

@@ -230,7 +230,7 @@ def render(
     notes: list[str] = []
     uses_engine = any(launch.server in ENGINE_SERVERS for launch in servers)
     if uses_engine and "engine_key" not in spec["mcp"]:
-        where = f"[engine] api_key_file ({key_file})" if key_file else "[engine] api_key_file (a 0600 file)"
+        where = f"[engine] api_key_file ({key_file})" if key_file else "[engine] api_key_file (readable by you alone)"
         default = (f"{spec['title']} has no way to refer to a secret, so the engine API key is not in the file: set "
                    f"VARIET_ENGINE_API_KEY in the environment {spec['title']} starts with, or use {where}.")
         notes.append(spec["mcp"].get("key_note", default).replace("{where}", where))

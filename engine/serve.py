@@ -44,7 +44,7 @@ def check_bind(host: str, api_key: str | None) -> None:
     if not is_loopback(host) and not api_key:
         raise ConfigError(
             f"refusing to listen on {host} without an API key: set VARIET_ENGINE_API_KEY or "
-            "[engine] api_key_file (a 0600 file), or listen on 127.0.0.1"
+            "[engine] api_key_file (a file only you can read), or listen on 127.0.0.1"
         )
 
 
@@ -63,7 +63,8 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     catalogue = settings.tiers()
     for line in describe_budget(check_residents(catalogue)):
         log.info("memory: %s", line)
-    engine = Engine(settings, catalogue, binary=find_llama_server(settings), api_key=api_key)
+    peer_keys = {peer.name: settings.peer_api_key(peer) for peer in settings.engine.peers}
+    engine = Engine(settings, catalogue, binary=find_llama_server(settings), api_key=api_key, peer_keys=peer_keys)
     log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
     log.info("dashboard: %s", dashboard_url(host, port))
     app = create_app(engine, router=AutoRouter(settings.router))

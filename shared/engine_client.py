@@ -88,8 +88,6 @@ class EngineClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # -- plumbing --------------------------------------------------------------------------------
-
     def _unreachable(self, exc: Exception) -> EngineUnreachable:
         return EngineUnreachable(
             f"no Variet engine answers at {self.url} ({type(exc).__name__}). Start it on the inference machine "
@@ -120,8 +118,6 @@ class EngineClient:
             raise self._unreachable(exc) from exc
         self._check(response)
         return response.json()
-
-    # -- control -----------------------------------------------------------------------------------
 
     # The contract's models are imported on first use: a server answers tools/list before it calls the engine.
 
@@ -189,8 +185,6 @@ class EngineClient:
                 message = f"loading {tier}: {elapsed:.1f} s (expected ~{expected or 0:.3g} s){note}"
                 await progress(elapsed, expected, message)
             await _pause()
-
-    # -- completions -------------------------------------------------------------------------------
 
     async def chat(self, messages: list[dict[str, Any]], *, tier: str, max_tokens: int, temperature: float,
                    progress: ProgressFn | None = None, **extra: Any) -> Completion:

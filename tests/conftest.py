@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +12,42 @@ import pytest
 
 from tests.parts.engine import RunningEngine, run_engine, write_config
 
+WINDOWS = sys.platform == "win32"
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("windows_only") and sys.platform != "win32":
-        pytest.skip("Windows only")
-    if item.get_closest_marker("posix_only") and sys.platform == "win32":
-        pytest.skip("needs POSIX")
+_NOT_ON_WINDOWS = {
+    "posix_only": "needs POSIX (mode bits, signals or shell scripts)",
+    "searx": "needs Debian's searx, a Linux service",
+    "browser": "needs Debian's Chromium and chromedriver",
+    "codeserver": "needs code-server, installed on Linux only",
+    "node": "needs the Node clients, installed on Linux only",
+}
+"""Markers whose tests the Windows lane skips, and why (they run on Linux, where nothing is skipped)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if WINDOWS:
+            for name, why in _NOT_ON_WINDOWS.items():
+                if item.get_closest_marker(name) is not None:
+                    item.add_marker(pytest.mark.skip(reason=f"on Windows: {why}"))
+                    break
+        elif item.get_closest_marker("windows_only") is not None:
+            item.add_marker(pytest.mark.skip(reason="needs Windows"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """On Windows, how many tests were skipped and why, in one table (the lane's honest account)."""
+    if not WINDOWS:
+        return
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skipped on Windows")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:5d}  {reason}")
 
 
 @pytest.fixture

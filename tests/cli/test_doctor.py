@@ -52,7 +52,7 @@ def test_a_missing_engine_and_a_leaky_token_fail_with_a_fix_each(tmp_path: Path)
     write_private_file(token, json.dumps({"refresh_token": "r", "scopes": []}))
     expose(token)
     config = tmp_path / "variet.toml"
-    config.write_text(f'[engine]\nurl = "http://127.0.0.1:{free_port()}"\n[google]\ntoken_file = "{token}"\n')
+    config.write_text(f'[engine]\nurl = "http://127.0.0.1:{free_port()}"\n[google]\ntoken_file = \'{token}\'\n')
     done = doctor(config, "--skip-servers")
     checks = by_name(done)
     assert done.returncode == 1
@@ -85,7 +85,7 @@ def test_peers_and_rpc_workers_are_checked_each_with_a_fix(engine: RunningEngine
             f'[engine]\nurl = "{engine.url}"\ntiers_file = "tiers.toml"\n'
             f'[[engine.peers]]\nname = "box-b"\nurl = "{engine.url}"\n'
             f'[[engine.peers]]\nname = "box-c"\nurl = "http://127.0.0.1:{gone}"\n'
-            f'[[engine.peers]]\nname = "box-d"\nurl = "{engine.url}"\napi_key_file = "{loose}"\n')
+            f'[[engine.peers]]\nname = "box-d"\nurl = "{engine.url}"\napi_key_file = \'{loose}\'\n')
         checks = by_name(doctor(config, "--skip-servers"))
     assert checks["peer box-b"]["outcome"] == "ok" and "deep-logic" in checks["peer box-b"]["detail"]
     assert checks["peer box-c"]["outcome"] == "FAIL" and "variet engine serve" in checks["peer box-c"]["fix"]

@@ -48,9 +48,9 @@ async def test_a_readable_token_file_and_missing_owners_fail_and_no_token_only_w
     token = tmp_path / "discord.token"
     write_private_file(token, BOT_TOKEN)
     expose(token)
-    leaky = await discord_check(tmp_path, f'token_file = "{token}"\nowner_ids = [1]')
+    leaky = await discord_check(tmp_path, f"token_file = '{token}'\nowner_ids = [1]")
     write_private_file(token, BOT_TOKEN)
-    ownerless = await discord_check(tmp_path, f'token_file = "{token}"')
+    ownerless = await discord_check(tmp_path, f"token_file = '{token}'")
     unset = await discord_check(tmp_path, "")
     assert leaky.outcome == "FAIL" and leaky.fix.startswith(FIX_FILE) and str(token) in leaky.fix
     assert ownerless.outcome == "FAIL" and "owner_ids" in ownerless.detail

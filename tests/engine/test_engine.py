@@ -17,6 +17,7 @@ import httpx2
 import pytest
 
 from tests.parts.engine import RunningEngine, llama_server_binary, run_engine, write_config
+from tests.parts.processes import kill_hard
 from variet.contract import EngineStatus, ModelList
 from variet.engine.core import Engine
 from variet.engine.llama.backend import free_port
@@ -168,7 +169,7 @@ async def test_a_killed_llama_server_gives_a_clear_503_then_the_engine_restarts_
             async with client.stream("GET", "/variet/events") as stream:
                 lines = sse_data(stream)
                 assert json.loads(await anext(lines))["event"] == "subscribed"
-                os.kill(backend.pid, signal.SIGKILL)
+                kill_hard(backend.pid)
                 reply = await client.post("/v1/chat/completions", json=chat("fast"))
                 assert reply.status_code == 503
                 error = reply.json()["error"]
@@ -201,6 +202,7 @@ def live_group_members(group: int) -> list[int]:
     return alive
 
 
+@pytest.mark.posix_only  # the Windows counterpart: tests/engine/llama/test_supervision_windows.py
 def test_an_engine_killed_outright_takes_llama_server_and_its_instances_with_it(tiny_dir: Path) -> None:
     with run_engine(write_config(tiny_dir)) as running:
         httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30)
@@ -214,6 +216,7 @@ def test_an_engine_killed_outright_takes_llama_server_and_its_instances_with_it(
         assert live_group_members(group) == []
 
 
+@pytest.mark.posix_only  # process groups and pgrep; Windows: tests/engine/llama/test_supervision_windows.py
 def test_stopping_the_engine_leaves_no_llama_server_behind(tiny_dir: Path) -> None:
     with run_engine(write_config(tiny_dir)) as running:
         httpx2.post(f"{running.url}/v1/chat/completions", json=chat("fast"), timeout=30)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +168,33 @@ async def test_fill_in_the_middle_takes_the_engines_key_like_every_completion(co
                             headers={"authorization": f"Bearer {key}"})
         assert reply.status_code == 200, reply.text
         assert reply.headers["x-variet-tier"] == "coder"
+
+
+def _instance_of(model: Path) -> int | None:
+    """The pid of the llama-server instance serving `model`."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(model).encode() in cmdline.read_bytes().split(b"\0"):
+                return int(cmdline.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.posix_only
+async def test_a_resident_whose_instance_dies_is_loaded_again_while_the_swapping_tier_stays(coder_dir: Path) -> None:
+    with run_engine(write_config(coder_dir)) as running:
+        running.wait_for("the resident coder", lambda s: s.residents_loaded == ["coder"])
+        reply = httpx2.post(f"{running.url}/v1/chat/completions", timeout=30, json={
+            "model": "fast", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+        assert reply.status_code == 200
+        pid = _instance_of((coder_dir / "coder.gguf").resolve())
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        running.wait_for("the coder to be noticed gone and loaded again",
+                         lambda s: s.residents_loaded == ["coder"] and _instance_of(
+                             (coder_dir / "coder.gguf").resolve()) not in (None, pid), timeout=30)
+        status = running.status()
+        assert status.loaded == "fast" and status.swaps == 1  # the swap lane never noticed
+        answer = httpx2.post(f"{running.url}/infill", json=LLAMA_VSCODE_INFILL, timeout=30)
+        assert answer.status_code == 200, answer.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +33,8 @@ def find_llama_server() -> Path:
     if current is not None:
         return current
     root: Path = cache_root()
-    builds = list(root.glob("llama-server/*/bin/llama-server"))
+    name = "llama-server.exe" if sys.platform == "win32" else "llama-server"
+    builds = list(root.glob(f"llama-server/*/bin/{name}"))
     found = [path for path in builds if os.access(path, os.X_OK)]
     if not found:
         pytest.fail(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.google import FakeGoogle, _google_server, google_fake
+from tests.parts.console import console_script
 from tests.parts.engine import RunningEngine
 from tests.parts.node import NodeTools, node_tools
 from tests.parts.searx import FixtureEngine, LoopbackServer, running_searx
@@ -40,8 +41,8 @@ TIERS = frozenset({"fast", "balanced", "deep-coder", "deep-logic", "ultra"})
 
 
 def server_command(name: str) -> str:
-    """The console script a host runs for `variet-<name>` (installed next to this interpreter)."""
-    return str(Path(sys.executable).parent / f"variet-{name}")
+    """The console script a host runs for `variet-<name>` (installed with this interpreter)."""
+    return console_script(f"variet-{name}")
 
 
 def export_mcp_json(folder: Path, settings: Path) -> Path:

@@ -23,6 +23,8 @@ from tests.parts.engine import RunningEngine
 from tests.parts.node import NodeTools, Ran, run_tool
 from tests.thirdparty.conftest import TIERS, McpServers
 
+pytestmark = pytest.mark.node
+
 _TIMEOUT = 180  # a 16k-token prompt on a tiny tier takes ~10 s on a busy 2-core CPU
 
 

@@ -25,6 +25,8 @@ from tests.thirdparty.conftest import SERVERS, server_command
 from variet.engine.llama.backend import free_port
 from variet.engine.llama.launcher import stop_process
 
+pytestmark = pytest.mark.node
+
 APPLICABLE = ("server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection")
 # `--stateless` keeps no sessions, so there is no standalone GET stream to open several of.
 STATELESS_APPLICABLE = tuple(s for s in APPLICABLE if s != "server-sse-multiple-streams")

@@ -25,7 +25,7 @@ from tests.parts.engine import RunningEngine
 from tests.parts.node import Ran, run_tool
 from tests.thirdparty.conftest import SERVERS, TIERS
 
-pytestmark = [pytest.mark.anyio, pytest.mark.llama]
+pytestmark = [pytest.mark.anyio, pytest.mark.llama, pytest.mark.node]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "continue-cli"
 _TIMEOUT = 180

@@ -14,7 +14,7 @@ import pytest
 from tests.parts.node import NodeTools, run_tool
 from tests.thirdparty.conftest import TIERS, McpServers
 
-pytestmark = [pytest.mark.anyio, pytest.mark.llama, pytest.mark.searx]
+pytestmark = [pytest.mark.anyio, pytest.mark.llama, pytest.mark.searx, pytest.mark.node]
 
 
 def _tier_names(data: dict[str, Any]) -> bool:

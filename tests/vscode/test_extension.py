@@ -23,6 +23,8 @@ from tests.parts.engine import RunningEngine, run_engine, write_config
 from tests.parts.node import NodeTools, node_tools
 from tests.parts.vscode_extension import EXTENSION, compiled_extension, node_env, package_vsix
 
+pytestmark = pytest.mark.node
+
 KEY = "sk-variet-vscode-test-51c0"
 
 
@@ -34,6 +36,13 @@ def node() -> NodeTools:
 @pytest.fixture(scope="module")
 def built(node: NodeTools) -> Path:
     return compiled_extension(node)
+
+
+@pytest.fixture
+def fim_engine(coder_dir: Path) -> Iterator[RunningEngine]:
+    """An engine with the resident fill-in-the-middle tier `coder` (no key)."""
+    with run_engine(write_config(coder_dir)) as running:
+        yield running
 
 
 @pytest.fixture
@@ -67,7 +76,7 @@ def test_the_extensions_unit_tests_pass_under_plain_node(node: NodeTools, built:
 
 @pytest.mark.llama
 def test_the_extension_streams_swaps_cancels_and_calls_tools_against_the_engine_and_a_scripted_model(
-    node: NodeTools, built: Path, keyed_engine: RunningEngine, refused_url: str
+    node: NodeTools, built: Path, keyed_engine: RunningEngine, fim_engine: RunningEngine, refused_url: str
 ) -> None:
     script = [ToolCall("read_notes", {"path": "NOTES.md"}), ToolCall("write_notes", lambda r: {"text": r[0].upper()})]
     with serve_openai_stub(script, final_text=lambda r: f"Done: {r[1]}") as stub:
@@ -76,6 +85,7 @@ def test_the_extension_streams_swaps_cancels_and_calls_tools_against_the_engine_
             "VARIET_TEST_ENGINE_KEY": KEY,
             "VARIET_TEST_STUB_URL": stub.url,
             "VARIET_TEST_CLOSED_URL": refused_url,
+            "VARIET_TEST_FIM_URL": fim_engine.url,
         })
     # What the scripted model received: streamed requests with both tools as functions, the first one
     # forced (`required`), the results of both calls under the ids it gave, and the key as a bearer token.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from variet.devtools.tiny_models import CODER, TINY_MODELS, write_tiny_model
+from variet.engine.errors import MemoryPlanError
 from variet.engine.llama.gguf_facts import read_gguf_facts
-from variet.engine.llama.memory import COMPUTE_BUFFER_GB, MemoryPlanError, check_residents, tier_need
+from variet.engine.llama.memory import COMPUTE_BUFFER_GB, check_residents, tier_need
 from variet.shared.tiers import load_tiers
 
 MACHINE_A = """
@@ -125,3 +127,19 @@ def test_the_engine_refuses_to_start_with_residents_that_cannot_fit(tmp_path: Pa
                           capture_output=True, text=True, timeout=60, check=False, env={"HOME": str(tmp_path)})
     assert done.returncode == 2, done.stderr
     assert "GPU 1: coder 1.5 GB (resident) + ultra 11.2 GB (largest swapping tier) = 12.7 GB" in done.stderr
+
+
+def test_doctor_shows_the_budget_per_gpu_and_fails_the_gpu_that_cannot_hold_the_residents(tmp_path: Path) -> None:
+    _catalogue(tmp_path, MACHINE_A.format(coder=1.5))
+    config = tmp_path / "variet.toml"
+    config.write_text('[engine]\ntiers_file = "tiers.toml"\nurl = "http://127.0.0.1:9"\n')
+    done = subprocess.run([sys.executable, "-m", "variet.cli", "doctor", "--skip-servers", "--json", "--config",
+                           str(config)], capture_output=True, text=True, timeout=120, check=False,
+                          env={"HOME": str(tmp_path)})
+    checks = {check["name"]: check for check in json.loads(done.stdout)}
+    assert checks["memory GPU 0"]["outcome"] == "ok"
+    assert checks["memory GPU 0"]["detail"] == "fast 10.1 GB (largest swapping tier) = 10.1 GB of 12 GB fits"
+    assert checks["memory GPU 1"]["outcome"] == "FAIL"
+    assert checks["memory GPU 1"]["detail"] == ("coder 1.5 GB (resident) + ultra 11.2 GB (largest swapping tier) = "
+                                                "12.7 GB of 12 GB DOES NOT FIT")
+    assert "resident" in checks["memory GPU 1"]["fix"]

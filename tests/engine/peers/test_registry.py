@@ -38,7 +38,7 @@ TypeError: Config.__init__() got an unexpected keyword argument 'timeout_ms'
 
 
 def tier(name: str, model: Path, aliases: list[str], strengths: list[str]) -> str:
-    return (f'[tiers.{name}]\nmodel = "{model}"\naliases = {json.dumps(aliases)}\ncontext = 4096\n'
+    return (f'[tiers.{name}]\nmodel = \'{model}\'\naliases = {json.dumps(aliases)}\ncontext = 4096\n'
             f"tokens_per_second = 1000\nload_seconds = 0.05\nstrengths = {json.dumps(strengths)}\n\n")
 
 
@@ -69,7 +69,7 @@ def configs(tiny_dir: Path, directory: Path, b_port: int) -> tuple[Path, Path]:
         + tier("fast", tiny_dir / "fast.gguf", ["tiny-fast"], ["chat", "easy"]))
     key = directory / "box-b.key"
     write_private_file(key, KEY + "\n")
-    peer = (f'[[engine.peers]]\nname = "box-b"\nurl = "http://127.0.0.1:{b_port}"\napi_key_file = "{key}"\n'
+    peer = (f'[[engine.peers]]\nname = "box-b"\nurl = "http://127.0.0.1:{b_port}"\napi_key_file = \'{key}\'\n'
             "poll_seconds = 0.25\nconnect_timeout_seconds = 2\n")
     return (write_config(directory, tiers_file="tiers-a.toml", extra_engine=peer),
             write_config(directory, tiers_file="tiers-b.toml"))

@@ -1,7 +1,7 @@
 /**
  * What the live tests talk to, from the environment tests/vscode/test_extension.py sets: a real engine
- * on tiny tiers (with an API key), the scripted OpenAI-compatible stub, and a loopback URL that refuses
- * connections. A missing variable fails the test: these tests never skip.
+ * on tiny tiers (with an API key), a second one with a resident fill-in-the-middle tier, the scripted
+ * OpenAI-compatible stub, and a loopback URL that refuses connections. A missing variable fails the test: these tests never skip.
  */
 
 import { EngineClient } from "../../src/engine";
@@ -16,6 +16,8 @@ export const engineUrl = (): string => need("VARIET_TEST_ENGINE_URL");
 export const engineKey = (): string => need("VARIET_TEST_ENGINE_KEY");
 export const stubUrl = (): string => need("VARIET_TEST_STUB_URL");
 export const closedUrl = (): string => need("VARIET_TEST_CLOSED_URL");
+/** An engine (no key) whose tiers include `coder`, a resident fill-in-the-middle tier. */
+export const fimUrl = (): string => need("VARIET_TEST_FIM_URL");
 
 export function engine(key: string = engineKey()): EngineClient {
   return new EngineClient({ url: engineUrl(), key });
