@@ -54,7 +54,8 @@ class RelayedStream:
         self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self._watcher = watcher
         self._family = family
-
+        tier = headers.get("x-variet-tier")
+        self._what = f"a {tier} stream" if tier else "a stream"  # the log names the tier, as a user reads it
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher = self._watcher
         gone = asyncio.ensure_future(_until_disconnect(receive))
@@ -66,7 +67,7 @@ class RelayedStream:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     watcher.sent(chunk)
                     if gone.done():
-                        log.info("the client left a stream; closing it upstream")
+                        log.info("the client left %s; closing it upstream", self._what)
                         return
                 completed = True
             except UpstreamError as exc:
