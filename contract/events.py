@@ -115,6 +115,8 @@ class PromptCacheSkippedEvent(_Event):
                                     "failed (newer engines may add reasons).")
     detail: str = Field(default="", description="What happened, in words.")
     tokens: int = Field(default=0, description="Tokens of the prefix, when known.")
+
+
 class RequestDoneEvent(_Event):
     """A completion request for a tier has ended; sent only while someone subscribes (it costs nothing otherwise)."""
 
@@ -203,6 +205,7 @@ EngineEvent = Annotated[
     Field(discriminator="event"),
 ]
 """Every event the engine publishes, told apart by `event`."""
+
 
 @cache
 def _adapter() -> TypeAdapter[EngineEvent]:

@@ -6,10 +6,10 @@ completions through it, and both read it; nothing here reads them back, so impor
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,16 @@ from variet.contract import (
     AUTO_MODEL,
     BackendInfo,
     EngineStatus,
+    LoadAnswer,
     ModelEntry,
     ModelList,
     SwapInfo,
     SwappingInfo,
     TierFacts,
     TierState,
+    UnloadAnswer,
 )
+from variet.engine.errors import BackendDown, UnknownTier
 from variet.engine.events import EventBus
 from variet.engine.llama.backend import LlamaServer, ModelBackend
 from variet.engine.llama.memory import TierNeed, tier_need
@@ -68,11 +71,17 @@ class TierStats:
 
 class Engine:
     """Everything the engine knows at run time. Pass `backend` to run against a fake model server, and
-    `peer_transport` to poll peers through a test transport."""
+    `peer_transport` to poll peers through a test transport.
+
+    Building one reads no file: `start` (the app's lifespan) acquires what it holds while it runs (the prompt
+    cache folder, the tiers' memory needs), off the event loop. Secrets come in read: `api_key`, and
+    `peer_keys` by peer name.
+    """
 
     def __init__(self, settings: Settings, catalogue: TierCatalogue, *, binary: Path | None = None,
                  backend: ModelBackend | None = None, api_key: str | None = None,
-                 events: EventBus | None = None, peer_transport: httpx2.AsyncBaseTransport | None = None) -> None:
+                 peer_keys: Mapping[str, str | None] | None = None, events: EventBus | None = None,
+                 peer_transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.catalogue = catalogue
         self.api_key = api_key
@@ -82,15 +91,11 @@ class Engine:
         tiers = list(catalogue.tiers)
         self.stats = {tier: TierStats() for tier in tiers}
         self.prompt_cache: PromptCache | None = None
-        if settings.engine.prompt_cache_enabled:
-            self.prompt_cache = open_prompt_cache(
-                settings.engine, settings.relative_path(settings.engine.prompt_cache_dir), catalogue,
-                lambda: self.backend, self.events, self.prompt_speed)
+        """Opened at start when `[engine] prompt_cache_enabled` and its folder is usable."""
         if backend is None:
             if binary is None:
                 raise ValueError("Engine needs a llama-server `binary` or a `backend`")
-            slot_dirs = self.prompt_cache.slot_dirs if self.prompt_cache is not None else None
-            backend = LlamaServer(binary, catalogue, settings.engine, self.events, slot_dirs=slot_dirs)
+            backend = LlamaServer(binary, catalogue, settings.engine, self.events)
         self.backend: ModelBackend = backend
         self.scheduler = TierScheduler(
             tiers,
@@ -99,31 +104,102 @@ class Engine:
             max_wait=settings.engine.max_wait_seconds,
             gather=settings.engine.swap_gather_seconds,
             expected_swap_seconds={name: tier.load_seconds for name, tier in catalogue.tiers.items()},
-            hooks=self.prompt_cache,
             residents=catalogue.residents,
         )
         self._routing: tuple[TierCatalogue, TierCatalogue] | None = None
-        peers = [Peer(peer, settings.peer_api_key(peer), transport=peer_transport) for peer in settings.engine.peers]
+        self.memory_needs: dict[str, TierNeed] = {}
+        """What each tier needs per GPU (declared or estimated), read once at start."""
+        keys = peer_keys or {}
+        peers = [Peer(peer, keys.get(peer.name), transport=peer_transport) for peer in settings.engine.peers]
         self.peers = Peers(peers, catalogue, self.events)
         """Other boxes' engines whose tiers this one serves too (`[[engine.peers]]`)."""
 
     async def start(self) -> None:
-        self.scheduler.start()
-        await self.peers.start()
-        await self.backend.start()
+        """Acquire what the engine holds while it runs, off the event loop, then start its parts."""
+        # Reading the model files' headers takes a moment for a large vocabulary: beside llama-server's start.
+        needs = asyncio.ensure_future(asyncio.to_thread(self._read_memory_needs))
+        try:
+            await self._open_prompt_cache()
+            self.scheduler.start()
+            await self.peers.start()
+            await self.backend.start()
+        finally:
+            self.memory_needs = await needs
 
     async def stop(self) -> None:
         await self.peers.stop()
         await self.scheduler.stop()
         await self.backend.stop()
         if self.prompt_cache is not None:
-            self.prompt_cache.close()
+            await asyncio.to_thread(self.prompt_cache.close)
 
-    @cached_property
-    def memory_needs(self) -> dict[str, TierNeed]:
-        """What each tier needs per GPU (declared or estimated), read on first use: an estimate reads the GGUF
-        file's header, which takes a moment for a large vocabulary."""
+    def _read_memory_needs(self) -> dict[str, TierNeed]:
+        """Reads the header of every tier's model file that does not declare its memory."""
         return {name: tier_need(self.catalogue, name) for name in self.catalogue.tiers}
+
+    async def _open_prompt_cache(self) -> None:
+        settings = self.settings.engine
+        if not settings.prompt_cache_enabled:
+            return
+        cache = await open_prompt_cache(settings, self.settings.relative_path(settings.prompt_cache_dir),
+                                        self.catalogue, self.backend, self.events, self.prompt_speed)
+        if cache is not None:
+            self.prompt_cache = cache
+            self.backend.slot_dirs = cache.slot_dirs  # before it starts: its preset names them
+            self.scheduler.use_hooks(cache)
+
+    @property
+    def loaded(self) -> str | None:
+        """The local tier loaded now (None while nothing is, or during a swap)."""
+        return self.scheduler.loaded
+
+    def is_resident(self, tier: str) -> bool:
+        """Whether local tier `tier` stays loaded beside the swapping one."""
+        return self.scheduler.is_resident(tier)
+
+    def ready_now(self, tier: str) -> bool:
+        """Whether a request for local tier `tier` finds it loaded, with no swap to wait for."""
+        scheduler = self.scheduler
+        if scheduler.is_resident(tier):
+            return scheduler.is_loaded(tier)
+        return scheduler.loaded == tier
+
+    def count_request(self, tier: str) -> None:
+        """A request for local tier `tier` arrived."""
+        self.stats[tier].requests += 1
+
+    def count_failure(self, tier: str) -> None:
+        """A request for local tier `tier` failed (the client got no 200, or a stream broke off)."""
+        self.stats[tier].errors += 1
+
+    def last_swap(self, tier: str) -> SwapRecord | None:
+        return self.scheduler.stats.last_swap.get(tier)
+
+    def swap_totals(self) -> tuple[int, int]:
+        """Swaps done and swaps failed since the engine started."""
+        stats = self.scheduler.stats
+        return stats.swaps, stats.failed_swaps
+
+    async def load(self, name: str) -> LoadAnswer:
+        """Load a tier ahead of its requests: a local one through the scheduler, a peer's by asking the peer (which
+        swaps its own tiers). Raises `UnknownTier`, `BackendDown` or `PeerUnavailable`."""
+        scheduler = self.scheduler
+        if name not in self.catalogue.tiers:
+            remote = self.peers.lookup(name)
+            if remote is None:
+                known = [*self.catalogue.tiers, *self.peers.names()]
+                raise UnknownTier(f"unknown tier {name!r}: use one of {', '.join(known)}")
+            return await self.peers.load(remote)
+        if scheduler.down:
+            raise BackendDown("llama-server is down; the engine is restarting it")
+        started = scheduler.request_load(name)
+        done = scheduler.is_loaded(name) and not scheduler.pending_load(name)
+        return LoadAnswer(tier=name, state="loaded" if done else "loading", started=started)
+
+    def unload(self) -> UnloadAnswer:
+        """Unload the loaded tier once it is idle and nothing else waits."""
+        self.scheduler.request_unload()
+        return UnloadAnswer(tier=self.scheduler.loaded)
 
     def valid_names(self) -> list[str]:
         """Every model name a request may use: local tiers and aliases, then peer tiers."""
@@ -164,7 +240,7 @@ class Engine:
 
     def _tier_state(self, name: str) -> TierState:
         scheduler, tier, stats = self.scheduler, self.catalogue.tiers[name], self.stats[name]
-        swap: SwapRecord | ResidentLoad | None = scheduler.stats.last_swap.get(name)
+        swap: SwapRecord | ResidentLoad | None = self.last_swap(name)
         if tier.resident:
             swap = scheduler.stats.resident_loads.get(name)
         path = self.catalogue.model_path(name)
@@ -203,14 +279,15 @@ class Engine:
                 expected_seconds=round(scheduler.swap_seconds[scheduler.swapping_to], 3),
             )
         backend = self.backend
+        swaps, failed_swaps = self.swap_totals()
         return EngineStatus(
             loaded=scheduler.loaded,
             state=scheduler.state,
             swapping=swapping,
             queued=sum(state.queued for state in local),
             in_flight=sum(state.in_flight for state in local),
-            swaps=scheduler.stats.swaps,
-            failed_swaps=scheduler.stats.failed_swaps,
+            swaps=swaps,
+            failed_swaps=failed_swaps,
             backend=BackendInfo(url=backend.url, up=backend.up, restarts=backend.restarts, pid=backend.pid),
             tiers=tiers,
             uptime_seconds=round(time.time() - self.started, 1),

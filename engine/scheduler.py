@@ -46,6 +46,7 @@ there is always room, and llama-server never has to choose a victim (which could
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -65,11 +66,10 @@ from variet.contract import (
     TierExitedEvent,
     UnloadedEvent,
 )
+from variet.engine.errors import BackendDown, TierLoadError
 from variet.engine.events import EventBus
-from variet.shared.errors import VarietError
 
 __all__ = [
-    "BackendDown",
     "Decision",
     "NoHooks",
     "Policy",
@@ -78,7 +78,6 @@ __all__ = [
     "SwapHooks",
     "SwapRecord",
     "TierBackend",
-    "TierLoadError",
     "TierScheduler",
     "Waiting",
     "decide",
@@ -87,14 +86,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SchedulerState = Literal["idle", "ready", "draining", "swapping", "down"]
-
-
-class TierLoadError(VarietError):
-    """A tier could not be loaded; the message says why and what to fix."""
-
-
-class BackendDown(VarietError):
-    """llama-server is not running (crashed or restarting)."""
 
 
 class TierBackend(Protocol):
@@ -324,7 +315,9 @@ class TierScheduler:
         self.stats = _Stats()
         events.listen(self._on_event)
 
-    # -- views ---------------------------------------------------------------------------------
+    def use_hooks(self, hooks: SwapHooks) -> None:
+        """Call `hooks` around swaps from now on (before `start`)."""
+        self._hooks = hooks
 
     @property
     def state(self) -> SchedulerState:
@@ -359,8 +352,6 @@ class TierScheduler:
         if tier in self._resident_in_flight:
             return tier in self._residents_loaded
         return tier == self.loaded and self.swapping_to is None
-
-    # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="variet-scheduler")
@@ -417,8 +408,6 @@ class TierScheduler:
             self.loaded = None
             self._hooks.unloaded(tier)
             self._wake.set()
-
-    # -- requests ------------------------------------------------------------------------------
 
     async def acquire(self, tier: str, request: object = None) -> bool:
         """Wait until a request for `tier` may run; raises `TierLoadError` or `BackendDown`.
@@ -478,23 +467,10 @@ class TierScheduler:
             await self._swap_ended.wait()
         return self.stats.last_swap.get(tier)
 
-    async def wait_loaded(self, tier: str) -> None:
-        """Wait for an explicit load of `tier` queued by `request_load` (or return if it is loaded)."""
-        if tier in self._resident_in_flight:
-            while not self.down and tier in self._residents_loading:
-                await self._resident_done.wait()
-            return
-        for waiter in list(self._queues[tier]):
-            if waiter.explicit:
-                await asyncio.shield(waiter.future)
-                return
-
     def request_unload(self) -> None:
         """Unload the loaded tier once it is idle and nothing else is waiting."""
         self._unload_requested = True
         self._wake.set()
-
-    # -- internals -----------------------------------------------------------------------------
 
     def _enqueue(self, tier: str, *, explicit: bool, request: object = None) -> _Waiter:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -511,12 +487,16 @@ class TierScheduler:
         self._wake.set()
 
     def _fail_all(self, exc: Exception) -> None:
-        for queue in self._queues.values():
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.future.done():
-                    waiter.future.set_exception(exc)
-                    waiter.future.exception()  # mark retrieved: explicit loads may have no reader
+        for tier in self._queues:
+            self._fail_queue(tier, exc)
+
+    def _fail_queue(self, tier: str, exc: Exception) -> None:
+        queue = self._queues[tier]
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.future.done():
+                waiter.future.set_exception(exc)
+                waiter.future.exception()  # mark retrieved: explicit loads may have no reader
 
     def _decision(self) -> Decision:
         waiters = {tier: Waiting(queue[0].since, any(waiter.explicit for waiter in queue))
@@ -556,10 +536,11 @@ class TierScheduler:
                 await self._unload()
                 continue
             timeout = None if decision.wake_at is None else max(0.0, decision.wake_at - self._clock())
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            # Not `wait_for`: on Python 3.11 it swallows a cancellation that comes as the wake does, and `stop`
+            # would then wait forever for this task.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     def _idle(self) -> bool:
         return not any(self._in_flight.values()) and not any(self._queues.values())
@@ -613,12 +594,7 @@ class TierScheduler:
             self._hooks.unloaded(tier)
             self.swapping_to = None
             self._swap_ended.set()
-            queue = self._queues[tier]
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.future.done():
-                    waiter.future.set_exception(exc)
-                    waiter.future.exception()
+            self._fail_queue(tier, exc)
             self._events.publish(SwapFailedEvent(time=time.time(), tier=tier, error=str(exc)))
             return
         seconds = self._clock() - self.swap_started

@@ -63,7 +63,8 @@ def serve(settings: Settings, *, listen: str | None = None) -> int:
     catalogue = settings.tiers()
     for line in describe_budget(check_residents(catalogue)):
         log.info("memory: %s", line)
-    engine = Engine(settings, catalogue, binary=find_llama_server(settings), api_key=api_key)
+    peer_keys = {peer.name: settings.peer_api_key(peer) for peer in settings.engine.peers}
+    engine = Engine(settings, catalogue, binary=find_llama_server(settings), api_key=api_key, peer_keys=peer_keys)
     log.info("engine on http://%s:%d with tiers %s", host, port, ", ".join(catalogue.tiers))
     log.info("dashboard: %s", dashboard_url(host, port))
     app = create_app(engine, router=AutoRouter(settings.router))

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from variet.contract import LOCAL_BOX, EngineStatus, LoadAnswer, ModelList, UnloadAnswer
 from variet.shared.config import Settings
 from variet.shared.errors import EngineAuthError, EngineError, EngineUnreachable
 from variet.shared.http import LazyAsyncClient
 
 if TYPE_CHECKING:
-    from variet.contract import EngineEvent
+    from variet.contract import EngineEvent, EngineStatus, LoadAnswer, ModelList, UnloadAnswer
 
 __all__ = ["Completion", "EngineClient", "ProgressFn", "SwapWait"]
 
@@ -89,8 +88,6 @@ class EngineClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # -- plumbing --------------------------------------------------------------------------------
-
     def _unreachable(self, exc: Exception) -> EngineUnreachable:
         return EngineUnreachable(
             f"no Variet engine answers at {self.url} ({type(exc).__name__}). Start it on the inference machine "
@@ -122,18 +119,26 @@ class EngineClient:
         self._check(response)
         return response.json()
 
-    # -- control -----------------------------------------------------------------------------------
+    # The contract's models are imported on first use: a server answers tools/list before it calls the engine.
 
     async def status(self) -> EngineStatus:
+        from variet.contract import EngineStatus
+
         return EngineStatus.model_validate(await self._request("GET", "/variet/status"))
 
     async def models(self) -> ModelList:
+        from variet.contract import ModelList
+
         return ModelList.model_validate(await self._request("GET", "/v1/models"))
 
     async def load(self, tier: str) -> LoadAnswer:
+        from variet.contract import LoadAnswer
+
         return LoadAnswer.model_validate(await self._request("POST", f"/variet/tiers/{tier}/load"))
 
     async def unload(self) -> UnloadAnswer:
+        from variet.contract import UnloadAnswer
+
         return UnloadAnswer.model_validate(await self._request("POST", "/variet/unload"))
 
     async def events(self) -> AsyncIterator[EngineEvent]:
@@ -180,8 +185,6 @@ class EngineClient:
                 message = f"loading {tier}: {elapsed:.1f} s (expected ~{expected or 0:.3g} s){note}"
                 await progress(elapsed, expected, message)
             await _pause()
-
-    # -- completions -------------------------------------------------------------------------------
 
     async def chat(self, messages: list[dict[str, Any]], *, tier: str, max_tokens: int, temperature: float,
                    progress: ProgressFn | None = None, **extra: Any) -> Completion:
@@ -272,6 +275,8 @@ class EngineClient:
 
 
 def _ready(status: EngineStatus, tier: str) -> bool:
+    from variet.contract import LOCAL_BOX
+
     """Whether `tier` is loaded and no swap is under way on its box (a peer's tier: as the engine last saw it)."""
     info = status.tier(tier)
     if info.box != LOCAL_BOX:

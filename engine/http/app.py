@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hmac
 import time
 from collections.abc import AsyncIterator
 
@@ -23,11 +22,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from variet.contract import Health, LoadAnswer, SubscribedEvent, UnloadAnswer
 from variet.contract.openapi import openapi_document
 from variet.engine.core import Engine, Router
+from variet.engine.errors import BackendDown, PeerUnavailable, UnknownTier
 from variet.engine.http.dashboard import PUBLIC_PATHS, dashboard_routes
 from variet.engine.http.metrics import render_metrics
 from variet.engine.http.relay import RELAYED_PATHS, relay
-from variet.engine.http.responses import backend_down, error_response, family_of
-from variet.engine.peers.registry import PeerUnavailable
+from variet.engine.http.responses import error_response, failure_response, family_of
+from variet.shared.bearer import BearerAuth
 
 __all__ = ["create_app"]
 
@@ -37,106 +37,73 @@ _NOT_FOUND_HINT = ("the engine serves /v1/models, /v1/chat/completions, /v1/comp
 _OPEN_PATHS = frozenset({"/health", *PUBLIC_PATHS})
 
 
-class _ApiKey:
-    """Require the engine's API key (Bearer or x-api-key) on everything but /health and the dashboard's files."""
-
-    def __init__(self, app: ASGIApp, key: str) -> None:
-        self._app = app
-        self._key = key.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
-            headers = dict(scope["headers"])
-            given = headers.get(b"x-api-key") or headers.get(b"authorization", b"").removeprefix(b"Bearer ")
-            if not hmac.compare_digest(given, self._key):
-                kind = "missing" if not given else "wrong"
-                response = error_response(
-                    401, f"{kind} API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
-                    "authentication_error", "invalid_api_key", family=family_of(scope["path"]),
-                )
-                await response(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
+def _refuse(scope: Scope, given: bool) -> ASGIApp:
+    return error_response(401, f"{'wrong' if given else 'missing'} API key: send `Authorization: Bearer <key>` or "
+                               f"`x-api-key: <key>`", "authentication_error", "invalid_api_key",
+                          family=family_of(scope["path"]))
 
 
 def _json(model: LoadAnswer | UnloadAnswer | Health, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
-def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
-    """The engine's ASGI app; its lifespan starts and stops the model backend."""
+class _Control:
+    """The control API, the models list, health and metrics: everything but completions, as Starlette routes."""
 
-    async def list_models(request: Request) -> Response:
-        body = engine.models(with_auto=router is not None).model_dump_json()
+    def __init__(self, engine: Engine, router: Router | None) -> None:
+        self._engine, self._router = engine, router
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/models", self.list_models, methods=["GET"]),
+            Route("/variet/status", self.status, methods=["GET"]),
+            Route("/variet/openapi.json", self.openapi, methods=["GET"]),
+            Route("/variet/tiers/{tier:path}/load", self.load, methods=["POST"]),  # a peer's tier may be PEER/TIER
+            Route("/variet/unload", self.unload, methods=["POST"]),
+            Route("/variet/events", self.events, methods=["GET"]),
+            Route("/health", self.health, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
+            *dashboard_routes(key_required=bool(self._engine.api_key)),
+        ]
+
+    async def list_models(self, request: Request) -> Response:
+        body = self._engine.models(with_auto=self._router is not None).model_dump_json()
         return Response(body, media_type="application/json")
 
-    async def status(request: Request) -> Response:
-        return Response(engine.status().model_dump_json(), media_type="application/json")
+    async def status(self, request: Request) -> Response:
+        return Response(self._engine.status().model_dump_json(), media_type="application/json")
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_document(engine.version))
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document(self._engine.version))
 
-    async def load(request: Request) -> Response:
-        tier = request.path_params["tier"]
-        if tier not in engine.catalogue.tiers:
-            remote = engine.peers.lookup(tier)
-            if remote is None:
-                known = [*engine.catalogue.tiers, *engine.peers.names()]
-                return error_response(404, f"unknown tier {tier!r}: use one of {', '.join(known)}",
-                                      "invalid_request_error", "tier_not_found")
-            try:  # the peer swaps its own tiers
-                return _json(await engine.peers.get(remote.peer).load(remote), 202)
-            except PeerUnavailable as exc:
-                return error_response(503, str(exc), "backend_unavailable", "peer_down")
-        if engine.scheduler.down:
-            return backend_down(engine.backend.url, engine.backend.log_file,
-                                "llama-server is down; the engine is restarting it")
-        started = engine.scheduler.request_load(tier)
-        done = engine.scheduler.is_loaded(tier) and not engine.scheduler.pending_load(tier)
-        return _json(LoadAnswer(tier=tier, state="loaded" if done else "loading", started=started), 202)
+    async def load(self, request: Request) -> Response:
+        try:
+            return _json(await self._engine.load(request.path_params["tier"]), 202)
+        except (UnknownTier, BackendDown, PeerUnavailable) as exc:
+            return failure_response(exc, backend=self._engine.backend)
 
-    async def unload(request: Request) -> Response:
-        engine.scheduler.request_unload()
-        return _json(UnloadAnswer(tier=engine.scheduler.loaded), 202)
+    async def unload(self, request: Request) -> Response:
+        return _json(self._engine.unload(), 202)
 
-    async def events(request: Request) -> Response:
-        queue = engine.events.subscribe()
+    async def events(self, request: Request) -> Response:
+        return StreamingResponse(_event_stream(self._engine), media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache"})
 
-        async def stream() -> AsyncIterator[bytes]:
-            try:
-                hello = SubscribedEvent(time=round(time.time(), 3), status=engine.status())
-                yield f"event: subscribed\ndata: {hello.model_dump_json()}\n\n".encode()
-                while (event := await queue.get()) is not None:
-                    yield f"event: {event.event}\ndata: {event.model_dump_json()}\n\n".encode()
-            finally:
-                engine.events.unsubscribe(queue)
+    async def health(self, request: Request) -> Response:
+        backend = self._engine.backend
+        if backend.up:
+            return _json(Health(status="ok", loaded=self._engine.loaded))
+        return _json(Health(status="backend_down", backend=backend.url), 503)
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
-
-    async def health(request: Request) -> Response:
-        if engine.backend.up:
-            return _json(Health(status="ok", loaded=engine.scheduler.loaded))
-        return _json(Health(status="backend_down", backend=engine.backend.url), 503)
-
-    async def metrics(request: Request) -> Response:
-        return PlainTextResponse(render_metrics(engine), media_type="text/plain; version=0.0.4")
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            return error_response(404, f"no such endpoint: {request.url.path}; {_NOT_FOUND_HINT}",
-                                  "invalid_request_error", "not_found")
-        if exc.status_code == 405:
-            allowed = exc.headers.get("allow", "") if exc.headers else ""
-            return error_response(405, f"{request.url.path} does not take {request.method}; use {allowed}",
-                                  "invalid_request_error", "method_not_allowed")
-        return error_response(exc.status_code, str(exc.detail), "invalid_request_error")
+    async def metrics(self, request: Request) -> Response:
+        return PlainTextResponse(render_metrics(self._engine), media_type="text/plain; version=0.0.4")
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        engine = self._engine
         await engine.start()
-        if router is not None:
-            router({"messages": [{"role": "user", "content": "warm up"}]}, engine)  # load its data now, not mid-request
+        if self._router is not None:  # load its data now, not mid-request
+            self._router({"messages": [{"role": "user", "content": "warm up"}]}, engine)
         # A full garbage collection walks every object the imports made (about 10 ms here, and it comes
         # every few hundred requests): that was the engine's p99 time to first token. Objects alive after
         # start-up live as long as the engine, so move them out of the collector's sight.
@@ -147,18 +114,37 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
         finally:
             await engine.stop()
 
-    routes = [
-        Route("/v1/models", list_models, methods=["GET"]),
-        Route("/variet/status", status, methods=["GET"]),
-        Route("/variet/openapi.json", openapi, methods=["GET"]),
-        Route("/variet/tiers/{tier:path}/load", load, methods=["POST"]),  # a peer's tier may be PEER/TIER
-        Route("/variet/unload", unload, methods=["POST"]),
-        Route("/variet/events", events, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-        *dashboard_routes(key_required=bool(engine.api_key)),
-    ]
-    control = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+
+async def _event_stream(engine: Engine) -> AsyncIterator[bytes]:
+    """`/variet/events`: `subscribed` with the whole status, then every event as it is published."""
+    queue = engine.events.subscribe()
+    try:
+        hello = SubscribedEvent(time=round(time.time(), 3), status=engine.status())
+        yield f"event: subscribed\ndata: {hello.model_dump_json()}\n\n".encode()
+        while (event := await queue.get()) is not None:
+            yield f"event: {event.event}\ndata: {event.model_dump_json()}\n\n".encode()
+    finally:
+        engine.events.unsubscribe(queue)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405, in the engine's error shape."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(404, f"no such endpoint: {request.url.path}; {_NOT_FOUND_HINT}",
+                              "invalid_request_error", "not_found")
+    if exc.status_code == 405:
+        allowed = exc.headers.get("allow", "") if exc.headers else ""
+        return error_response(405, f"{request.url.path} does not take {request.method}; use {allowed}",
+                              "invalid_request_error", "method_not_allowed")
+    return error_response(exc.status_code, str(exc.detail), "invalid_request_error")
+
+
+def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
+    """The engine's ASGI app; its lifespan starts and stops the engine."""
+    handlers = _Control(engine, router)
+    control = Starlette(routes=handlers.routes(), lifespan=handlers.lifespan,
+                        exception_handlers={HTTPException: _http_error})
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         # Completions skip Starlette's routing and middleware: they are the hot path, relayed as plain ASGI.
@@ -167,4 +153,7 @@ def create_app(engine: Engine, *, router: Router | None = None) -> ASGIApp:
         else:
             await control(scope, receive, send)
 
-    return _ApiKey(app, engine.api_key) if engine.api_key else app
+    if not engine.api_key:
+        return app
+    # /health and the dashboard's files are open: the page asks for the key itself.
+    return BearerAuth(app, engine.api_key, _refuse, open_paths=_OPEN_PATHS, x_api_key=True)

@@ -15,8 +15,9 @@ import secrets
 import time
 from typing import Any
 
+from variet.engine.errors import GgufError
 from variet.engine.http.requests import RequestProblem
-from variet.engine.llama.gguf_facts import GgufError, read_gguf_facts
+from variet.engine.llama.gguf_facts import read_gguf_facts
 from variet.shared.tiers import TierCatalogue
 
 __all__ = ["INFILL_PATH", "OpenAIFromInfill", "check_infill", "choose_fim_tier", "fim_unsupported", "is_fim",

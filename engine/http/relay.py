@@ -17,17 +17,18 @@ choices included, go to `variet.engine.peers.relay` and never through the local 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from variet.engine.core import Engine, Router
+from variet.engine.errors import BackendDown, EngineFailure, NoResponse, TierLoadError, UpstreamError
 from variet.engine.http.backend_errors import wrap_backend_error
 from variet.engine.http.fim import (
     INFILL_PATH,
@@ -40,10 +41,10 @@ from variet.engine.http.fim import (
 )
 from variet.engine.http.outcome import RequestOutcome
 from variet.engine.http.requests import RequestProblem, check_request, parse_body
-from variet.engine.http.responses import Family, backend_down, error_response, family_of
-from variet.engine.llama.upstream import NoResponse, Upstream, UpstreamError, post
+from variet.engine.http.responses import Family, error_response, failure_response, family_of
+from variet.engine.http.streaming import RelayedStream
+from variet.engine.llama.upstream import Upstream, post
 from variet.engine.peers.relay import relay_to_peer, unknown_on_peer
-from variet.engine.scheduler import BackendDown, TierLoadError
 
 __all__ = ["RELAYED_PATHS", "TIER_HEADER", "find_timings", "relay"]
 
@@ -82,12 +83,12 @@ def find_timings(tail: bytes) -> dict[str, Any] | None:
 
 async def relay(engine: Engine, router: Router | None, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one completion request (OpenAI or Anthropic shape) as a plain ASGI app."""
-    outcome = RequestOutcome()
+    outcome = RequestOutcome(engine)
     response = await _answer(engine, router, scope, receive, outcome)
     try:
         await response(scope, receive, send)
     finally:
-        outcome.publish(engine.events, getattr(response, "status_code", 200))
+        outcome.end(getattr(response, "status_code", 200))
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -155,19 +156,11 @@ async def _hold_and_forward(engine: Engine, scope: Scope, target_path: str, raw:
                             tier: str, headers: dict[str, str], outcome: RequestOutcome, family: Family,
                             convert: OpenAIFromInfill | None = None) -> ASGIApp:
     """Wait for the tier's turn, then send the request upstream to `target_path`."""
-    engine.stats[tier].requests += 1
-    resident = engine.scheduler.is_resident(tier)
-    outcome.queue(tier, loaded=tier if resident and engine.scheduler.is_loaded(tier) else engine.scheduler.loaded,
-                  resident=resident)
+    outcome.queue(tier)
     try:
         loading = await engine.scheduler.acquire(tier, payload)
-    except TierLoadError as exc:
-        engine.stats[tier].errors += 1
-        return error_response(500, f"could not load tier {tier!r}: {exc}", "server_error", "tier_load_failed",
-                              family=family)
-    except BackendDown as exc:
-        engine.stats[tier].errors += 1
-        return backend_down(engine.backend.url, engine.backend.log_file, str(exc), family=family)
+    except (TierLoadError, BackendDown) as exc:
+        return failure_response(exc, family=family, tier=tier, backend=engine.backend)
     outcome.admitted()
     query = scope.get("query_string", b"").decode("latin-1")
     if loading:  # llama-server holds the request until the tier it is loading is ready
@@ -213,14 +206,12 @@ async def _elsewhere(engine: Engine, name: str, scope: Scope, payload: dict[str,
         peer = peers.addressed_peer(name)
         if peer is not None:
             return unknown_on_peer(peers, peer, name, family)
-        down = [peer.name for peer in peers.all if not peer.view.up]
+        down = peers.down()
         note = f" (peers down, their tiers not listed: {', '.join(down)})" if down else ""
         return error_response(404, f"unknown model {name!r}: use one of {valid}{note}", "invalid_request_error",
                               "model_not_found", family=family, param="model")
     headers[TIER_HEADER] = remote.served
-    # The peer queues it: for `request_done` it waits for a swap if its tier was not loaded there, last we saw.
-    loaded_there = peers.get(remote.peer).view.loaded == remote.remote
-    outcome.queue(remote.served, loaded=remote.served if loaded_there else None)
+    outcome.queue_on_peer(remote)
     outcome.admitted()
     query = scope.get("query_string", b"").decode("latin-1")
     target = scope["path"] + (f"?{query}" if query else "")
@@ -237,52 +228,54 @@ async def _forward(engine: Engine, target: str, body: bytes, payload: dict[str, 
                    convert: OpenAIFromInfill | None = None) -> ASGIApp:
     """Send the request upstream while holding the tier's slot; release it when the response ends."""
     backend = engine.backend
-    streaming = bool(payload.get("stream"))
+    try:
+        upstream = await _send(engine, target, body, tier)
+    except UpstreamError as exc:
+        engine.scheduler.release(tier)
+        return failure_response(exc, family=family, backend=backend)
+    content_type = upstream.headers.get("content-type", "application/json")
+    if payload.get("stream") and upstream.status == 200:
+        watcher = _StreamWatcher(engine, tier, (target, payload))
+        return RelayedStream(upstream, {**headers, "content-type": content_type}, watcher, family=family,
+                             chunks=_model_chunks(upstream, tier, convert))
+    try:
+        body = await upstream.read()
+    except UpstreamError as exc:
+        return failure_response(exc, family=family, backend=backend)
+    finally:
+        upstream.close()
+        engine.scheduler.release(tier)
+    if upstream.status == 200:
+        with contextlib.suppress(ValueError, AttributeError, RecursionError):
+            timings = json.loads(body).get("timings")
+            if isinstance(timings, dict):
+                engine.record_speed(tier, timings)
+        _note_answer(engine, tier, target, payload, body, body)
+        if convert is not None:
+            body = convert.body(body)
+        return Response(body, status_code=200, media_type=content_type, headers=headers)
+    if loading and upstream.status >= 500:
+        # llama-server failed the tier's load while holding this request: say so as the engine would.
+        record = await engine.scheduler.finished_swap(tier)
+        if record is not None and not record.ok:
+            return failure_response(TierLoadError(record.error or "the load failed"), family=family, tier=tier)
+    return wrap_backend_error(upstream.status, body, tier, engine.catalogue.tiers[tier].context, family, headers)
+
+
+async def _send(engine: Engine, target: str, body: bytes, tier: str) -> Upstream:
+    """POST the request to llama-server; raises `UpstreamError` once it cannot."""
+    backend = engine.backend
     upstream_headers = [("content-type", "application/json"), backend.auth_header]
     for attempt in range(_SEND_ATTEMPTS):
         try:
-            upstream = await post(backend.connect, target, upstream_headers, body)
-            break
-        except NoResponse as exc:
+            return await post(backend.connect, target, upstream_headers, body)
+        except NoResponse:
             # llama-server's router sometimes closes a connection without answering while it swaps
             # instances; nothing was generated yet, so retrying is safe.
-            if attempt + 1 < _SEND_ATTEMPTS:
-                log.info("llama-server dropped a %s request before answering; retrying", tier)
-                continue
-            error: Exception = exc
-        except UpstreamError as exc:
-            error = exc
-        engine.scheduler.release(tier)
-        engine.stats[tier].errors += 1
-        return backend_down(backend.url, backend.log_file, str(error), family=family)
-    content_type = upstream.headers.get("content-type", "application/json")
-    if not streaming or upstream.status != 200:
-        try:
-            body = await upstream.read()
-        except UpstreamError as exc:
-            engine.stats[tier].errors += 1
-            return backend_down(backend.url, backend.log_file, str(exc), family=family)
-        finally:
-            upstream.close()
-            engine.scheduler.release(tier)
-        if upstream.status == 200:
-            with contextlib.suppress(ValueError, AttributeError, RecursionError):
-                timings = json.loads(body).get("timings")
-                if isinstance(timings, dict):
-                    engine.record_speed(tier, timings)
-            _note_answer(engine, tier, target, payload, body, body)
-            if convert is not None:
-                body = convert.body(body)
-            return Response(body, status_code=200, media_type=content_type, headers=headers)
-        engine.stats[tier].errors += 1
-        if loading and upstream.status >= 500:
-            # llama-server failed the tier's load while holding this request: say so as the engine would.
-            record = await engine.scheduler.finished_swap(tier)
-            if record is not None and not record.ok:
-                return error_response(500, f"could not load tier {tier!r}: {record.error}", "server_error",
-                                      "tier_load_failed", family=family)
-        return wrap_backend_error(upstream.status, body, tier, engine.catalogue.tiers[tier].context, family, headers)
-    return _Relayed(engine, tier, upstream, {**headers, "content-type": content_type}, (target, payload), convert)
+            if attempt + 1 == _SEND_ATTEMPTS:
+                raise
+            log.info("llama-server dropped a %s request before answering; retrying", tier)
+    raise AssertionError("unreachable")
 
 
 def _proxy_error_at(chunk: bytes) -> int:
@@ -293,79 +286,50 @@ def _proxy_error_at(chunk: bytes) -> int:
     return at + 1 if at >= 0 else -1
 
 
-def _died_mid_stream(engine: Engine, tier: str) -> bytes:
-    """The engine's `event: error` for a stream that broke off, naming the RPC workers of a tier that has some."""
-    message = "the model backend died mid-stream; retry the request"
-    workers = engine.catalogue.tiers[tier].rpc
-    if workers:
-        message = (f"tier {tier!r} died mid-stream; it runs partly on the RPC worker(s) {', '.join(workers)}: check "
-                   f"that they are running and reachable (`variet doctor`), then retry the request")
-    error = {"type": "error", "error": {"message": message, "type": "backend_unavailable", "code": "backend_down",
-                                        "src": "variet-engine"}}
-    return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+async def _model_chunks(upstream: Upstream, tier: str, convert: OpenAIFromInfill | None) -> AsyncIterator[bytes]:
+    """llama-server's stream (turned into OpenAI's shape by `convert`, if any), ended with `UpstreamError` where
+    its router says the model instance went away."""
+    async for chunk in upstream.chunks():
+        if (cut := _proxy_error_at(chunk)) >= 0:
+            log.warning("tier %s failed mid-stream: %s", tier, chunk[cut:].decode(errors="replace"))
+            if cut:
+                yield chunk[:cut]
+            raise UpstreamError("the model instance went away")
+        yield chunk if convert is None else convert.chunk(chunk)
+    if convert is not None and (rest := convert.end()):
+        yield rest
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+class _StreamWatcher:
+    """A local tier's stream: keeps its first chunk and last few to read `timings` and the token counts, and
+    frees the tier at the end."""
 
+    def __init__(self, engine: Engine, tier: str, request: tuple[str, dict[str, Any]]) -> None:
+        self._engine, self._tier, self._request = engine, tier, request
+        self._first = b""
+        self._last: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)  # the final data line may span a few chunks
 
-class _Relayed:
-    """A streamed upstream response as a plain ASGI response: each upstream chunk is sent on as it arrives.
+    def sent(self, chunk: bytes) -> None:
+        if not self._first:
+            self._first = chunk
+        self._last.append(chunk)
 
-    Lighter than Starlette's `StreamingResponse` (no task group per request), which matters on the hot
-    path. A client that goes away is noticed at the next chunk; the upstream is then closed, which stops
-    llama-server's generation and frees the tier.
-    """
+    def broke_off(self, exc: UpstreamError) -> EngineFailure:
+        """The engine's word for a stream that broke off, naming the RPC workers of a tier that has some."""
+        message = "the model backend died mid-stream; retry the request"
+        workers = self._engine.catalogue.tiers[self._tier].rpc
+        if workers:
+            message = (f"tier {self._tier!r} died mid-stream; it runs partly on the RPC worker(s) "
+                       f"{', '.join(workers)}: check that they are running and reachable (`variet doctor`), then "
+                       f"retry the request")
+        return BackendDown(message)
 
-    status_code = 200  # what `request_done` reports; 502 once llama-server breaks the stream off
-
-    def __init__(self, engine: Engine, tier: str, upstream: Upstream, headers: dict[str, str],
-                 request: tuple[str, dict[str, Any]], convert: OpenAIFromInfill | None = None) -> None:
-        self._engine, self._tier, self._upstream = engine, tier, upstream
-        self._convert = convert
-        self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        self._request = request
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        engine, tier, upstream = self._engine, self._tier, self._upstream
-        gone = asyncio.ensure_future(_until_disconnect(receive))
-        last: deque[bytes] = deque(maxlen=_TAIL_CHUNKS)  # the final data line may span a few chunks
-        first = b""
-        completed = False
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": self._headers})
-            try:
-                async for chunk in upstream.chunks():
-                    if (cut := _proxy_error_at(chunk)) >= 0:
-                        log.warning("tier %s failed mid-stream: %s", tier, chunk[cut:].decode(errors="replace"))
-                        if cut:
-                            await send({"type": "http.response.body", "body": chunk[:cut], "more_body": True})
-                        raise UpstreamError("the model instance went away")
-                    if self._convert is not None:
-                        chunk = self._convert.chunk(chunk)
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    if not first:
-                        first = chunk
-                    last.append(chunk)
-                    if gone.done():
-                        log.info("the client left a %s stream; stopping its generation", tier)
-                        return
-                if self._convert is not None and (rest := self._convert.end()):
-                    await send({"type": "http.response.body", "body": rest, "more_body": True})
-                completed = True
-            except UpstreamError:
-                engine.stats[tier].errors += 1
-                self.status_code = 502
-                await send({"type": "http.response.body", "more_body": True, "body": _died_mid_stream(engine, tier)})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            gone.cancel()
-            upstream.close()
-            engine.scheduler.release(tier)
-            tail = b"".join(last)
-            timings = find_timings(tail)
-            if timings:
-                engine.record_speed(tier, timings)
-            if completed:
-                _note_answer(engine, tier, *self._request, first, tail)
+    def ended(self, *, completed: bool) -> None:
+        engine, tier = self._engine, self._tier
+        engine.scheduler.release(tier)
+        tail = b"".join(self._last)
+        timings = find_timings(tail)
+        if timings:
+            engine.record_speed(tier, timings)
+        if completed:
+            _note_answer(engine, tier, *self._request, self._first, tail)

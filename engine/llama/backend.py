@@ -37,16 +37,16 @@ from typing import Any, Protocol
 import httpx2
 
 from variet.contract import BackendDownEvent, BackendUpEvent, TierExitedEvent
+from variet.engine.errors import BackendDown, PortTaken, SlotError, TierLoadError
 from variet.engine.events import EventBus
 from variet.engine.llama.preset import render_preset
 from variet.engine.llama.process_tree import ProcessTree
 from variet.engine.llama.upstream import Connect, Tcp
-from variet.engine.scheduler import BackendDown, TierBackend, TierLoadError
+from variet.engine.scheduler import TierBackend
 from variet.shared.config import EngineSettings
-from variet.shared.errors import VarietError
 from variet.shared.tiers import TierCatalogue, split_host_port
 
-__all__ = ["LlamaServer", "ModelBackend", "SlotBackend", "SlotError", "free_port"]
+__all__ = ["LlamaServer", "ModelBackend", "SlotBackend", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,6 @@ _SLOT_LIST_SECONDS = 10.0
 _SLOT_ATTEMPTS = 3
 _RPC_CHECK_SECONDS = 3.0
 _STOP_SECONDS = 10.0
-
-
-class SlotError(VarietError):
-    """llama-server refused or failed a slot call, or did not answer it within its time."""
 
 
 class SlotBackend(Protocol):
@@ -89,9 +85,6 @@ class SlotBackend(Protocol):
         bytes). Gives up after `budget` seconds with `SlotError`; llama-server may still finish the restore,
         and requests sent meanwhile wait behind it. Raises `SlotError` or `BackendDown`."""
 
-    async def erase_slot(self, tier: str, slot: int) -> None:
-        """Empty slot `slot`. Raises `SlotError` or `BackendDown`."""
-
 
 class ModelBackend(TierBackend, SlotBackend, Protocol):
     """The model server behind the engine: a `TierBackend` that also runs as a process and takes relayed requests.
@@ -99,6 +92,9 @@ class ModelBackend(TierBackend, SlotBackend, Protocol):
     It publishes `backend_up` and `backend_down` on the engine's event bus; the engine never calls back
     into it for those. The real one is `LlamaServer`; tests pass a fake.
     """
+
+    slot_dirs: dict[str, Path]
+    """Each tier's `slot-save-path` for prompt caches, set before `start` when prompt caching is on."""
 
     @property
     def url(self) -> str:
@@ -134,10 +130,6 @@ class ModelBackend(TierBackend, SlotBackend, Protocol):
 
     def log_tail(self) -> str:
         """The last lines of its log, for error messages."""
-
-
-class _PortTaken(Exception):
-    """Something other than our llama-server answers on the port we chose."""
 
 
 def free_port() -> int:
@@ -184,7 +176,8 @@ class LlamaServer:
         `slot_dirs`: each tier's `slot-save-path` (existing private folders), when prompt caching is on.
         """
         self._binary = binary
-        self._slot_dirs = dict(slot_dirs or {})
+        self.slot_dirs = dict(slot_dirs or {})
+        """Each tier's `slot-save-path`, when prompt caching is on; the preset written at start names them."""
         self._catalogue = catalogue
         self._settings = settings
         self._events = events
@@ -231,11 +224,9 @@ class LlamaServer:
     def connect(self) -> Tcp:
         return Tcp("127.0.0.1", self.port)
 
-    # -- process -------------------------------------------------------------------------------
-
     def command(self) -> list[str]:
         preset = self._dir / "models-preset.ini"
-        preset.write_text(render_preset(self._catalogue, self._settings, slot_dirs=self._slot_dirs))
+        preset.write_text(render_preset(self._catalogue, self._settings, slot_dirs=self.slot_dirs))
         return [
             str(self._binary),
             "--models-preset", str(preset),
@@ -253,7 +244,7 @@ class LlamaServer:
             try:
                 await self._spawn()
                 break
-            except _PortTaken:
+            except PortTaken:
                 self._kill_group()
                 if self._settings.backend_port or attempt + 1 == _PORT_ATTEMPTS:
                     message = f"port {self.port} is taken by another program; set [engine] backend_port"
@@ -291,7 +282,7 @@ class LlamaServer:
                 response = await self.client.get("/health", timeout=2.0)
                 if response.status_code == 200:
                     if (await self.client.get("/models", timeout=2.0)).status_code == 401:
-                        raise _PortTaken
+                        raise PortTaken
                     return
             await asyncio.sleep(_POLL_SECONDS)
         raise BackendDown(f"llama-server did not become healthy within {_START_TIMEOUT:.0f} s: {self.log_tail()}")
@@ -313,7 +304,7 @@ class LlamaServer:
                 await asyncio.sleep(delay)
                 try:
                     await self._spawn()
-                except (BackendDown, _PortTaken) as exc:
+                except (BackendDown, PortTaken) as exc:
                     log.error("restart failed: %s", exc or "the port is taken")
                     self._kill_group()
                     if not self._settings.backend_port:
@@ -392,8 +383,6 @@ class LlamaServer:
             return "(no log)"
         lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
         return " | ".join(lines[-5:])
-
-    # -- TierBackend -----------------------------------------------------------------------------
 
     async def _post(self, path: str, tier: str) -> httpx2.Response:
         try:
@@ -501,8 +490,6 @@ class LlamaServer:
             log.warning("unload of %s answered %s: %s", tier, response.status_code, response.text[:200])
         await self._until(tier, lambda status: status.get("value") in ("unloaded", None))
 
-    # -- SlotBackend -----------------------------------------------------------------------------
-
     async def _slot_call(self, tier: str, path: str, body: dict[str, Any] | None, budget: float) -> Any:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
@@ -543,9 +530,6 @@ class LlamaServer:
     async def restore_slot(self, tier: str, slot: int, filename: str, *, budget: float) -> dict[str, Any]:
         answer = await self._slot_call(tier, f"/slots/{slot}?action=restore", {"filename": filename}, budget)
         return _mapping(answer)
-
-    async def erase_slot(self, tier: str, slot: int) -> None:
-        await self._slot_call(tier, f"/slots/{slot}?action=erase", {}, _SLOT_LIST_SECONDS)
 
 
 def _mapping(answer: Any) -> dict[str, Any]:

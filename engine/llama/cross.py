@@ -19,9 +19,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from variet.shared.errors import VarietError
+from variet.engine.errors import CrossToolchainError
 
-__all__ = ["TRIPLE", "CrossToolchainError", "cross_cmake_args", "missing_tools", "toolchain_args"]
+__all__ = ["TRIPLE", "cross_cmake_args", "missing_tools", "toolchain_args"]
 
 TRIPLE = "x86_64-w64-mingw32"
 _SYSROOT = Path("/usr") / TRIPLE
@@ -50,10 +50,6 @@ typedef struct _THREAD_POWER_THROTTLING_STATE {
 #define THREAD_POWER_THROTTLING_EXECUTION_SPEED 0x1
 #endif
 """
-
-
-class CrossToolchainError(VarietError):
-    """The cross toolchain for `--target windows` is missing or incomplete."""
 
 
 def missing_tools(which: Callable[[str], str | None] = shutil.which) -> list[str]:

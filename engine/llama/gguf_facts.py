@@ -15,7 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["GgufError", "GgufFacts", "read_gguf_facts"]
+from variet.engine.errors import GgufError
+
+__all__ = ["GgufFacts", "read_gguf_facts"]
 
 _MAGIC = b"GGUF"
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
@@ -35,10 +37,6 @@ _FIM_TEXTS = {
                       "<|code_middle|>", "<|middle|>"}),
 }
 _ALL_FIM_TEXTS = frozenset().union(*_FIM_TEXTS.values())
-
-
-class GgufError(ValueError):
-    """The file is no GGUF model we can read; the message says which file and why."""
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from variet.engine.llama.gguf_facts import GgufError, read_gguf_facts
-from variet.shared.errors import ConfigError
+from variet.engine.errors import GgufError, MemoryPlanError
+from variet.engine.llama.gguf_facts import read_gguf_facts
 from variet.shared.tiers import TierCatalogue
 
-__all__ = ["COMPUTE_BUFFER_GB", "GpuBudget", "MemoryPlanError", "TierNeed", "budget", "check_residents",
+__all__ = ["COMPUTE_BUFFER_GB", "GpuBudget", "TierNeed", "budget", "check_residents",
            "describe_budget", "tier_need"]
 
 COMPUTE_BUFFER_GB = 0.5
@@ -28,10 +28,6 @@ _GB = 1e9
 _ELEMENT_BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q5_1": 24 / 32, "q5_0": 22 / 32,
                   "q4_1": 20 / 32, "q4_0": 18 / 32, "iq4_nl": 18 / 32}
 _PARTIAL_OFFLOAD = ("n-cpu-moe", "cpu-moe", "override-tensor", "n-gpu-layers", "ngl")
-
-
-class MemoryPlanError(ConfigError):
-    """The resident tiers cannot fit beside the largest swapping tier on some GPU; the message has the numbers."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ from typing import Protocol
 
 import httptools
 
-__all__ = ["Connect", "NoResponse", "Tcp", "Tls", "Upstream", "UpstreamError", "post", "tcp"]
+from variet.engine.errors import NoResponse, UpstreamError
+
+__all__ = ["Connect", "Tcp", "Tls", "Upstream", "post", "tcp"]
 
 _READ_SIZE = 65536
 
@@ -70,14 +72,6 @@ def _tls_context() -> ssl.SSLContext:
 
 def tcp(port: int, host: str = "127.0.0.1") -> Tcp:
     return Tcp(host, port)
-
-
-class UpstreamError(Exception):
-    """The connection to llama-server failed or broke."""
-
-
-class NoResponse(UpstreamError):
-    """llama-server closed the connection before answering; nothing was generated, so a retry is safe."""
 
 
 class _Parsed:

@@ -35,19 +35,16 @@ from variet.contract import (
     PeerUpEvent,
     TierState,
 )
+from variet.engine.errors import PeerUnavailable
 from variet.engine.events import EventBus
 from variet.engine.llama.upstream import Connect, Tcp, Tls
 from variet.engine.peers.view import MIN_POLL_SHARE, PeerTier, PeerView, Reading, name_table, observe, retry_delay
 from variet.shared.config import PeerSettings
 from variet.shared.tiers import Tier, TierCatalogue
 
-__all__ = ["Peer", "PeerUnavailable", "Peers", "peer_connect"]
+__all__ = ["Peer", "Peers", "peer_connect"]
 
 log = logging.getLogger(__name__)
-
-
-class PeerUnavailable(Exception):
-    """A peer cannot take a request now; the message names the peer and what to check."""
 
 
 def peer_connect(url: str) -> Connect:
@@ -160,8 +157,6 @@ class Peers:
     def get(self, name: str) -> Peer:
         return self._peers[name]
 
-    # -- lifecycle -----------------------------------------------------------------------------------
-
     async def start(self) -> None:
         """Start a watcher per peer; returns at once (peers come up as they answer)."""
         for peer in self._peers.values():
@@ -183,16 +178,15 @@ class Peers:
             started = loop.time()
             peer.poke.clear()
             self.apply(peer, await peer.read())
-            try:
-                await asyncio.wait_for(peer.poke.wait(), retry_delay(peer.view, peer.settings.poll_seconds))
+            try:  # not `wait_for`, which may swallow `stop`'s cancellation on Python 3.11
+                async with asyncio.timeout(retry_delay(peer.view, peer.settings.poll_seconds)):
+                    await peer.poke.wait()
             except TimeoutError:
                 continue
             # Poked: poll now, but never more often than this (a burst of failed requests is one poll).
             gap = MIN_POLL_SHARE * peer.settings.poll_seconds - (loop.time() - started)
             if gap > 0:
                 await asyncio.sleep(gap)
-
-    # -- state ------------------------------------------------------------------------------------------
 
     def apply(self, peer: Peer, outcome: Reading | str) -> None:
         """Fold a poll's outcome (or a relayed request's failure) into `peer`'s view; publish what changed."""
@@ -215,11 +209,29 @@ class Peers:
             self._events.publish(PeerLoadedEvent(time=now, peer=peer.name, tier=self._served_name(peer, after.loaded),
                                                  previous=self._served_name(peer, before.loaded)))
 
+    def relayed(self, peer: Peer) -> None:
+        """A request is on its way to `peer`."""
+        peer.requests += 1
+
     def failed(self, peer: Peer, error: str) -> None:
         """A relayed request could not reach `peer`: count it down now and poll it again soon."""
         peer.errors += 1
         self.apply(peer, error)
         peer.poke.set()
+
+    def faltered(self, peer: Peer) -> None:
+        """A relayed request to `peer` failed on the way (no answer, a timeout, a break-off), though it may well be
+        up: count the failure and poll it again soon, which tells."""
+        peer.errors += 1
+        peer.poke.set()
+
+    def poll_soon(self, peer: Peer) -> None:
+        """Read `peer`'s status again soon (it may be back, or have swapped a tier)."""
+        peer.poke.set()
+
+    async def load(self, tier: PeerTier) -> LoadAnswer:
+        """Ask `tier`'s peer to load it; raises `PeerUnavailable`."""
+        return await self._peers[tier.peer].load(tier)
 
     def _rebuild(self) -> None:
         own = [(peer.name, peer.view.tiers) for peer in self._peers.values()]
@@ -234,8 +246,6 @@ class Peers:
         tier = self.table.get(f"{peer.name}/{remote}")
         return tier.served if tier is not None else f"{peer.name}/{remote}"
 
-    # -- views --------------------------------------------------------------------------------------
-
     def lookup(self, name: str) -> PeerTier | None:
         """The peer tier a model name means here, if any (local names are looked up first, elsewhere)."""
         return self.table.get(name) if self.table else None
@@ -245,9 +255,17 @@ class Peers:
         prefix, slash, _ = name.partition("/")
         return self._peers.get(prefix) if slash else None
 
-    def names(self) -> list[str]:
-        """The names peer tiers are listed under."""
-        return [tier.served for tier in self._tiers()]
+    def names(self, *, of: Peer | None = None) -> list[str]:
+        """The names peer tiers are listed under (those of peer `of` only, when given)."""
+        return [tier.served for tier in self._tiers() if of is None or tier.peer == of.name]
+
+    def down(self) -> list[str]:
+        """The names of the peers that are down."""
+        return [peer.name for peer in self._peers.values() if not peer.view.up]
+
+    def loaded_there(self, tier: PeerTier) -> bool:
+        """Whether `tier` is loaded on its peer, as last seen."""
+        return self._peers[tier.peer].view.loaded == tier.remote
 
     def _tiers(self) -> list[PeerTier]:
         return [self.table[f"{peer.name}/{entry.id}"] for peer in self._peers.values() for entry in peer.view.tiers]

@@ -19,10 +19,12 @@ import logging
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from variet.engine.http.responses import Family, error_response
-from variet.engine.llama.upstream import NoResponse, Upstream, UpstreamError, post
+from variet.engine.errors import EngineFailure, NoResponse, PeerUnavailable, UpstreamError
+from variet.engine.http.responses import Family, error_response, failure_response
+from variet.engine.http.streaming import RelayedStream
+from variet.engine.llama.upstream import post
 from variet.engine.peers.registry import Peer, Peers
 from variet.engine.peers.view import PeerTier
 
@@ -35,15 +37,15 @@ log = logging.getLogger(__name__)
 
 
 def peer_down(peer: Peer, family: Family, detail: str | None = None) -> JSONResponse:
-    return error_response(503, peer.down_message(detail), "backend_unavailable", "peer_down", family=family)
+    return failure_response(PeerUnavailable(peer.down_message(detail)), family=family)
 
 
 def unknown_on_peer(peers: Peers, peer: Peer, name: str, family: Family) -> JSONResponse:
     """The answer for `PEER/NAME` when the peer has no such tier (or is down, so nobody knows)."""
     if not peer.view.tiers:
-        peer.poke.set()
+        peers.poll_soon(peer)
         return peer_down(peer, family)
-    listed = ", ".join(served for served in peers.names() if peers.table[served].peer == peer.name)
+    listed = ", ".join(peers.names(of=peer))
     return error_response(404, f"peer {peer.name!r} has no tier {name.partition('/')[2]!r}: use one of {listed}",
                           "invalid_request_error", "model_not_found", family=family, param="model")
 
@@ -53,49 +55,46 @@ async def relay_to_peer(peers: Peers, tier: PeerTier, target: str, payload: dict
     """Send one completion request to `tier`'s peer and answer with what it answers."""
     peer = peers.get(tier.peer)
     if not peer.view.up:
-        peer.poke.set()
+        peers.poll_soon(peer)
         return peer_down(peer, family)
     payload["model"] = tier.remote
     body = json.dumps(payload).encode()
     settings = peer.settings
-    peer.requests += 1
+    peers.relayed(peer)
     try:
         async with asyncio.timeout(settings.request_timeout_seconds):
             upstream = await post(peer.connect, target, [("content-type", "application/json"), *peer.auth_headers],
                                   body, connect_timeout=settings.connect_timeout_seconds)
     except NoResponse as exc:
-        peer.errors += 1
-        peer.poke.set()
+        peers.faltered(peer)
         return peer_down(peer, family, f"it closed the connection without answering: {exc}")
     except UpstreamError as exc:
         peers.failed(peer, str(exc))
         return peer_down(peer, family)
     except TimeoutError:
-        peer.errors += 1
-        peer.poke.set()
+        peers.faltered(peer)
         return peer_down(peer, family, f"no answer within {settings.request_timeout_seconds:g} s")
     headers = {**headers, BOX_HEADER: peer.name, "content-type": upstream.headers.get("content-type",
                                                                                        "application/json")}
     if payload.get("stream") is True and upstream.status == 200:
-        return _PeerStream(peer, tier, upstream, headers)
+        return RelayedStream(upstream, headers, _PeerStreamWatcher(peers, peer, tier), family=family)
     try:
         answer = await upstream.read()
     except UpstreamError as exc:
-        peer.errors += 1
-        peer.poke.set()
+        peers.faltered(peer)
         return peer_down(peer, family, f"the answer broke off: {exc}")
     finally:
         upstream.close()
-        _swapped_there(peer, tier)
+        _swapped_there(peers, peer, tier)
     if upstream.status == 200:
         return Response(answer, status_code=200, headers=headers)
     return _peer_error(peer, tier, upstream.status, answer, family, headers)
 
 
-def _swapped_there(peer: Peer, tier: PeerTier) -> None:
+def _swapped_there(peers: Peers, peer: Peer, tier: PeerTier) -> None:
     """After a request for a tier the peer did not have loaded, read its status now: it has swapped."""
-    if peer.view.loaded != tier.remote:
-        peer.poke.set()
+    if not peers.loaded_there(tier):
+        peers.poll_soon(peer)
 
 
 def _peer_error(peer: Peer, tier: PeerTier, status: int, body: bytes, family: Family,
@@ -123,43 +122,19 @@ def _peer_error(peer: Peer, tier: PeerTier, status: int, body: bytes, family: Fa
     return response
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
+class _PeerStreamWatcher:
+    """A peer's stream: a break-off counts against the peer, and its status is read again at the end."""
+
+    def __init__(self, peers: Peers, peer: Peer, tier: PeerTier) -> None:
+        self._peers, self._peer, self._tier = peers, peer, tier
+
+    def sent(self, chunk: bytes) -> None:
         pass
 
+    def broke_off(self, exc: UpstreamError) -> EngineFailure:
+        self._peers.faltered(self._peer)
+        return PeerUnavailable(f"peer {self._peer.name!r} broke off the stream of tier {self._tier.served!r} "
+                               f"({exc}); retry the request, and if it persists check that engine (`variet doctor`)")
 
-class _PeerStream:
-    """A peer's streamed answer relayed chunk by chunk; a client that leaves closes the peer's stream too."""
-
-    status_code = 200  # what `request_done` reports; 502 once the peer breaks the stream off
-
-    def __init__(self, peer: Peer, tier: PeerTier, upstream: Upstream, headers: dict[str, str]) -> None:
-        self._peer, self._tier, self._upstream = peer, tier, upstream
-        self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        peer, upstream = self._peer, self._upstream
-        gone = asyncio.ensure_future(_until_disconnect(receive))
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": self._headers})
-            try:
-                async for chunk in upstream.chunks():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    if gone.done():
-                        log.info("the client left a stream from peer %s; closing it there", peer.name)
-                        return
-            except UpstreamError as exc:
-                peer.errors += 1
-                peer.poke.set()
-                self.status_code = 502
-                error = {"type": "error", "error": {
-                    "message": f"peer {peer.name!r} broke off the stream of tier {self._tier.served!r} ({exc}); "
-                               f"retry the request, and if it persists check that engine (`variet doctor`)",
-                    "type": "backend_unavailable", "code": "peer_down", "src": "variet-engine"}}
-                await send({"type": "http.response.body", "more_body": True,
-                            "body": f"event: error\ndata: {json.dumps(error)}\n\n".encode()})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            gone.cancel()
-            upstream.close()
-            _swapped_there(peer, self._tier)
+    def ended(self, *, completed: bool) -> None:
+        _swapped_there(self._peers, self._peer, self._tier)

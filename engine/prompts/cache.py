@@ -34,8 +34,9 @@ from variet.contract import (
     PromptCacheTotals,
     SavedPrefix,
 )
+from variet.engine.errors import BackendDown, PromptStoreUnusable, SlotError
 from variet.engine.events import EventBus
-from variet.engine.llama.backend import SlotBackend, SlotError
+from variet.engine.llama.backend import SlotBackend
 from variet.engine.prompts.policy import (
     Answered,
     Restore,
@@ -54,15 +55,13 @@ from variet.engine.prompts.store import (
     CacheEntry,
     ModelFingerprint,
     PromptStore,
-    PromptStoreUnusable,
     file_digest,
     lru_victims,
 )
-from variet.engine.scheduler import BackendDown
 from variet.shared.config import EngineSettings
 from variet.shared.tiers import TierCatalogue
 
-__all__ = ["PromptCache", "RestorePlan", "open_prompt_cache"]
+__all__ = ["OpenedFolder", "PromptCache", "RestorePlan", "open_folder", "open_prompt_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -106,30 +105,64 @@ class _TierCounts:
     last_skip: str | None = None
 
 
-def open_prompt_cache(settings: EngineSettings, root: Path, catalogue: TierCatalogue,
-                      backend: Callable[[], SlotBackend], events: EventBus,
-                      prompt_speed: PromptSpeed) -> PromptCache | None:
-    """The engine's prompt cache in `root`, or None (with a warning saying why) when the folder is unusable."""
+@dataclass
+class OpenedFolder:
+    """The prompt cache folder, locked, scanned and tidied."""
+
+    store: PromptStore
+    slot_dirs: dict[str, Path]
+    entries: list[CacheEntry]
+    stale: list[CacheEntry]
+    """Removed: their model file changed since they were saved."""
+    evicted: list[CacheEntry]
+    """Removed: over the size cap, least recently used first."""
+
+
+def open_folder(root: Path, catalogue: TierCatalogue, max_bytes: int) -> OpenedFolder | str:
+    """Lock and scan the folder, removing what cannot be restored any more; or why it cannot be used.
+
+    Blocking file work (a lock, a read of every entry, a stat of every model file, deletes): run it in a
+    worker thread."""
     store = PromptStore(root)
     try:
         store.open()
         dirs = {tier: store.tier_dir(tier) for tier in catalogue.tiers}
     except PromptStoreUnusable as exc:
         store.close()
-        log.warning("prompt caching is off: %s", exc)
+        return str(exc)
+    scan = store.scan()
+    if scan.broken or scan.orphans:
+        log.warning("prompt cache: removed %d unreadable entries and %d files without metadata in %s",
+                    len(scan.broken), len(scan.orphans), store.root)
+    entries: list[CacheEntry] = []
+    stale: list[CacheEntry] = []
+    for entry in scan.entries:
+        (entries if ModelFingerprint.of(Path(entry.model.path)) == entry.model else stale).append(entry)
+    evicted = lru_victims(entries, max_bytes)
+    for entry in [*stale, *evicted]:
+        store.remove(entry)
+    gone = {entry.id for entry in evicted}
+    return OpenedFolder(store, dirs, [entry for entry in entries if entry.id not in gone], stale, evicted)
+
+
+async def open_prompt_cache(settings: EngineSettings, root: Path, catalogue: TierCatalogue, backend: SlotBackend,
+                            events: EventBus, prompt_speed: PromptSpeed) -> PromptCache | None:
+    """The engine's prompt cache in `root`, or None (with a warning saying why) when the folder is unusable.
+    The folder is opened off the event loop."""
+    opened = await asyncio.to_thread(open_folder, root, catalogue, settings.prompt_cache_max_bytes)
+    if isinstance(opened, str):
+        log.warning("prompt caching is off: %s", opened)
         return None
-    return PromptCache(settings, store, dirs, catalogue, backend, events, prompt_speed)
+    return PromptCache(settings, opened, catalogue, backend, events, prompt_speed)
 
 
 class PromptCache:
     """Saves and restores prompt caches around swaps (the scheduler's `SwapHooks`)."""
 
-    def __init__(self, settings: EngineSettings, store: PromptStore, slot_dirs: dict[str, Path],
-                 catalogue: TierCatalogue, backend: Callable[[], SlotBackend], events: EventBus,
-                 prompt_speed: PromptSpeed) -> None:
-        """`backend` is called for the slot backend when needed (the engine builds it after this object)."""
-        self.store = store
-        self.slot_dirs = slot_dirs
+    def __init__(self, settings: EngineSettings, folder: OpenedFolder, catalogue: TierCatalogue,
+                 backend: SlotBackend, events: EventBus, prompt_speed: PromptSpeed) -> None:
+        self.store = folder.store
+        self.slot_dirs = folder.slot_dirs
         """Each tier's `slot-save-path`."""
         self.max_bytes = settings.prompt_cache_max_bytes
         self.min_tokens = settings.prompt_cache_min_tokens
@@ -145,26 +178,16 @@ class PromptCache:
         self.evictions = 0
         self.write_bytes_per_second: float | None = None
         self.read_bytes_per_second: float | None = None
-        scan = store.scan()
-        if scan.broken or scan.orphans:
-            log.warning("prompt cache: removed %d unreadable entries and %d files without metadata in %s",
-                        len(scan.broken), len(scan.orphans), store.root)
-        self._entries: dict[str, CacheEntry] = {}
-        for entry in scan.entries:
-            if ModelFingerprint.of(Path(entry.model.path)) != entry.model:
-                store.remove(entry)
-                if entry.tier in self.counts:
-                    self._skip(entry.tier, "restore", "model_changed",
-                               f"the model file {entry.model.path} changed since the prefix was saved", entry.tokens)
-            else:
-                self._entries[entry.id] = entry
-        for victim in lru_victims(self._entries.values(), self.max_bytes):
-            self._evict(victim)
+        self._entries = {entry.id: entry for entry in folder.entries}
+        for entry in folder.stale:
+            if entry.tier in self.counts:
+                self._skip(entry.tier, "restore", "model_changed",
+                           f"the model file {entry.model.path} changed since the prefix was saved", entry.tokens)
+        for victim in folder.evicted:
+            self._count_eviction(victim)
 
     def close(self) -> None:
         self.store.close()
-
-    # -- what the relay tells it ----------------------------------------------------------------
 
     def note_answer(self, tier: str, payload: dict[str, Any], head: bytes, tail: bytes) -> None:
         """Remember an answer relayed on `tier` to a request with body `payload` (constant time: nothing is read
@@ -185,8 +208,6 @@ class PromptCache:
         log.warning("prompt cache: %d tokens were restored into %s, but llama-server reused only %d for the next "
                     "answer: the prompt differs from the saved one before its end (with sliding-window or hybrid "
                     "models llama-server then processes it all again)", restored, tier, cached)
-
-    # -- views ----------------------------------------------------------------------------------
 
     def entries(self, tier: str) -> list[CacheEntry]:
         """The tier's saved prefixes, most recently used first."""
@@ -221,8 +242,6 @@ class PromptCache:
         speed = self.read_bytes_per_second or _ASSUMED_READ_BYTES_PER_SECOND
         return best[0].tokens, best[0].entry.bytes / speed
 
-    # -- SwapHooks ------------------------------------------------------------------------------
-
     async def before_evict(self, tier: str) -> None:
         if tier not in self.counts:
             return
@@ -235,7 +254,7 @@ class PromptCache:
             return
         context = self._catalogue.tiers[tier].context
         try:
-            slots = slot_views(await self._backend().slots(tier))
+            slots = slot_views(await self._backend.slots(tier))
         except (SlotError, BackendDown) as exc:
             self._skip(tier, "save", "failed", f"could not list the slots: {exc}")
             return
@@ -277,7 +296,7 @@ class PromptCache:
         if not isinstance(plan, RestorePlan) or tier not in self.counts:
             return
         try:
-            slots = [slot for slot in slot_views(await self._backend().slots(tier)) if not slot.busy]
+            slots = [slot for slot in slot_views(await self._backend.slots(tier)) if not slot.busy]
         except (SlotError, BackendDown) as exc:
             for restore in plan.restores:
                 self._skip(tier, "restore", "failed", f"could not list the slots: {exc}", restore.tokens)
@@ -290,8 +309,6 @@ class PromptCache:
             if tier is None or name == tier:
                 answers.clear()
                 self._restored.pop(name, None)
-
-    # -- saving ---------------------------------------------------------------------------------
 
     def _read_answers(self, tier: str) -> list[Answered]:
         """The tier's remembered answers with a long enough prompt, now read (chains are computed here)."""
@@ -320,7 +337,7 @@ class PromptCache:
         entry_id = self.store.new_id()
         started = time.monotonic()
         try:
-            answer = await self._backend().save_slot(tier, plan.slot, f"{entry_id}.bin", budget=budget)
+            answer = await self._backend.save_slot(tier, plan.slot, f"{entry_id}.bin", budget=budget)
         except (SlotError, BackendDown) as exc:
             await asyncio.to_thread(self.store.remove_file, tier, entry_id)
             seconds = time.monotonic() - started
@@ -384,8 +401,6 @@ class PromptCache:
         entries = self.entries(tier)
         return entries[0].bytes / entries[0].tokens if entries else None
 
-    # -- restoring ------------------------------------------------------------------------------
-
     async def _restore(self, tier: str, restore: Restore, slot: int, slot_context: int) -> None:
         entry = self._entries.get(restore.entry.id, restore.entry)
         if slot_context != entry.slot_context:
@@ -405,7 +420,7 @@ class PromptCache:
         budget = budget_seconds(restore.tokens, entry.prompt_tokens_per_second or self._prompt_speed(tier))
         remaining = max(0.1, budget - (time.monotonic() - started))
         try:
-            answer = await self._backend().restore_slot(tier, slot, entry.file, budget=remaining)
+            answer = await self._backend.restore_slot(tier, slot, entry.file, budget=remaining)
         except SlotError as exc:
             timed_out = time.monotonic() - started >= budget
             if not timed_out:
@@ -435,8 +450,6 @@ class PromptCache:
         self._events.publish(PromptCacheRestoredEvent(time=now, tier=tier, tokens=tokens, bytes=size,
                                                       milliseconds=milliseconds))
 
-    # -- bookkeeping ----------------------------------------------------------------------------
-
     async def _touch(self, entry_id: str) -> None:
         entry = self._entries.get(entry_id)
         if entry is not None:
@@ -448,6 +461,9 @@ class PromptCache:
 
     def _evict(self, entry: CacheEntry) -> None:
         self._drop(entry)
+        self._count_eviction(entry)
+
+    def _count_eviction(self, entry: CacheEntry) -> None:
         self.evictions += 1
         log.info("prompt cache: evicted %d tokens of %s (%d bytes), the least recently used", entry.tokens,
                  entry.tier, entry.bytes)

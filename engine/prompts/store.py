@@ -43,14 +43,13 @@ from typing import IO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from variet.shared.errors import VarietError
+from variet.engine.errors import PromptStoreUnusable
 from variet.shared.secrets import exposure, make_private_dir, write_private_file
 
 __all__ = [
     "CacheEntry",
     "ModelFingerprint",
     "PromptStore",
-    "PromptStoreUnusable",
     "Scan",
     "file_digest",
     "lru_victims",
@@ -65,10 +64,6 @@ _SAFE_TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _HEAD_BYTES = 1 << 20
 _SAMPLES = 64
 _SAMPLE_BYTES = 64 << 10
-
-
-class PromptStoreUnusable(VarietError):
-    """The prompt cache folder cannot be used (shared with others, locked by another engine, not writable)."""
 
 
 class ModelFingerprint(BaseModel):

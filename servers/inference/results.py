@@ -6,8 +6,6 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from variet.contract import LOCAL_BOX
-
 __all__ = [
     "CompletionResult",
     "EngineOverview",
@@ -65,7 +63,7 @@ class PromptCacheView(BaseModel):
 
 class TierQueue(BaseModel):
     tier: str
-    box: str = LOCAL_BOX
+    box: str
     """Where the tier runs: `local`, or the name of the peer engine."""
     queued: int
     in_flight: int

@@ -7,9 +7,8 @@ so a catalogue of any size, and a peer engine's tiers, read as the engine serves
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from variet.contract import LOCAL_BOX, PromptCacheInfo, TierFacts
 from variet.servers.inference.results import (
     CompletionResult,
     EngineOverview,
@@ -23,6 +22,9 @@ from variet.servers.inference.results import (
 from variet.servers.kit.errors import InvalidRequest, TierLoadFailed
 from variet.servers.kit.swaps import load_within_wait
 from variet.shared.engine_client import Completion, EngineClient, ProgressFn
+
+if TYPE_CHECKING:
+    from variet.contract import PromptCacheInfo, TierFacts
 
 __all__ = ["InferenceService"]
 
@@ -145,6 +147,8 @@ class InferenceService:
 
 
 def _placement(facts: TierFacts, box: str) -> str:
+    from variet.contract import LOCAL_BOX
+
     if not facts.gpus:
         where = "CPU"
     elif len(facts.gpus) == 1:

@@ -6,16 +6,16 @@ Over HTTP a bearer token is required whenever the bind address is not loopback (
 against DNS rebinding. Logs go to stderr: stdout belongs to the stdio protocol.
 
 A server package provides `build(settings) -> MCPServer` and calls `run_server("name", build)` from its
-`__main__.main`. Every server keeps its state in one plain service object (an engine client, the search
-backends, a Google API wrapper) that its tools close over, and hands it to the SDK with `service_lifespan`,
-which yields it for the server's lifetime and closes it afterwards if the server opened it. Keep
-module-level imports light: start-up time is measured against a bare `MCPServer`.
+`__main__.main`. Every server keeps its state and its domain logic in one plain service object without MCP
+imports (`InferenceService`, `RouterService`, the search backends, `CalendarApi`, `GmailApi`) that its thin
+tools close over, and hands it to the SDK with `service_lifespan`, which yields it for the server's lifetime
+and closes it afterwards if the server opened it. Keep module-level imports light, and settings are read
+lazily (only the sections a server reads are validated): start-up time is measured against a bare `MCPServer`.
 """
 
 from __future__ import annotations
 
 import argparse
-import hmac
 import logging
 import os
 import sys
@@ -30,10 +30,9 @@ from variet.shared.secrets import secret_from
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Scope
 
 __all__ = [
-    "BearerAuth",
     "Closable",
     "ServeOptions",
     "http_app",
@@ -100,31 +99,19 @@ def parse_args(name: str, argv: Sequence[str] | None = None) -> ServeOptions:
     return parser.parse_args(argv, namespace=ServeOptions())
 
 
-class BearerAuth:
-    """ASGI middleware: every request needs `Authorization: Bearer <token>` (compared in constant time)."""
+def _unauthorized(scope: Scope, given: bool) -> ASGIApp:
+    from starlette.responses import JSONResponse
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self._app = app
-        self._expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
-                from starlette.responses import JSONResponse
-
-                body = {"error": "unauthorized", "error_description": "send Authorization: Bearer <token>"}
-                await JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})(
-                    scope, receive, send
-                )
-                return
-        await self._app(scope, receive, send)
+    body = {"error": "unauthorized", "error_description": "send Authorization: Bearer <token>"}
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
 def http_app(server: MCPServer[Any], settings: Settings, *, host: str, port: int, token: str | None,
              stateless: bool = False) -> ASGIApp:
     """The streamable HTTP app with DNS-rebinding protection and, when a token is given, bearer auth."""
     from mcp.server.transport_security import TransportSecuritySettings
+
+    from variet.shared.bearer import BearerAuth
 
     hosts = [f"{h}:{p}" for h in ("127.0.0.1", "localhost", "[::1]") for p in (port, "*")]
     if not is_loopback(host):
@@ -134,7 +121,7 @@ def http_app(server: MCPServer[Any], settings: Settings, *, host: str, port: int
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
     app: ASGIApp = server.streamable_http_app(transport_security=security, host=host, stateless_http=stateless)
-    return BearerAuth(app, token) if token else app
+    return BearerAuth(app, token, _unauthorized) if token else app
 
 
 def _configure_logging(level: str) -> None:

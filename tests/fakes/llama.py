@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from variet.contract import BackendUpEvent
+from variet.engine.errors import SlotError, TierLoadError
 from variet.engine.events import EventBus
-from variet.engine.llama.backend import SlotError
 from variet.engine.llama.upstream import Tcp
-from variet.engine.scheduler import TierLoadError
 
 __all__ = ["FAKE_BYTES_PER_TOKEN", "FakeBackend", "FakeLlama", "Reply", "running_fake_llama"]
 
@@ -226,10 +225,6 @@ class FakeBackend:
         tokens = int.from_bytes(data[:4], "little")
         self.slot_tokens[tier][slot] = tokens
         return {"id_slot": slot, "filename": filename, "n_restored": tokens, "n_read": len(data)}
-
-    async def erase_slot(self, tier: str, slot: int) -> None:
-        self._check_loaded(tier)
-        self.slot_tokens[tier][slot] = 0
 
 
 @asynccontextmanager

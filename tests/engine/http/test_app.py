@@ -66,8 +66,6 @@ async def app_with_fake(tmp_path: Path, tiers: TierCatalogue | None = None,
         events = EventBus()
         backend = FakeBackend(llama, events, tmp_path / "llama.log")
         engine = Engine(settings, tiers or catalogue(), backend=backend, events=events)
-        if engine.prompt_cache is not None:
-            backend.slot_dirs = engine.prompt_cache.slot_dirs
         app = create_app(engine, router=AutoRouter(settings.router))
         await engine.start()
         try:

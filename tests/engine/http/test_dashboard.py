@@ -276,6 +276,11 @@ def card_text(driver: WebDriver, tier: str, part: str) -> str:
     return driver.find_element(By.CSS_SELECTOR, f'article[data-tier="{tier}"] {part}').text
 
 
+def skipped(driver: WebDriver, action: str) -> bool:
+    """Whether the page lists a skipped prompt-cache `action` (save or restore) of `fast`, with its reason."""
+    return any(f"Prompt cache {action} skipped for fast" in entry for entry in errors(driver))
+
+
 def peers_text(driver: WebDriver) -> str:
     return driver.find_element(By.ID, "peers").text
 
@@ -311,9 +316,12 @@ def test_the_page_shows_a_peer_going_down_and_back_a_tier_exiting_and_the_prompt
 
         turn(engine, "fast", "first question")
         ask(engine, "balanced")  # swapping fast out saves its prompt's cache...
-        browser.wait("fast's saved prompt cache", lambda d: "saved" in card_text(d, "fast", ".cache"))
+        browser.wait("fast's saved prompt cache", lambda d: re.search(
+            r"\bsaved \d+k? tokens", card_text(d, "fast", ".cache")) or skipped(d, "save"))
         turn(engine, "fast", "second question")  # ...and swapping it back in restores it
-        browser.wait("fast's restored prompt cache", lambda d: "restored" in card_text(d, "fast", ".cache"))
+        # On a loaded machine the engine may skip a slow save or restore: the page then says why.
+        browser.wait("fast's restored prompt cache", lambda d: re.search(r"\brestored \d+k? tokens", card_text(
+            d, "fast", ".cache")) or skipped(d, "restore") or skipped(d, "save"))
 
         box_b.close()  # the peer stops
         browser.wait("the peer down, with its tier", lambda d: cards(d)["coder"] == "down"

@@ -15,24 +15,27 @@ from tests.engine.test_engine import chat, sse_data
 from tests.fakes.llama import Reply, sse
 from tests.parts.engine import RunningEngine
 from variet.contract import RequestDoneEvent
-from variet.engine.events import EventBus
 from variet.engine.http.outcome import RequestOutcome
 
 
-def test_nothing_is_published_while_no_one_subscribes() -> None:
-    bus = EventBus()
-    outcome = RequestOutcome()
-    outcome.queue("fast", loaded="fast")
-    outcome.admitted()
-    outcome.publish(bus, 200)
-    assert list(bus.history) == []
+@pytest.mark.anyio
+async def test_nothing_is_published_while_no_one_subscribes(tmp_path: Path) -> None:
+    async with app_with_fake(tmp_path) as app:
+        bus = app.engine.events
+        before = list(bus.history)
+        outcome = RequestOutcome(app.engine)
+        outcome.queue("fast")
+        outcome.admitted()
+        outcome.end(200)
+        assert list(bus.history) == before
 
 
-def test_a_request_that_never_got_a_tier_is_not_reported() -> None:
-    bus = EventBus()
-    queue = bus.subscribe()
-    RequestOutcome().publish(bus, 400)
-    assert queue.empty()
+@pytest.mark.anyio
+async def test_a_request_that_never_got_a_tier_is_not_reported(tmp_path: Path) -> None:
+    async with app_with_fake(tmp_path) as app:
+        queue = app.engine.events.subscribe()
+        RequestOutcome(app.engine).end(400)
+        assert queue.empty()
 
 
 @pytest.mark.anyio

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from variet.devtools.tiny_models import CODER, TINY_MODELS, write_tiny_model
+from variet.engine.errors import MemoryPlanError
 from variet.engine.llama.gguf_facts import read_gguf_facts
-from variet.engine.llama.memory import COMPUTE_BUFFER_GB, MemoryPlanError, check_residents, tier_need
+from variet.engine.llama.memory import COMPUTE_BUFFER_GB, check_residents, tier_need
 from variet.shared.tiers import load_tiers
 
 MACHINE_A = """

@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from variet.engine.llama.upstream import NoResponse, UpstreamError, post, tcp
+from variet.engine.errors import NoResponse, UpstreamError
+from variet.engine.llama.upstream import post, tcp
 
 pytestmark = pytest.mark.anyio
 

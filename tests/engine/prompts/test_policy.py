@@ -1,4 +1,4 @@
-"""Prompt prefixes and the pure save/restore decisions, without llama-server."""
+"""The pure save/restore decisions of the prompt cache, without llama-server."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from variet.engine.prompts.policy import (
     slot_views,
     unusable,
 )
-from variet.engine.prompts.prefixes import PROMPT_PIECE_CHARS, prefix_chain
+from variet.engine.prompts.prefixes import prefix_chain
 from variet.engine.prompts.store import CacheEntry, ModelFingerprint
 
 MODEL = ModelFingerprint(path="/models/m.gguf", size=1000, mtime_ns=5)
@@ -37,35 +37,6 @@ def entry(payload: dict[str, Any], *, tokens: int = 9000, prompt_tokens: int = 8
     return CacheEntry(id=entry_id, tier="fast", model=MODEL, context=context, slot_context=context, tokens=tokens,
                       prompt_tokens=prompt_tokens, bytes=tokens * 100, digest="d", chain=chain.hashes,
                       chars=chain.chars, saved_at=0.0, last_used=last_used, save_ms=1.0)
-
-
-def test_a_conversation_that_goes_on_shares_its_whole_earlier_prefix() -> None:
-    first = prefix_chain(conversation("long system prompt", "question"))
-    later = prefix_chain(conversation("long system prompt", "question", "answer", "next question"))
-    assert later.shared(first) == len(first.hashes) == 3
-
-
-def test_moving_anthropic_cache_marks_do_not_change_the_prefix() -> None:
-    def turn(marked: int) -> dict[str, Any]:
-        blocks = [{"type": "text", "text": f"message {i}", **({"cache_control": {"type": "ephemeral"}}
-                                                               if i == marked else {})} for i in range(3)]
-        return {"system": [{"type": "text", "text": "tools and rules", "cache_control": {"type": "ephemeral"}}],
-                "messages": [{"role": "user", "content": [block]} for block in blocks]}
-
-    assert prefix_chain(turn(1)).hashes == prefix_chain(turn(2)).hashes
-
-
-def test_another_system_prompt_or_tool_list_ends_the_shared_prefix() -> None:
-    base = conversation("system A", "question")
-    assert prefix_chain(base).shared(prefix_chain(conversation("system B", "question"))) == 1
-    with_tools = {**base, "tools": [{"type": "function", "function": {"name": "grep"}}]}
-    assert prefix_chain(base).shared(prefix_chain(with_tools)) == 0
-
-
-def test_a_raw_prompt_is_compared_piece_by_piece() -> None:
-    text = "x" * (PROMPT_PIECE_CHARS * 3)
-    longer = prefix_chain({"prompt": text + "and more"})
-    assert longer.shared(prefix_chain({"prompt": text})) == 4
 
 
 def test_answer_tokens_come_from_timings_or_either_apis_usage() -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.parts.private import FIX_FOLDER, expose, is_private
+from variet.engine.errors import PromptStoreUnusable
 from variet.engine.prompts.store import (
     CacheEntry,
     ModelFingerprint,
     PromptStore,
-    PromptStoreUnusable,
     file_digest,
     lru_victims,
     tier_folder,
