@@ -82,14 +82,6 @@ DESELECTED: dict[str, str] = {
         "finds the server's process through /proc (POSIX); the engine's crash test covers TerminateProcess",
     "tests/assistant/test_mcp_host.py::test_a_server_that_cannot_start_is_reported_and_the_others_work":
         "flaky under Wine: a server still starting after the test's wait (a Python start takes seconds there)",
-    "tests/engine/http/test_responses.py::"
-    "test_a_failed_load_names_its_tier_and_a_backend_failure_names_the_server_and_its_log":
-        "expects the POSIX spelling of a log path (/var/log/llama.log) that Windows prints as \\var\\log\\llama.log",
-    "tests/cli/test_discord.py::test_a_rejected_token_is_one_line_without_the_token_or_a_traceback":
-        "writes a Windows path into a TOML basic string (a test bug on Windows, reported)",
-    "tests/engine/llama/test_memory.py::"
-    "test_doctor_shows_the_budget_per_gpu_and_fails_the_gpu_that_cannot_hold_the_residents":
-        "doctor prints no JSON for this settings file under Windows (reported)",
     "tests/cli/test_doctor.py::test_a_missing_engine_and_a_leaky_token_fail_with_a_fix_each":
         "a token file opened to others is only a warning under Wine (reported)",
     "tests/cli/test_doctor.py::test_peers_and_rpc_workers_are_checked_each_with_a_fix":

@@ -23,7 +23,7 @@ async def test_a_rejected_token_is_one_line_without_the_token_or_a_traceback(tmp
         config = tmp_path / "variet.toml"
         config.write_text(f'[engine]\nurl = "http://127.0.0.1:9"\n[discord]\nowner_ids = [1]\nservers = []\n'
                           f'api_url = "{fake.api_url}"\ngateway_url = "{fake.gateway_url}"\n'
-                          f'state_file = "{tmp_path / "state.json"}"\n')
+                          f"state_file = '{tmp_path / 'state.json'}'\n")
         with anyio.fail_after(60):
             done = await anyio.run_process([sys.executable, "-m", "variet.cli", "discord", "--config", str(config)],
                                            env=environ(VARIET_DISCORD_TOKEN="not-the-token-1234"), check=False)

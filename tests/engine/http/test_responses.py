@@ -56,7 +56,7 @@ def test_a_failed_load_names_its_tier_and_a_backend_failure_names_the_server_and
     load = body_of(failure_response(TierLoadError("the model file is missing"), tier="ultra")).error.message
     assert load == "could not load tier 'ultra': the model file is missing"
     down = body_of(failure_response(UpstreamError("connection refused"), backend=Backend())).error.message
-    assert "connection refused" in down and "http://127.0.0.1:9" in down and "/var/log/llama.log" in down
+    assert "connection refused" in down and "http://127.0.0.1:9" in down and str(Backend.log_file) in down
 
 
 def test_anthropic_clients_get_anthropic_error_types() -> None:

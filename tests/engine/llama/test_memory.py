@@ -48,6 +48,12 @@ load_seconds = 90
 """
 
 
+
+def _isolated_env(home: Path) -> dict[str, str]:
+    """The environment with `home` as every per-user folder and no VARIET_ overrides (Windows needs the rest)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VARIET_")}
+    return {**env, "HOME": str(home), "APPDATA": str(home), "LOCALAPPDATA": str(home)}
+
 def _catalogue(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "tiers.toml"
     path.write_text(text)
@@ -124,7 +130,7 @@ def test_the_engine_refuses_to_start_with_residents_that_cannot_fit(tmp_path: Pa
     config = tmp_path / "variet.toml"
     config.write_text('[engine]\ntiers_file = "tiers.toml"\nlisten = "127.0.0.1:0"\n')
     done = subprocess.run([sys.executable, "-m", "variet.cli", "engine", "serve", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60, check=False, env={"HOME": str(tmp_path)})
+                          capture_output=True, text=True, timeout=60, check=False, env=_isolated_env(tmp_path))
     assert done.returncode == 2, done.stderr
     assert "GPU 1: coder 1.5 GB (resident) + ultra 11.2 GB (largest swapping tier) = 12.7 GB" in done.stderr
 
@@ -135,7 +141,7 @@ def test_doctor_shows_the_budget_per_gpu_and_fails_the_gpu_that_cannot_hold_the_
     config.write_text('[engine]\ntiers_file = "tiers.toml"\nurl = "http://127.0.0.1:9"\n')
     done = subprocess.run([sys.executable, "-m", "variet.cli", "doctor", "--skip-servers", "--json", "--config",
                            str(config)], capture_output=True, text=True, timeout=120, check=False,
-                          env={"HOME": str(tmp_path)})
+                          env=_isolated_env(tmp_path))
     checks = {check["name"]: check for check in json.loads(done.stdout)}
     assert checks["memory GPU 0"]["outcome"] == "ok"
     assert checks["memory GPU 0"]["detail"] == "fast 10.1 GB (largest swapping tier) = 10.1 GB of 12 GB fits"
