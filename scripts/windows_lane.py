@@ -82,10 +82,6 @@ DESELECTED: dict[str, str] = {
         "finds the server's process through /proc (POSIX); the engine's crash test covers TerminateProcess",
     "tests/assistant/test_mcp_host.py::test_a_server_that_cannot_start_is_reported_and_the_others_work":
         "flaky under Wine: a server still starting after the test's wait (a Python start takes seconds there)",
-    "tests/cli/test_doctor.py::test_a_missing_engine_and_a_leaky_token_fail_with_a_fix_each":
-        "a token file opened to others is only a warning under Wine (reported)",
-    "tests/cli/test_doctor.py::test_peers_and_rpc_workers_are_checked_each_with_a_fix":
-        "a peer key file opened to others stops the peer checks under Wine (reported)",
 }
 """Test node ids left out of the lane, each with why (printed by every run)."""
 
