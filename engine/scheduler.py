@@ -301,7 +301,10 @@ class TierScheduler:
         self.down = False
         self._in_flight: dict[str, int] = dict.fromkeys(tiers, 0)
         self._queues: dict[str, deque[_Waiter]] = {tier: deque() for tier in tiers}
-        self._unload_requested = False
+        self._unload_requested: str | None = None
+        """The tier an unload was asked for, done once it is loaded and idle."""
+        self._unloading: str | None = None
+        """The tier being unloaded now: its new requests queue and load it again afterwards."""
         self._swap_due = False
         self._wake = asyncio.Event()
         self._swap_ended = asyncio.Event()
@@ -351,7 +354,7 @@ class TierScheduler:
         """Whether `tier` serves requests now: the swap lane's loaded tier, or a loaded resident."""
         if tier in self._resident_in_flight:
             return tier in self._residents_loaded
-        return tier == self.loaded and self.swapping_to is None
+        return tier == self.loaded and self.swapping_to is None and self._unloading is None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="variet-scheduler")
@@ -422,7 +425,7 @@ class TierScheduler:
             # request beside the swapping tier (there is always room for it).
             self._resident_in_flight[tier] += 1
             return tier not in self._residents_loaded
-        ready = tier == self.loaded and self.swapping_to is None and not self._swap_due and not self._queues[tier]
+        ready = self.is_loaded(tier) and not self._swap_due and not self._queues[tier]
         if ready and self._decision().admit_loaded:
             self._in_flight[tier] += 1
             return False
@@ -455,7 +458,7 @@ class TierScheduler:
                 return False
             self._residents_wake.set()
             return True
-        self._unload_requested = False
+        self._unload_requested = None
         if (tier == self.loaded and self.swapping_to is None) or self.pending_load(tier):
             return False
         self._enqueue(tier, explicit=True)
@@ -468,8 +471,9 @@ class TierScheduler:
         return self.stats.last_swap.get(tier)
 
     def request_unload(self) -> None:
-        """Unload the loaded tier once it is idle and nothing else is waiting."""
-        self._unload_requested = True
+        """Unload the loaded tier (or the one loading) once it is idle and nothing else is waiting. With nothing
+        loaded there is nothing to do: the request does not linger to unload a tier loaded later."""
+        self._unload_requested = self.swapping_to or self.loaded
         self._wake.set()
 
     def _enqueue(self, tier: str, *, explicit: bool, request: object = None) -> _Waiter:
@@ -532,7 +536,7 @@ class TierScheduler:
                 continue
             if self.loaded is not None and decision.admit_loaded:
                 self._admit(self.loaded)
-            if self._unload_requested and self.loaded is not None and self._idle():
+            if self._unload_requested is not None and self._unload_requested == self.loaded and self._idle():
                 await self._unload()
                 continue
             timeout = None if decision.wake_at is None else max(0.0, decision.wake_at - self._clock())
@@ -548,18 +552,23 @@ class TierScheduler:
     async def _unload(self) -> None:
         tier = self.loaded
         assert tier is not None
-        self._unload_requested = False
-        await self._hooks.before_evict(tier)
+        self._unload_requested = None
+        self._unloading = tier
         try:
+            await self._hooks.before_evict(tier)
             await self._backend.unload(tier)
         except BackendDown:
             return
+        finally:
+            self._unloading = None
         self.loaded = None
         self._hooks.unloaded(tier)
         self._events.publish(UnloadedEvent(time=time.time(), tier=tier))
 
     async def _swap(self, tier: str) -> None:
         previous = self.loaded
+        if self._unload_requested not in (None, tier):
+            self._unload_requested = None  # the tier it was asked for is going anyway
         self.swapping_to = tier
         self._swap_ended.clear()
         self.swap_started = self._clock()

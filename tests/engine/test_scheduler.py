@@ -401,3 +401,58 @@ async def test_the_scheduler_stops_even_when_asked_just_as_a_swap_becomes_due() 
             scheduler.request_load("ultra")
             await anyio.wait_all_tasks_blocked()
             scheduler.release("fast")  # wakes the scheduler's task, and `stop` comes before it runs
+
+
+class SlowUnloadBackend(ScriptedBackend):
+    """`unload` returns only when the test lets it, as llama-server's does once the instance has exited."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unloading = anyio.Event()
+        self.let_unload = anyio.Event()
+
+    async def unload(self, tier: str) -> None:
+        await super().unload(tier)
+        self.unloading.set()
+        await self.let_unload.wait()
+
+
+@pytest.mark.anyio
+async def test_a_request_arriving_while_its_tier_unloads_waits_and_loads_it_again() -> None:
+    backend = SlowUnloadBackend()
+    async with running(backend) as scheduler:
+        with anyio.fail_after(5):
+            await scheduler.acquire("fast")
+            scheduler.release("fast")
+            scheduler.request_unload()
+            await backend.unloading.wait()
+            admitted: list[bool] = []
+
+            async def ask_fast() -> None:
+                admitted.append(await scheduler.acquire("fast"))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ask_fast)
+                await anyio.wait_all_tasks_blocked()
+                # Sent now, it would reach an instance that is exiting: it waits instead.
+                assert admitted == [] and scheduler.queued("fast") == 1 and not scheduler.is_loaded("fast")
+                backend.let_unload.set()
+            assert admitted == [True]  # let go as fast loads again
+            scheduler.release("fast")
+        assert backend.calls == ["load fast", "unload fast", "load fast"]
+
+
+@pytest.mark.anyio
+async def test_an_unload_asked_with_nothing_loaded_does_not_unload_the_tier_loaded_later() -> None:
+    backend = ScriptedBackend()
+    async with running(backend) as scheduler:
+        with anyio.fail_after(5):
+            scheduler.request_unload()
+            await anyio.wait_all_tasks_blocked()
+            await scheduler.acquire("fast")
+            scheduler.release("fast")
+            await anyio.wait_all_tasks_blocked()
+            assert scheduler.loaded == "fast"
+            assert await scheduler.acquire("fast") is False  # still loaded: no new load
+            scheduler.release("fast")
+        assert backend.calls == ["load fast"]
