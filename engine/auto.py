@@ -173,7 +173,7 @@ class AutoRouter:
         chain = prefix_chain(payload)
         prompt_tokens = math.ceil(chain.total_chars / CHARS_PER_TOKEN)
         catalogue = engine.routing_catalogue()
-        current = self._current(engine)
+        current = engine.current_tier()
         keys = task_keys(payload, turn.task, turn.index, chain) if turn.index is not None else []
         record = self.memory.recall(keys) if turn.continuing else None
         if record is not None and record.tier in catalogue.tiers:
@@ -202,15 +202,6 @@ class AutoRouter:
                 self.memory.remember(keys, TaskRecord(decision.tier))
         self._publish(engine, why)
         return str(why["tier"]), why
-
-    def _current(self, engine: Engine) -> str | None:
-        scheduler = engine.scheduler
-        current = scheduler.swapping_to or scheduler.loaded
-        if current is None:
-            waiting = {tier: scheduler.queued(tier) for tier in engine.catalogue.tiers}
-            busiest = max(waiting, key=lambda tier: waiting[tier])
-            current = busiest if waiting[busiest] else None
-        return current
 
     @staticmethod
     def _needs_swap(tier: str, current: str | None, engine: Engine) -> bool:
@@ -269,7 +260,7 @@ class AutoRouter:
 
     def _explain(self, decision: RouteDecision, engine: Engine, summary: str, kind: str, turn: int,
                  extra: dict[str, float]) -> dict[str, Any]:
-        current = self._current(engine)
+        current = engine.current_tier()
         why: dict[str, Any] = {"tier": decision.tier, "summary": summary, "task": kind, "turn": turn,
                "needs_swap": decision.needs_swap and self._needs_swap(decision.tier, current, engine),
                "confidence": round(decision.confidence, 2), "reasons": list(decision.reasons)}

@@ -153,6 +153,16 @@ class Engine:
         """The local tier loaded now (None while nothing is, or during a swap)."""
         return self.scheduler.loaded
 
+    def current_tier(self) -> str | None:
+        """The swapping lane's tier now or next: the one loaded or being loaded, else the one most waited for."""
+        scheduler = self.scheduler
+        current = scheduler.swapping_to or scheduler.loaded
+        if current is None:
+            waiting = {tier: scheduler.queued(tier) for tier in self.catalogue.tiers}
+            busiest = max(waiting, key=lambda tier: waiting[tier])
+            current = busiest if waiting[busiest] else None
+        return current
+
     def is_resident(self, tier: str) -> bool:
         """Whether local tier `tier` stays loaded beside the swapping one."""
         return self.scheduler.is_resident(tier)

@@ -275,7 +275,7 @@ class PromptCache:
         for entry in self.entries(tier):
             problem = unusable(entry, model, context)
             if problem is not None:
-                self._drop(entry)
+                await self._drop(entry)
                 self._skip(tier, "restore", problem[0], problem[1], entry.tokens)
         if not requests or not self.entries(tier):
             return None
@@ -326,7 +326,7 @@ class PromptCache:
         per_token = self._bytes_per_token(tier)
         expected_bytes = None if per_token is None else int(plan.tokens * per_token)
         if expected_bytes is not None:
-            reason = self._no_room(expected_bytes)
+            reason = await self._no_room(expected_bytes)
             if reason is not None:
                 self._skip(tier, "save", reason[0], reason[1], plan.tokens)
                 return
@@ -341,7 +341,7 @@ class PromptCache:
         except (SlotError, BackendDown) as exc:
             await asyncio.to_thread(self.store.remove_file, tier, entry_id)
             seconds = time.monotonic() - started
-            free = self.store.free_bytes()
+            free = await asyncio.to_thread(self.store.free_bytes)
             if free is not None and free < _DISK_RESERVE_BYTES:
                 self._skip(tier, "save", "disk_full", f"only {free} bytes free: {exc}", plan.tokens)
             else:
@@ -357,7 +357,7 @@ class PromptCache:
             return
         try:
             digest = await asyncio.to_thread(file_digest, file, size)
-            on_disk = file.stat().st_size
+            on_disk = (await asyncio.to_thread(file.stat)).st_size
         except OSError as exc:
             await asyncio.to_thread(self.store.remove_file, tier, entry_id)
             self._skip(tier, "save", "failed", f"the saved file cannot be read: {exc}", tokens)
@@ -377,9 +377,9 @@ class PromptCache:
         self._entries[entry.id] = entry
         for old in plan.supersedes:
             if old in self._entries:
-                self._drop(self._entries[old])
+                await self._drop(self._entries[old])
         for victim in lru_victims(self._entries.values(), self.max_bytes, keep=frozenset({entry.id})):
-            self._evict(victim)
+            await self._evict(victim)
         self.write_bytes_per_second = _ema(self.write_bytes_per_second, size / max(seconds, 1e-6))
         counts = self.counts[tier]
         counts.saves += 1
@@ -389,10 +389,10 @@ class PromptCache:
         self._events.publish(PromptCacheSavedEvent(time=now, tier=tier, tokens=tokens, bytes=size,
                                                    milliseconds=entry.save_ms))
 
-    def _no_room(self, expected_bytes: int) -> tuple[str, str] | None:
+    async def _no_room(self, expected_bytes: int) -> tuple[str, str] | None:
         if expected_bytes > self.max_bytes:
             return "over_cap", f"about {expected_bytes} bytes exceed prompt_cache_max_bytes ({self.max_bytes})"
-        free = self.store.free_bytes()
+        free = await asyncio.to_thread(self.store.free_bytes)
         if free is not None and free - expected_bytes < _DISK_RESERVE_BYTES:
             return "disk_full", f"about {expected_bytes} bytes would leave less than 1 GiB free ({free} free)"
         return None
@@ -404,7 +404,7 @@ class PromptCache:
     async def _restore(self, tier: str, restore: Restore, slot: int, slot_context: int) -> None:
         entry = self._entries.get(restore.entry.id, restore.entry)
         if slot_context != entry.slot_context:
-            self._drop(entry)
+            await self._drop(entry)
             self._skip(tier, "restore", "context_changed", f"saved from a slot of {entry.slot_context} tokens; "
                        f"the tier's slots now have {slot_context}", entry.tokens)
             return
@@ -414,7 +414,7 @@ class PromptCache:
         if on_disk is None or on_disk.model_copy(update={"last_used": entry.last_used}) != entry:
             problem = problem or "its metadata was changed or is unreadable"
         if problem is not None:
-            self._drop(entry)
+            await self._drop(entry)
             self._skip(tier, "restore", "corrupt", problem, entry.tokens)
             return
         budget = budget_seconds(restore.tokens, entry.prompt_tokens_per_second or self._prompt_speed(tier))
@@ -424,7 +424,7 @@ class PromptCache:
         except SlotError as exc:
             timed_out = time.monotonic() - started >= budget
             if not timed_out:
-                self._drop(entry)  # llama-server could not use the file: it will not next time either
+                await self._drop(entry)  # llama-server could not use the file: it will not next time either
             self._skip(tier, "restore", "too_slow" if timed_out else "failed", str(exc), entry.tokens)
             return
         except BackendDown as exc:
@@ -455,12 +455,12 @@ class PromptCache:
         if entry is not None:
             self._entries[entry_id] = await asyncio.to_thread(self.store.touch, entry)
 
-    def _drop(self, entry: CacheEntry) -> None:
+    async def _drop(self, entry: CacheEntry) -> None:
         self._entries.pop(entry.id, None)
-        self.store.remove(entry)
+        await asyncio.to_thread(self.store.remove, entry)
 
-    def _evict(self, entry: CacheEntry) -> None:
-        self._drop(entry)
+    async def _evict(self, entry: CacheEntry) -> None:
+        await self._drop(entry)
         self._count_eviction(entry)
 
     def _count_eviction(self, entry: CacheEntry) -> None:
