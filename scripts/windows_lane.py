@@ -78,8 +78,6 @@ DESELECTED: dict[str, str] = {
         "Wine 8's schtasks cannot register a task",
     "tests/devtools/test_router_eval.py::test_the_dev_set_meets_the_targets_with_the_packaged_model":
         "a CPU-time target per decision, not meaningful for an interpreter under Wine on a shared machine",
-    "tests/assistant/test_mcp_host.py::test_a_crashed_server_fails_its_call_clearly_and_is_started_again":
-        "finds the server's process through /proc (POSIX); the engine's crash test covers TerminateProcess",
     "tests/assistant/test_mcp_host.py::test_a_server_that_cannot_start_is_reported_and_the_others_work":
         "flaky under Wine: a server still starting after the test's wait (a Python start takes seconds there)",
 }

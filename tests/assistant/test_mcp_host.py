@@ -127,6 +127,7 @@ def _children(module: str) -> list[int]:
 
 
 @pytest.mark.anyio
+@pytest.mark.posix_only  # finds the server's process through /proc; the engine's crash test covers Windows
 async def test_a_crashed_server_fails_its_call_clearly_and_is_started_again(
     google_fake: FakeGoogle, tmp_path: Path
 ) -> None:
