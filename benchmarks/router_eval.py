@@ -1,7 +1,7 @@
 """Evaluate the tier router on labelled sets and print the figures beside the issue's targets.
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/router_eval.py                       # dev set + tuning + held-out
+    .venv/bin/python benchmarks/router_eval.py                       # dev set + tuning + both held-out sets
     .venv/bin/python benchmarks/router_eval.py ../shared/router/dev-set.jsonl
     .venv/bin/python benchmarks/router_eval.py benchmarks/data/router-tuning.jsonl benchmarks/data/router-holdout.jsonl
 Options: --folds K (default 5), --no-cv, --stay-margin M, --rounds N (timing passes), --check (exit 1 when
@@ -23,10 +23,11 @@ from pathlib import Path
 
 from variet.devtools.router_eval import Example, LabelledSet, evaluate_sets, find_dev_set, load_examples
 from variet.devtools.router_report import render
-from variet.devtools.router_training import DEFAULT_TRAINING_FILES, HOLDOUT_FILE, Hyperparameters, out_of_fold
+from variet.devtools.router_training import DEFAULT_TRAINING_FILES, HOLDOUT_FILES, Hyperparameters, out_of_fold
 from variet.shared.config import RouterSettings
 
-_LABELS = {"dev-set.jsonl": "dev set", "router-tuning.jsonl": "tuning", "router-holdout.jsonl": "held-out"}
+_LABELS = {"dev-set.jsonl": "dev set", "router-tuning.jsonl": "tuning", "router-holdout.jsonl": "held-out",
+           "router-holdout-2.jsonl": "held-out 2"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dev = find_dev_set()
     corpus_files = [*([dev] if dev else []), *DEFAULT_TRAINING_FILES]
-    datasets = args.datasets or [*corpus_files, HOLDOUT_FILE]
+    datasets = args.datasets or [*corpus_files, *HOLDOUT_FILES]
     for path in datasets:
         if not path.is_file():
             parser.error(f"{path}: no such file")

@@ -28,6 +28,7 @@ import numpy.typing as npt
 from variet.devtools.router_data import (
     DEFAULT_TRAINING_FILES,
     HOLDOUT_FILE,
+    HOLDOUT_FILES,
     MODEL_FILE,
     Example,
     find_dev_set,
@@ -45,6 +46,7 @@ from variet.shared.tiers import TierCatalogue
 __all__ = [
     "DEFAULT_TRAINING_FILES",
     "HOLDOUT_FILE",
+    "HOLDOUT_FILES",
     "MODEL_FILE",
     "Hyperparameters",
     "featurize",
@@ -359,8 +361,9 @@ def main(argv: list[str] | None = None) -> int:
         if dev is None:
             parser.error("the shared development set was not found: pass --dev-set PATH or --no-dev-set")
         files.insert(0, dev)
-    if any(path.resolve() == HOLDOUT_FILE for path in files):
-        parser.error(f"{HOLDOUT_FILE} is the held-out part: it is never trained on")
+    for path in files:
+        if path.resolve() in HOLDOUT_FILES:
+            parser.error(f"{path} is a held-out part: it is never trained on")
     examples = [example for path in files for example in load_examples(path)]
     model = train_calibrated(examples, info={"trained_on": [path.name for path in files]})
     model.save(args.out)

@@ -10,7 +10,7 @@ import pytest
 from variet.devtools import router_training
 from variet.devtools.router_eval import Example
 from variet.devtools.router_training import (
-    HOLDOUT_FILE,
+    HOLDOUT_FILES,
     Hyperparameters,
     featurize,
     folds,
@@ -122,6 +122,7 @@ def test_isotonic_calibration_is_monotone_and_never_certain() -> None:
     assert 0.0 < knots_y[0] and knots_y[-1] < 1.0
 
 
-def test_the_training_script_refuses_the_held_out_file() -> None:
+@pytest.mark.parametrize("held_out", HOLDOUT_FILES, ids=lambda path: path.name)
+def test_the_training_script_refuses_a_held_out_file(held_out: Path) -> None:
     with pytest.raises(SystemExit):
-        router_training.main(["--no-dev-set", "--data", str(HOLDOUT_FILE), "--out", "/dev/null"])
+        router_training.main(["--no-dev-set", "--data", str(held_out), "--out", "/dev/null"])

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from variet.devtools.router_data import DEFAULT_TRAINING_FILES, HOLDOUT_FILE, find_dev_set
+from variet.devtools.router_data import DEFAULT_TRAINING_FILES, HOLDOUT_FILES, find_dev_set
 from variet.router import route
 
 QUICK_ASKS = [
@@ -59,7 +59,7 @@ PROBES = QUICK_ASKS + KNOWN_MISSES + PERSONAS + DOCSTRING_FUNCTIONS + DESIGN_CHA
 
 
 def test_the_probes_are_not_in_the_labelled_sets() -> None:
-    files = [*DEFAULT_TRAINING_FILES, HOLDOUT_FILE, *filter(None, [find_dev_set()])]
+    files = [*DEFAULT_TRAINING_FILES, *HOLDOUT_FILES, *filter(None, [find_dev_set()])]
     labelled = {json.loads(line)["prompt"] for path in files for line in path.read_text("utf-8").splitlines() if line}
 
     assert not labelled & set(PROBES)
