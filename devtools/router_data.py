@@ -54,8 +54,11 @@ DEFAULT_TRAINING_FILES: Final = (_REPO / "benchmarks" / "data" / "router-tuning.
 """The tuning part of the labelled tasks in the repository (the shared development set is added when found)."""
 HOLDOUT_FILE: Final = _REPO / "benchmarks" / "data" / "router-holdout.jsonl"
 """Never trained or tuned on: only `benchmarks/router_eval.py` reads it, to report."""
-HOLDOUT_FILES: Final = (HOLDOUT_FILE, _REPO / "benchmarks" / "data" / "router-holdout-2.jsonl")
-"""Every held-out file: the first, and a second written apart by someone who never saw the tuning tasks."""
+HOLDOUT_FILES: Final = tuple(
+    _REPO / "benchmarks" / "data" / name
+    for name in ("router-holdout.jsonl", "router-holdout-2.jsonl", "router-holdout-3.jsonl")
+)
+"""Every held-out file: the first, then two written apart by people who never saw the tuning tasks."""
 
 
 def find_dev_set(start: str | os.PathLike[str] | None = None) -> Path | None:

@@ -65,19 +65,20 @@ about equally likely to do the job."""
 QUALITY_SLACK: Final = 0.05
 """Tiers whose expected cost is within this of the best are about equally good: the fastest of them is
 chosen (fast over balanced for a task almost surely easy, deep-coder over ultra for hard code)."""
-STAY_TOLERANCE: Final = 0.8
+STAY_TOLERANCE: Final = 0.6
 """The loaded tier may be kept when its expected quality cost (the verdict costs above, weighted by
 their probabilities) is at most this much above the best tier's; `stay_margin` then weighs time.
-Cross-validated (5-fold, 917 tasks): 0.3 kept swap-aware adequacy at 91 % but made 1.85 times the swaps an
-oracle needs; 0.5, 1.6 times; 0.8 makes 1.2 times at 87 % adequacy (a swap costs tens of seconds and the
-conversation's cache)."""
+A tier surely one level too deep costs `OVER_COST` (1.0) more than the right one, so any tolerance below 1
+keeps a deeper tier only while the model gives it a fair chance of being needed. Cross-validated (5-fold,
+1391 tasks): 0.8 made fewer swaps than an oracle needs at full adequacy (0.8 times) by staying on tiers
+too deep (swap-aware adequacy 85 % on the tuning tasks); 0.6 makes 1.0 to 1.1 times the oracle's swaps at
+90 %; 0.4 makes 1.25 times (a swap costs tens of seconds and the conversation's cache)."""
 SHALLOWER_STAY_TOLERANCE: Final = 2.0
 """The same tolerance when the loaded tier is shallower than the best choice. Its expected cost is then mostly
-under-provisioning, already weighed `UNDER_COST` times, so a tolerance of 0.8 swapped up whenever the model
-gave a deeper need a quarter of its odds: mostly swaps to an over-provisioned tier. At 2.0 it swaps up
-once a deeper need is about twice as likely as not. Cross-validated (5-fold, 1145 tasks), 0.8 -> 2.0 moved
-swap-aware adequacy on the tuning tasks from 89 % to 93 % (under-provisioning 0.9 % -> 1.5 %) and swaps from
-1.37 to 1.18 times an oracle's; 2.5 let under-provisioning reach 4 %."""
+under-provisioning, already weighed `UNDER_COST` times, so a small tolerance swaps up whenever the model
+gives a deeper need a quarter of its odds: mostly swaps to an over-provisioned tier. At 2.0 it swaps up
+once a deeper need is about twice as likely as not. Cross-validated as above: 1.5 and 2.0 are about equal
+(2.0 makes fewer swaps); 2.5 let swap-aware under-provisioning reach 6 %."""
 
 LENGTH_BY_DIFFICULTY: Final[Mapping[str, float]] = MappingProxyType(
     {"easy": 0.35, "medium": 1.0, "hard": 2.5, "expert": 5.0}
