@@ -27,7 +27,8 @@ from variet.devtools.router_training import DEFAULT_TRAINING_FILES, HOLDOUT_FILE
 from variet.shared.config import RouterSettings
 
 _LABELS = {"dev-set.jsonl": "dev set", "router-tuning.jsonl": "tuning", "router-holdout.jsonl": "held-out",
-           "router-holdout-2.jsonl": "held-out 2", "router-holdout-3.jsonl": "held-out 3"}
+           "router-holdout-2.jsonl": "held-out 2", "router-holdout-3.jsonl": "held-out 3",
+           "router-holdout-4.jsonl": "held-out 4"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,9 +56,9 @@ HOLDOUT_FILE: Final = _REPO / "benchmarks" / "data" / "router-holdout.jsonl"
 """Never trained or tuned on: only `benchmarks/router_eval.py` reads it, to report."""
 HOLDOUT_FILES: Final = tuple(
     _REPO / "benchmarks" / "data" / name
-    for name in ("router-holdout.jsonl", "router-holdout-2.jsonl", "router-holdout-3.jsonl")
+    for name in ("router-holdout.jsonl", "router-holdout-2.jsonl", "router-holdout-3.jsonl", "router-holdout-4.jsonl")
 )
-"""Every held-out file: the first, then two written apart by people who never saw the tuning tasks."""
+"""Every held-out file: the first, then three written apart by people who never saw the tuning tasks."""
 
 
 def find_dev_set(start: str | os.PathLike[str] | None = None) -> Path | None:
