@@ -301,8 +301,7 @@ class TierScheduler:
         self.down = False
         self._in_flight: dict[str, int] = dict.fromkeys(tiers, 0)
         self._queues: dict[str, deque[_Waiter]] = {tier: deque() for tier in tiers}
-        self._unload_requested: str | None = None
-        """The tier an unload was asked for, done once it is loaded and idle."""
+        self._unload_requested = False
         self._unloading: str | None = None
         """The tier being unloaded now: its new requests queue and load it again afterwards."""
         self._swap_due = False
@@ -458,7 +457,7 @@ class TierScheduler:
                 return False
             self._residents_wake.set()
             return True
-        self._unload_requested = None
+        self._unload_requested = False
         if (tier == self.loaded and self.swapping_to is None) or self.pending_load(tier):
             return False
         self._enqueue(tier, explicit=True)
@@ -471,9 +470,11 @@ class TierScheduler:
         return self.stats.last_swap.get(tier)
 
     def request_unload(self) -> None:
-        """Unload the loaded tier (or the one loading) once it is idle and nothing else is waiting. With nothing
-        loaded there is nothing to do: the request does not linger to unload a tier loaded later."""
-        self._unload_requested = self.swapping_to or self.loaded
+        """Unload the loaded tier once it is idle and nothing else is waiting. With nothing loaded, loading or
+        asked for there is nothing to do: the request does not linger to unload the next tier loaded."""
+        if self.loaded is None and self.swapping_to is None and not any(self._queues.values()):
+            return
+        self._unload_requested = True
         self._wake.set()
 
     def _enqueue(self, tier: str, *, explicit: bool, request: object = None) -> _Waiter:
@@ -536,7 +537,7 @@ class TierScheduler:
                 continue
             if self.loaded is not None and decision.admit_loaded:
                 self._admit(self.loaded)
-            if self._unload_requested is not None and self._unload_requested == self.loaded and self._idle():
+            if self._unload_requested and self.loaded is not None and self._idle():
                 await self._unload()
                 continue
             timeout = None if decision.wake_at is None else max(0.0, decision.wake_at - self._clock())
@@ -552,7 +553,7 @@ class TierScheduler:
     async def _unload(self) -> None:
         tier = self.loaded
         assert tier is not None
-        self._unload_requested = None
+        self._unload_requested = False
         self._unloading = tier
         try:
             await self._hooks.before_evict(tier)
@@ -567,8 +568,6 @@ class TierScheduler:
 
     async def _swap(self, tier: str) -> None:
         previous = self.loaded
-        if self._unload_requested not in (None, tier):
-            self._unload_requested = None  # the tier it was asked for is going anyway
         self.swapping_to = tier
         self._swap_ended.clear()
         self.swap_started = self._clock()
