@@ -26,9 +26,9 @@ from variet.devtools.router_report import render
 from variet.devtools.router_training import DEFAULT_TRAINING_FILES, HOLDOUT_FILES, Hyperparameters, out_of_fold
 from variet.shared.config import RouterSettings
 
-_LABELS = {"dev-set.jsonl": "dev set", "router-tuning.jsonl": "tuning", "router-holdout.jsonl": "held-out",
-           "router-holdout-2.jsonl": "held-out 2", "router-holdout-3.jsonl": "held-out 3",
-           "router-holdout-4.jsonl": "held-out 4"}
+_LABELS = {"dev-set.jsonl": "dev set", "router-tuning.jsonl": "tuning", "router-tuning-apart.jsonl": "tuning apart",
+           "router-holdout.jsonl": "held-out", "router-holdout-5.jsonl": "held-out 5",
+           "router-holdout-6.jsonl": "held-out 6"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,15 +50,18 @@ def repo_root() -> Path:
 _REPO: Final = repo_root()
 MODEL_FILE: Final = _REPO / "router" / "data" / "tier-model.npz"
 """Where the packaged weights live in the source tree (the router reads them as package data)."""
-DEFAULT_TRAINING_FILES: Final = (_REPO / "benchmarks" / "data" / "router-tuning.jsonl",)
-"""The tuning part of the labelled tasks in the repository (the shared development set is added when found)."""
+DEFAULT_TRAINING_FILES: Final = tuple(
+    _REPO / "benchmarks" / "data" / name for name in ("router-tuning.jsonl", "router-tuning-apart.jsonl")
+)
+"""The tuning part of the labelled tasks in the repository (the shared development set is added when found):
+ours, and tasks written apart by three other hands (once held out, see `benchmarks/data/README.md`)."""
 HOLDOUT_FILE: Final = _REPO / "benchmarks" / "data" / "router-holdout.jsonl"
 """Never trained or tuned on: only `benchmarks/router_eval.py` reads it, to report."""
 HOLDOUT_FILES: Final = tuple(
     _REPO / "benchmarks" / "data" / name
-    for name in ("router-holdout.jsonl", "router-holdout-2.jsonl", "router-holdout-3.jsonl", "router-holdout-4.jsonl")
+    for name in ("router-holdout.jsonl", "router-holdout-5.jsonl", "router-holdout-6.jsonl")
 )
-"""Every held-out file: the first, then three written apart by people who never saw the tuning tasks."""
+"""Every held-out file: the first, then two written apart by people who never saw any other labelled task."""
 
 
 def find_dev_set(start: str | os.PathLike[str] | None = None) -> Path | None:

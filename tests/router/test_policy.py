@@ -138,10 +138,15 @@ def test_swap_aware_never_stays_on_an_inadequate_loaded_tier(task: str, acceptab
     assert route(task, loaded_tier=loaded).tier in acceptable
 
 
+STREAM = ["what's the capital of Portugal?", "Explain what a Python generator is, with a short example.", SCRIPT,
+          EMAIL, "Summarise the difference between TCP and UDP for a junior developer."]
+"""Tasks balanced does well (the quick ones fast does too, and faster): no swap is worth it once it is loaded."""
+
+
 def test_a_stream_stays_on_the_loaded_tier_while_it_is_adequate() -> None:
     loaded = "balanced"
     swaps = 0
-    for task in [*EASY, SCRIPT, EMAIL, *EASY]:
+    for task in STREAM:
         decision = route(task, loaded_tier=loaded)
         swaps += decision.needs_swap
         loaded = decision.tier
@@ -151,7 +156,7 @@ def test_a_stream_stays_on_the_loaded_tier_while_it_is_adequate() -> None:
 
 
 def test_the_same_stream_swaps_more_without_knowing_the_loaded_tier() -> None:
-    tasks = [*EASY, SCRIPT, EMAIL, *EASY]
+    tasks = STREAM
     stateless = [route(task).tier for task in tasks]
 
     assert sum(a != b for a, b in itertools.pairwise(stateless)) >= 2
