@@ -353,7 +353,7 @@ class TierScheduler:
         """Whether `tier` serves requests now: the swap lane's loaded tier, or a loaded resident."""
         if tier in self._resident_in_flight:
             return tier in self._residents_loaded
-        return tier == self.loaded and self.swapping_to is None and self._unloading is None
+        return tier == self.loaded and self.swapping_to is None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="variet-scheduler")
@@ -424,7 +424,8 @@ class TierScheduler:
             # request beside the swapping tier (there is always room for it).
             self._resident_in_flight[tier] += 1
             return tier not in self._residents_loaded
-        ready = self.is_loaded(tier) and not self._swap_due and not self._queues[tier]
+        # Not while it unloads: llama-server would pass the request to an instance that is exiting.
+        ready = self.is_loaded(tier) and self._unloading is None and not self._swap_due and not self._queues[tier]
         if ready and self._decision().admit_loaded:
             self._in_flight[tier] += 1
             return False

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from selenium.common.exceptions import NoSuchElementException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -40,9 +41,12 @@ def ask(engine: RunningEngine, tier: str) -> None:
 
 
 def cards(driver: WebDriver) -> dict[str, str]:
-    """Each tier card's state (loaded, loading, waiting, idle, failed), in page order."""
-    return {card.get_attribute("data-tier") or "": card.get_attribute("data-state") or ""
-            for card in driver.find_elements(By.CSS_SELECTOR, "#tiers article.tier")}
+    """Each tier card's state (loaded, loading, waiting, idle, failed), in page order.
+
+    Read in one script, so a card the page re-renders meanwhile is never half read (a stale element)."""
+    pairs = driver.execute_script(
+        "return [...document.querySelectorAll('#tiers article.tier')].map(c => [c.dataset.tier, c.dataset.state])")
+    return {tier or "": state or "" for tier, state in pairs}
 
 
 def link(driver: WebDriver) -> str:
@@ -54,7 +58,10 @@ def timeline(driver: WebDriver, selector: str) -> int:
 
 
 def errors(driver: WebDriver) -> list[str]:
-    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#errors li")]
+    """The error list's entries, read in one script (the list is re-rendered as events arrive)."""
+    texts: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll('#errors li')].map(li => li.innerText)")
+    return texts
 
 
 def button(driver: WebDriver, tier: str) -> Any:
@@ -273,7 +280,13 @@ def tier_toml(name: str, model: Path, strengths: list[str]) -> str:
 
 
 def card_text(driver: WebDriver, tier: str, part: str) -> str:
-    return driver.find_element(By.CSS_SELECTOR, f'article[data-tier="{tier}"] {part}').text
+    """A part of a tier card, read in one script (the card may be re-rendered as events arrive)."""
+    selector = f'article[data-tier="{tier}"] {part}'
+    text: str | None = driver.execute_script(
+        "const found = document.querySelector(arguments[0]); return found ? found.innerText : null", selector)
+    if text is None:
+        raise NoSuchElementException(selector)
+    return text
 
 
 def skipped(driver: WebDriver, action: str) -> bool:
