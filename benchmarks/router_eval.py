@@ -1,7 +1,7 @@
 """Evaluate the tier router on labelled sets and print the figures beside the issue's targets.
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/router_eval.py                       # dev set + tuning + both held-out sets
+    .venv/bin/python benchmarks/router_eval.py                       # dev set, tuning files, held-out files
     .venv/bin/python benchmarks/router_eval.py ../shared/router/dev-set.jsonl
     .venv/bin/python benchmarks/router_eval.py benchmarks/data/router-tuning.jsonl benchmarks/data/router-holdout.jsonl
 Options: --folds K (default 5), --no-cv, --stay-margin M, --rounds N (timing passes), --check (exit 1 when

@@ -16,7 +16,6 @@ from typing import Final
 
 __all__ = [
     "DEFAULT_TRAINING_FILES",
-    "HOLDOUT_FILE",
     "HOLDOUT_FILES",
     "MODEL_FILE",
     "Example",
@@ -55,13 +54,12 @@ DEFAULT_TRAINING_FILES: Final = tuple(
 )
 """The tuning part of the labelled tasks in the repository (the shared development set is added when found):
 ours, and tasks written apart by three other hands (once held out, see `benchmarks/data/README.md`)."""
-HOLDOUT_FILE: Final = _REPO / "benchmarks" / "data" / "router-holdout.jsonl"
-"""Never trained or tuned on: only `benchmarks/router_eval.py` reads it, to report."""
 HOLDOUT_FILES: Final = tuple(
     _REPO / "benchmarks" / "data" / name
     for name in ("router-holdout.jsonl", "router-holdout-5.jsonl", "router-holdout-6.jsonl")
 )
-"""Every held-out file: the first, then two written apart by people who never saw any other labelled task."""
+"""Never trained or tuned on, only reported by `benchmarks/router_eval.py`: our own held-out file, then two
+written apart by people who never saw any other labelled task."""
 
 
 def find_dev_set(start: str | os.PathLike[str] | None = None) -> Path | None:

@@ -8,7 +8,7 @@ tier is adequate against whether it was (k-fold over the training tasks, so ever
 Usage (from the repository root; the shared development set is read when it is found):
     .venv/bin/python -m variet.devtools.router_training
     .venv/bin/python -m variet.devtools.router_training --data benchmarks/data/router-tuning.jsonl --out m.npz
-The held-out file `benchmarks/data/router-holdout.jsonl` is never read here.
+The held-out files (`benchmarks/data/router-holdout*.jsonl`) are never read here: the script refuses them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import numpy.typing as npt
 
 from variet.devtools.router_data import (
     DEFAULT_TRAINING_FILES,
-    HOLDOUT_FILE,
     HOLDOUT_FILES,
     MODEL_FILE,
     Example,
@@ -45,7 +44,6 @@ from variet.shared.tiers import TierCatalogue
 
 __all__ = [
     "DEFAULT_TRAINING_FILES",
-    "HOLDOUT_FILE",
     "HOLDOUT_FILES",
     "MODEL_FILE",
     "Hyperparameters",

@@ -557,9 +557,9 @@ def _output_token_table(base: int) -> dict[str, dict[str, int]]:
 
 _MODEL_LIMITS: Final = (
     "Cross-validated figures are on tasks written and labelled for this project; a new user's phrasing and "
-    "judgement differ. benchmarks/router_eval.py also reports two sets never trained or tuned on: one written by "
-    "the same hand (optimistic) and one written apart by someone who never saw the tuning tasks, which scores "
-    "lower (the README gives both).",
+    "judgement differ. benchmarks/router_eval.py also reports sets never trained or tuned on: one written by the "
+    "same hand (optimistic) and two written apart by people who never saw the tuning tasks, which score lower "
+    "(the README gives all three).",
     f"Swap-aware routing keeps a loaded tier whose expected cost is within {STAY_TOLERANCE:g} of the best "
     f"choice's ({SHALLOWER_STAY_TOLERANCE:g} when the loaded tier is shallower): it trades a few points of "
     "adequacy, almost all over-provisioning, for fewer swaps; the benchmark prints the fewest swaps an oracle "
