@@ -52,9 +52,12 @@ __all__ = [
 
 _DEFAULTS: Final = RouterSettings()
 
-UNDER_COST: Final = 3.0
+UNDER_COST: Final = 2.5
 """Expected cost of an under-provisioned tier (a likely wrong answer), in units of an over-provisioned one,
-one level of depth short; each further level adds a quarter."""
+one level of depth short; each further level adds a quarter. Chosen with the two tolerances below by
+cross-validation of two kinds over 2526 tasks: 5-fold, and leaving out each author who wrote apart from us
+(five files and the shared development set, each scored by a model trained without it). Against 3.0, 2.5 kept
+under-provisioning within 4 % and cut over-provisioning by a point and more in both."""
 SPECIALTY_COST: Final = 2.0
 """Expected cost of a tier of the right depth but the wrong specialty (deep-coder for a proof)."""
 OVER_COST: Final = 1.0
@@ -65,22 +68,20 @@ about equally likely to do the job."""
 QUALITY_SLACK: Final = 0.05
 """Tiers whose expected cost is within this of the best are about equally good: the fastest of them is
 chosen (fast over balanced for a task almost surely easy, deep-coder over ultra for hard code)."""
-STAY_TOLERANCE: Final = 0.6
+STAY_TOLERANCE: Final = 0.7
 """The loaded tier may be kept when its expected quality cost (the verdict costs above, weighted by
 their probabilities) is at most this much above the best tier's; `stay_margin` then weighs time.
 A tier surely one level too deep costs `OVER_COST` (1.0) more than the right one, so any tolerance below 1
-keeps a deeper tier only while the model gives it a fair chance of being needed. Cross-validated (5-fold,
-1391 tasks, then again on 1907 with tasks written apart): 0.8 made fewer swaps than an oracle needs at full
-adequacy (0.8 times) by staying on tiers too deep; on the 1907 tasks, 0.7 / 0.6 / 0.5 keep 87 / 88 / 89 % of
-the decisions adequate with at most 1.04 / 1.21 / 1.23 times the oracle's swaps on the most mixed order (the
-shared development set; 0.8 to 0.9 times on the others). A swap costs tens of seconds and the conversation's
-cache."""
-SHALLOWER_STAY_TOLERANCE: Final = 2.0
+keeps a deeper tier only while the model gives it a fair chance of being needed. Cross-validated as
+`UNDER_COST` is: 0.6 / 0.7 / 0.8 keep 89 / 88 / 86 % of the swap-aware decisions adequate (left-out authors)
+with 0.92 / 0.87 / 0.79 times the swaps an oracle needs at full adequacy; on the most mixed order (the shared
+development set) 1.31 / 1.29 / 1.22 times. A swap costs tens of seconds and the conversation's cache."""
+SHALLOWER_STAY_TOLERANCE: Final = 1.5
 """The same tolerance when the loaded tier is shallower than the best choice. Its expected cost is then mostly
 under-provisioning, already weighed `UNDER_COST` times, so a small tolerance swaps up whenever the model
-gives a deeper need a quarter of its odds: mostly swaps to an over-provisioned tier. At 2.0 it swaps up
-once a deeper need is about twice as likely as not. Cross-validated as above: 1.5 and 2.0 are about equal
-(2.0 makes fewer swaps); 2.5 let swap-aware under-provisioning reach 6 %."""
+gives a deeper need a quarter of its odds: mostly swaps to an over-provisioned tier. At 1.5 it swaps up once a
+deeper need is about as likely as not. Cross-validated as above: 1.0 swaps 10 to 25 % more for a point of
+adequacy; 2.0 let swap-aware under-provisioning reach 6 to 8 %."""
 
 LENGTH_BY_DIFFICULTY: Final[Mapping[str, float]] = MappingProxyType(
     {"easy": 0.35, "medium": 1.0, "hard": 2.5, "expert": 5.0}
