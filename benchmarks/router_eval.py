@@ -27,8 +27,8 @@ from variet.devtools.router_training import DEFAULT_TRAINING_FILES, HOLDOUT_FILE
 from variet.shared.config import RouterSettings
 
 _LABELS = {"dev-set.jsonl": "dev set", "router-tuning.jsonl": "tuning", "router-tuning-apart.jsonl": "tuning apart",
-           "router-holdout.jsonl": "held-out", "router-holdout-7.jsonl": "held-out 7",
-           "router-holdout-8.jsonl": "held-out 8"}
+           "router-holdout.jsonl": "held-out", "router-holdout-9.jsonl": "held-out 9",
+           "router-holdout-10.jsonl": "held-out 10"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,10 +53,10 @@ DEFAULT_TRAINING_FILES: Final = tuple(
     _REPO / "benchmarks" / "data" / name for name in ("router-tuning.jsonl", "router-tuning-apart.jsonl")
 )
 """The tuning part of the labelled tasks in the repository (the shared development set is added when found):
-ours, and tasks written apart by five other hands (once held out, see `benchmarks/data/README.md`)."""
+ours, and tasks written apart by seven other hands (once held out, see `benchmarks/data/README.md`)."""
 HOLDOUT_FILES: Final = tuple(
     _REPO / "benchmarks" / "data" / name
-    for name in ("router-holdout.jsonl", "router-holdout-7.jsonl", "router-holdout-8.jsonl")
+    for name in ("router-holdout.jsonl", "router-holdout-9.jsonl", "router-holdout-10.jsonl")
 )
 """Never trained or tuned on, only reported by `benchmarks/router_eval.py`: our own held-out file, then two
 written apart by people who never saw any other labelled task."""
