@@ -27,8 +27,9 @@ from variet.devtools.router_training import DEFAULT_TRAINING_FILES, HOLDOUT_FILE
 from variet.shared.config import RouterSettings
 
 _LABELS = {"dev-set.jsonl": "dev set", "router-tuning.jsonl": "tuning", "router-tuning-apart.jsonl": "tuning apart",
-           "router-holdout.jsonl": "held-out", "router-holdout-9.jsonl": "held-out 9",
-           "router-holdout-10.jsonl": "held-out 10"}
+           "router-holdout.jsonl": "held-out", "router-holdout-11.jsonl": "held-out 11",
+           "router-holdout-12.jsonl": "held-out 12", "router-holdout-13.jsonl": "held-out 13",
+           "router-holdout-14.jsonl": "held-out 14"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,9 +56,10 @@ _DEFAULTS: Final = RouterSettings()
 UNDER_COST: Final = 2.5
 """Expected cost of an under-provisioned tier (a likely wrong answer), in units of an over-provisioned one,
 one level of depth short; each further level adds a quarter. Chosen with the two tolerances below by
-cross-validation of two kinds over 2526 tasks: 5-fold, and leaving out each author who wrote apart from us
-(five files and the shared development set, each scored by a model trained without it). Against 3.0, 2.5 kept
-under-provisioning within 4 % and cut over-provisioning by a point and more in both."""
+cross-validation of two kinds over 2526 tasks, then again over 2896 and 3259 as more files written apart
+came in: 5-fold, and leaving out each author who wrote apart from us (each file written apart and the shared
+development set, scored by a model trained without it). Against 3.0, 2.5 kept under-provisioning within 5 %
+and cut over-provisioning by a point and more in both."""
 SPECIALTY_COST: Final = 2.0
 """Expected cost of a tier of the right depth but the wrong specialty (deep-coder for a proof)."""
 OVER_COST: Final = 1.0
