@@ -84,12 +84,13 @@ keeps a deeper tier only while the model gives it a fair chance of being needed.
 `UNDER_COST` is: 0.6 / 0.7 / 0.8 keep 89 / 88 / 86 % of the swap-aware decisions adequate (left-out authors)
 with 0.92 / 0.87 / 0.79 times the swaps an oracle needs at full adequacy; on the most mixed order (the shared
 development set) 1.31 / 1.29 / 1.22 times. A swap costs tens of seconds and the conversation's cache."""
-SHALLOWER_STAY_TOLERANCE: Final = 1.5
+SHALLOWER_STAY_TOLERANCE: Final = 1.0
 """The same tolerance when the loaded tier is shallower than the best choice. Its expected cost is then mostly
-under-provisioning, already weighed `UNDER_COST` times, so a small tolerance swaps up whenever the model
-gives a deeper need a quarter of its odds: mostly swaps to an over-provisioned tier. At 1.5 it swaps up once a
-deeper need is about as likely as not. Cross-validated as above: 1.0 swaps 10 to 25 % more for a point of
-adequacy; 2.0 let swap-aware under-provisioning reach 6 to 8 %."""
+under-provisioning, already weighed `UNDER_COST` times: a tier one level short costs 2.5 x 0.75 = 1.875 times
+the probability of a deeper need, so at 1.0 the router swaps up once a deeper need is more likely than not
+(about 55 %). Cross-validated as above: 1.0, 1.25 and 1.5 keep about as many swap-aware decisions adequate
+(within half a point), but 1.5 left one to one and a half points more of them under-provisioned, for about
+10 % fewer swaps; 2.0 let swap-aware under-provisioning reach 6 to 8 %."""
 
 LENGTH_BY_DIFFICULTY: Final[Mapping[str, float]] = MappingProxyType(
     {"easy": 0.35, "medium": 1.0, "hard": 2.5, "expert": 5.0}
