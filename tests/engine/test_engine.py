@@ -67,8 +67,11 @@ async def test_a_swap_through_the_engine_is_reported_by_status_and_events(engine
                     seen.append(json.loads(data))
                     if seen[-1]["event"] == "swap_done":
                         break
-    assert [e["event"] for e in seen] == ["swap_started", "swap_done"]
-    assert seen[0]["tier"] == "balanced" and seen[0]["previous"] == "fast"
+    # Other events may interleave (the first request's request_done can land after its response on a busy
+    # machine); the swap itself must be announced once, started then done.
+    swaps = [e for e in seen if e["event"].startswith("swap_")]
+    assert [e["event"] for e in swaps] == ["swap_started", "swap_done"], seen
+    assert swaps[0]["tier"] == "balanced" and swaps[0]["previous"] == "fast"
     status = engine.status()
     assert status.loaded == "balanced"
     assert status.swaps == swaps_before + 1
