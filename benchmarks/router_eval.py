@@ -27,9 +27,9 @@ from variet.devtools.router_training import DEFAULT_TRAINING_FILES, HOLDOUT_FILE
 from variet.shared.config import RouterSettings
 
 _LABELS = {"dev-set.jsonl": "dev set", "router-tuning.jsonl": "tuning", "router-tuning-apart.jsonl": "tuning apart",
-           "router-holdout.jsonl": "held-out", "router-holdout-11.jsonl": "held-out 11",
-           "router-holdout-12.jsonl": "held-out 12", "router-holdout-13.jsonl": "held-out 13",
-           "router-holdout-14.jsonl": "held-out 14"}
+           "router-holdout.jsonl": "held-out", "router-holdout-19.jsonl": "held-out 19",
+           "router-holdout-20.jsonl": "held-out 20", "router-holdout-21.jsonl": "held-out 21",
+           "router-holdout-22.jsonl": "held-out 22"}
 
 
 def main(argv: list[str] | None = None) -> int:

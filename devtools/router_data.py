@@ -53,15 +53,15 @@ DEFAULT_TRAINING_FILES: Final = tuple(
     _REPO / "benchmarks" / "data" / name for name in ("router-tuning.jsonl", "router-tuning-apart.jsonl")
 )
 """The tuning part of the labelled tasks in the repository (the shared development set is added when found):
-ours, and tasks written apart by nine other hands (once held out, see `benchmarks/data/README.md`)."""
+ours, and tasks written apart by seventeen other hands (once held out, see `benchmarks/data/README.md`)."""
 HOLDOUT_FILES: Final = tuple(
     _REPO / "benchmarks" / "data" / name
     for name in (
         "router-holdout.jsonl",
-        "router-holdout-11.jsonl",
-        "router-holdout-12.jsonl",
-        "router-holdout-13.jsonl",
-        "router-holdout-14.jsonl",
+        "router-holdout-19.jsonl",
+        "router-holdout-20.jsonl",
+        "router-holdout-21.jsonl",
+        "router-holdout-22.jsonl",
     )
 )
 """Never trained or tuned on, only reported by `benchmarks/router_eval.py`: our own held-out file, then four

@@ -56,8 +56,8 @@ _DEFAULTS: Final = RouterSettings()
 UNDER_COST: Final = 2.5
 """Expected cost of an under-provisioned tier (a likely wrong answer), in units of an over-provisioned one,
 one level of depth short; each further level adds a quarter. Chosen with the two tolerances below by
-cross-validation of two kinds over 2526 tasks, then again over 2896 and 3259 as more files written apart
-came in: 5-fold, and leaving out each author who wrote apart from us (each file written apart and the shared
+cross-validation of two kinds over 2526 tasks, then again over 2896, 3259 and 3944 as more files written
+apart came in: 5-fold, and leaving out each author who wrote apart from us (each file written apart and the shared
 development set, scored by a model trained without it). Against 3.0, 2.5 kept under-provisioning within 5 %
 and cut over-provisioning by a point and more in both."""
 SPECIALTY_COST: Final = 2.0
@@ -573,11 +573,11 @@ def _output_token_table(base: int) -> dict[str, dict[str, int]]:
 _MODEL_LIMITS: Final = (
     "Cross-validated figures are on tasks written and labelled for this project; a new user's phrasing and "
     "judgement differ. benchmarks/router_eval.py also reports sets never trained or tuned on: one written by the "
-    "same hand (optimistic) and two written apart by people who never saw the tuning tasks, which score lower "
-    "(the README gives all three).",
+    "same hand (optimistic) and four written apart by people who never saw any labelled task, which score lower "
+    "and vary by hand: people disagree on how deep a task must go (the README gives them all).",
     f"Swap-aware routing keeps a loaded tier whose expected cost is within {STAY_TOLERANCE:g} of the best "
     f"choice's ({SHALLOWER_STAY_TOLERANCE:g} when the loaded tier is shallower): it trades a few points of "
-    "adequacy, almost all over-provisioning, for fewer swaps; the benchmark prints the fewest swaps an oracle "
+    "adequacy, mostly over-provisioning, for fewer swaps; the benchmark prints the fewest swaps an oracle "
     "that knew every label would need beside the router's.",
     "The model predicts needs, not tier names: a catalogue with other strengths is routed through the same "
     "needs but was not evaluated.",

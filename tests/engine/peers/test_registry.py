@@ -28,13 +28,12 @@ pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 KEY = "box-b-key-that-must-never-show"
 B_HEADERS = {"authorization": f"Bearer {KEY}"}
 
-STACK_TRACE = """Why does this crash?
-
-Traceback (most recent call last):
-  File "/srv/app/main.py", line 41, in <module>
-    app = create_app(load_config(path))
-TypeError: Config.__init__() got an unexpected keyword argument 'timeout_ms'
-"""
+HARD_CODE = (
+    "Our asyncio job queue deadlocks under load: a worker holds the queue lock while it awaits the results "
+    "lock, and the reaper takes them in the other order. Redesign the locking across queue.py, worker.py and "
+    "reaper.py so it cannot deadlock, keep the public API, and add a stress test that would have caught it."
+)
+"""A task for the deep coding tier (`coder`, on box B): `auto` must send it there."""
 
 
 def tier(name: str, model: Path, aliases: list[str], strengths: list[str]) -> str:
@@ -185,7 +184,7 @@ def test_the_peers_key_never_shows_in_a_log_line_or_an_answer(boxes: Boxes) -> N
 
 async def test_a_killed_peer_answers_503_auto_avoids_it_and_it_is_served_again_once_restarted(
         tiny_dir: Path, tmp_path: Path) -> None:
-    auto = {"model": "auto", "messages": [{"role": "user", "content": STACK_TRACE}], "max_tokens": 8}
+    auto = {"model": "auto", "messages": [{"role": "user", "content": HARD_CODE}], "max_tokens": 8}
     with two_boxes(tiny_dir, tmp_path) as boxes, ExitStack() as restarted:
         a = boxes.a
         async with httpx2.AsyncClient(base_url=a.url, timeout=60) as client:
