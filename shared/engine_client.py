@@ -7,6 +7,7 @@ into `variet.shared.errors`: `EngineUnreachable` (nothing at the URL), `EngineAu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -111,9 +112,25 @@ class EngineClient:
             )
         raise EngineError(message or f"HTTP {response.status_code}", status=response.status_code)
 
+    @contextlib.asynccontextmanager
+    async def _opened(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[httpx2.Response]:
+        """The response to one request, its body still to read. A kept-alive connection the engine had closed
+        while it sat idle in the pool (uvicorn closes them after 5 s) fails before any byte of an answer: the
+        request is sent once more, on a fresh connection."""
+        request = self._http.build_request(method, path, **kwargs)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx2.RemoteProtocolError:
+            response = await self._http.send(request, stream=True)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            async with self._opened(method, path, **kwargs) as response:
+                await response.aread()
         except httpx2.TransportError as exc:
             raise self._unreachable(exc) from exc
         self._check(response)
@@ -149,7 +166,7 @@ class EngineClient:
         from variet.contract import parse_event
 
         try:
-            async with self._http.stream("GET", "/variet/events") as response:
+            async with self._opened("GET", "/variet/events") as response:
                 if response.status_code >= 400:
                     await response.aread()
                     self._check(response)
@@ -205,7 +222,7 @@ class EngineClient:
         tier in `model`. Failures raise `EngineError` and its subclasses, as the other calls do.
         """
         try:
-            async with self._http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
+            async with self._opened("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     self._check(response)
@@ -232,7 +249,7 @@ class EngineClient:
         timings: dict[str, Any] = {}
         usage: dict[str, Any] = {}
         try:
-            async with self._http.stream("POST", path, json=body) as response:
+            async with self._opened("POST", path, json=body) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     self._check(response)
