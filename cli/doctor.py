@@ -325,6 +325,21 @@ async def _discord_check(settings: Any) -> Check:
     return Check("discord", "ok", f"token from {where} accepted: the bot is {bot}; {owners} owner(s)")
 
 
+async def _list_server_tools(client: Any, params: Any) -> list[str]:
+    """Start one server over stdio and list its tools. The OS failing to create the process or its pipes (an
+    `OSError`, such as Windows' transient ERROR_INTERNAL_ERROR) is tried once more before it is reported."""
+
+    async def once() -> list[str]:
+        with anyio.fail_after(_SERVER_START_SECONDS):
+            async with client(params, mode="legacy") as session:
+                return [tool.name for tool in (await session.list_tools()).tools]
+
+    try:
+        return await once()
+    except OSError:
+        return await once()
+
+
 async def _server_checks(config: str | None) -> list[Check]:
     from pathlib import Path
 
@@ -339,9 +354,7 @@ async def _server_checks(config: str | None) -> list[Check]:
         params = StdioServerParameters(command=sys.executable, args=["-m", f"variet.servers.{name}"], env=env)
         started = time.monotonic()
         try:
-            with anyio.fail_after(_SERVER_START_SECONDS):
-                async with Client(params, mode="legacy") as client:
-                    tools = [tool.name for tool in (await client.list_tools()).tools]
+            tools = await _list_server_tools(Client, params)
         except Exception as exc:  # any failure to start is what this check reports
             checks.append(Check(f"variet-{name}", "FAIL", f"did not start: {type(exc).__name__}: {exc}",
                                 f"run `variet-{name}` by hand to see its error"))

@@ -93,3 +93,42 @@ def test_peers_and_rpc_workers_are_checked_each_with_a_fix(engine: RunningEngine
     assert checks[f"rpc 127.0.0.1:{gone}"]["outcome"] == "FAIL"
     assert "variet engine rpc-worker" in checks[f"rpc 127.0.0.1:{gone}"]["fix"]
     assert checks[f"rpc 127.0.0.1:{port}"]["outcome"] == "ok" and "split" in checks[f"rpc 127.0.0.1:{port}"]["detail"]
+
+
+class _FlakySpawn:
+    """Fault injection for the doctor's server start: the OS fails to create the process `failures` times."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.attempts = 0
+
+    def __call__(self, params: Any, mode: str) -> _FlakySpawn:
+        return self
+
+    async def __aenter__(self) -> _FlakySpawn:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise OSError(1359, "Internal error")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def list_tools(self) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(tools=[SimpleNamespace(name="web_search")])
+
+
+@pytest.mark.anyio
+async def test_a_server_whose_process_the_os_failed_to_create_once_is_started_again() -> None:
+    from variet.cli.doctor import _list_server_tools
+
+    once = _FlakySpawn(failures=1)
+    assert await _list_server_tools(once, None) == ["web_search"]
+    assert once.attempts == 2
+
+    always = _FlakySpawn(failures=2)
+    with pytest.raises(OSError, match="Internal error"):
+        await _list_server_tools(always, None)
+    assert always.attempts == 2
