@@ -27,9 +27,15 @@ from variet.devtools.router_training import DEFAULT_TRAINING_FILES, HOLDOUT_FILE
 from variet.shared.config import RouterSettings
 
 _LABELS = {"dev-set.jsonl": "dev set", "router-tuning.jsonl": "tuning", "router-tuning-apart.jsonl": "tuning apart",
-           "router-holdout.jsonl": "held-out", "router-holdout-19.jsonl": "held-out 19",
-           "router-holdout-20.jsonl": "held-out 20", "router-holdout-21.jsonl": "held-out 21",
-           "router-holdout-22.jsonl": "held-out 22"}
+           "router-holdout.jsonl": "held-out"}
+
+
+def _label(path: Path) -> str:
+    """A set's column name: the known files by role, `router-holdout-N.jsonl` as "held-out N", others by name."""
+    if path.name in _LABELS:
+        return _LABELS[path.name]
+    number = path.name.removeprefix("router-holdout-").removesuffix(".jsonl")
+    return f"held-out {number}" if number.isdigit() else path.name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         trained_on = path.resolve() in trained
         if not trained_on and any(e.prompt in seen for e in examples):
             print(f"note: {path} shares prompts with the training corpus", file=sys.stderr)
-        sets.append(LabelledSet(_LABELS.get(path.name, path.name), examples, trained_on))
+        sets.append(LabelledSet(_label(path), examples, trained_on))
 
     settings = RouterSettings() if args.stay_margin is None else RouterSettings(stay_margin=args.stay_margin)
     hyper = Hyperparameters(folds=args.folds)
